@@ -1,0 +1,209 @@
+"""Headless Framewise: analyze, export, list, cancel and worker, without Streamlit.
+
+Exit codes: 0 success, 1 the analysis failed, 2 bad input or settings (one line `error: ...`).
+The last line `analyze` prints on stdout is one JSON object; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from services.config import SettingsError, load_settings, parse_features
+from services.context import Services, open_services
+from services.db import DatabaseUnavailable
+from services.estimate import estimate
+from services.frames import VideoError
+from services.storage import StorageError
+
+log = logging.getLogger("framewise")
+LOCAL_USER = "local"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one `error:` line with exit code 2."""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 120:
+        raise argparse.ArgumentTypeError("must be above 0 and at most 120")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text!r}")
+    return int(text)
+
+
+def _progress(done: int, planned: int) -> None:
+    print(f"\rframes {done}/{planned}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_analyze(args, services: Services) -> int:
+    from services import jobs
+    from services.library import ingest_video
+    from services.models import Status
+    from services.worker import Worker
+
+    settings = services.settings
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.path}")
+    analyzer = args.analyzer or settings.analyzer
+    if analyzer == "azure" and not settings.vision_endpoint:
+        raise UsageError("--analyzer azure needs AZURE_VISION_ENDPOINT to be set")
+    features = parse_features(args.features, "--features") if args.features else ()
+    if analyzer == "azure" and not features:
+        features = settings.vision_features
+    with path.open("rb") as stream:
+        video = ingest_video(
+            services.engine, services.store, stream, filename=path.name,
+            uploaded_by=LOCAL_USER, max_bytes=None,
+        )
+    plan = estimate(
+        _video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
+        price_per_1000=settings.vision_price_per_1000,
+    )
+    analysis = jobs.queue_analysis(
+        services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
+        sample_fps=args.fps, max_frames=args.max_frames, frames_planned=plan.frames,
+        features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
+    )
+    print(f"queued analysis {analysis.id}: {plan.frames} frames", file=sys.stderr)
+    if not args.no_wait:
+        worker = Worker(engine=services.engine, store=services.store, settings=settings)
+        worker.run_one(analysis.id, on_progress=_progress)
+        print(file=sys.stderr)
+    final = jobs.get_analysis(services.engine, analysis.id)
+    summary = {
+        "analysis_id": final.id,
+        "status": final.status,
+        "frames": final.frames_done,
+        "transactions": final.transactions,
+        "truncated": final.truncated,
+    }
+    if final.error_message:
+        summary["error"] = final.error_message
+        print(f"error: {final.error_message}", file=sys.stderr)
+    if final.truncated:
+        print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0 if final.status in (Status.succeeded, Status.queued) else 1
+
+
+def _video_info(video):
+    from services.library import video_info
+
+    return video_info(video)
+
+
+def cmd_export(args, services: Services) -> int:
+    from services import jobs
+    from services.exports import detections_csv, frames_csv
+
+    if jobs.get_analysis(services.engine, args.analysis_id) is None:
+        raise UsageError(f"no analysis with id {args.analysis_id}")
+    frames_out = Path(args.frames or f"{args.analysis_id}-frames.csv")
+    detections_out = Path(args.detections or f"{args.analysis_id}-detections.csv")
+    frames_out.write_bytes(frames_csv(services.engine, args.analysis_id))
+    detections_out.write_bytes(detections_csv(services.engine, args.analysis_id))
+    print(json.dumps({"frames": str(frames_out), "detections": str(detections_out)}))
+    return 0
+
+
+def cmd_list(args, services: Services) -> int:
+    from services.library import list_analyses
+
+    for analysis, video in list_analyses(services.engine):
+        print(
+            f"{analysis.id}  {analysis.status:<9}  {analysis.frames_done:>5}/"
+            f"{analysis.frames_planned:<5}  {analysis.analyzer:<5}  "
+            f"{analysis.created_at:%Y-%m-%d %H:%M}  {video.original_filename}"
+        )
+    return 0
+
+
+def cmd_cancel(args, services: Services) -> int:
+    from services import jobs
+
+    if jobs.get_analysis(services.engine, args.analysis_id) is None:
+        raise UsageError(f"no analysis with id {args.analysis_id}")
+    if not jobs.cancel(services.engine, args.analysis_id):
+        raise UsageError("the analysis has already finished")
+    print(json.dumps({"analysis_id": args.analysis_id, "status": "cancelled"}))
+    return 0
+
+
+def cmd_worker(args, services: Services) -> int:
+    from services.worker import Worker
+
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    if args.once:
+        ran = worker.run_one()
+        print(json.dumps({"analysis_id": ran[0], "status": ran[1]} if ran else {}))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("worker %s waiting for analyses", worker.owner)
+    worker.run_forever(stop)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("analyze", help="store a video and analyse it")
+    p.add_argument("path")
+    p.add_argument("--analyzer", choices=["local", "azure"])
+    p.add_argument("--fps", type=_positive_float, default=1.0, help="frames sampled per second")
+    p.add_argument("--max-frames", type=_positive_int)
+    p.add_argument("--features", help="Azure features, comma-separated (default from settings)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="send to Azure only on new shots, motion, or every 10 s")
+    p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("export", help="write frames.csv and detections.csv")
+    p.add_argument("analysis_id")
+    p.add_argument("--frames")
+    p.add_argument("--detections")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("list", help="list analyses, newest first")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("cancel", help="cancel a queued or running analysis")
+    p.add_argument("analysis_id")
+    p.set_defaults(func=cmd_cancel)
+    p = sub.add_parser("worker", help="run queued analyses")
+    p.add_argument("--once", action="store_true", help="run at most one analysis, then exit")
+    p.set_defaults(func=cmd_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        services = open_services(load_settings())
+        return args.func(args, services)
+    except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reusable UI: cached services, chart builders, the frame viewer, tables and small helpers."""

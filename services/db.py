@@ -1,0 +1,181 @@
+"""Engine, sessions, schema creation, Azure SQL token auth and retries of transient errors.
+
+No dialect-specific SQL here: the same statements run on SQLite, PostgreSQL and Azure SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from services import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQL_COPT_SS_ACCESS_TOKEN = 1256  # pyodbc connection attribute for an Entra ID access token
+AZURE_SQL_SCOPE = "https://database.windows.net/.default"
+# Azure SQL error numbers worth another try (DESIGN.md), plus 1205 deadlock victim.
+TRANSIENT_SQLSERVER = {
+    40613, 40501, 40197, 10928, 10929, 49918, 49919, 49920, 4060, 233, 64, 20,
+    10053, 10054, 10060, 1205,
+}
+TRANSIENT_SQLSTATE = {"40001", "40P01", "08006", "08001", "57P01"}
+TRANSIENT_TEXT = ("database is locked", "database is busy", "deadlock", "connection reset")
+# pyodbc messages look like "[08S01] [Microsoft][ODBC Driver 18 ...]... (10054) (SQLExecDirectW)".
+_ODBC_SQLSTATE = re.compile(r"\[[0-9A-Z]{5}\]")
+# " (10054)", not the "(64)" of "varchar(64)" in a PostgreSQL or SQL Server data error.
+_SQLSERVER_NUMBER = re.compile(r"(?<![\w(])\((\d{1,6})\)")
+# Logins the ODBC driver refuses alongside an access token.
+_TOKEN_CONFLICTS = ("trusted_connection", "uid", "pwd", "authentication", "integrated security")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or its URL is unusable; message names DATABASE_URL."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the error is worth retrying: throttling, failover, lock or deadlock."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "pgcode", None) in TRANSIENT_SQLSTATE:
+        return True
+    text = str(orig)
+    if any(t in text.lower() for t in TRANSIENT_TEXT):
+        return True
+    if not _ODBC_SQLSTATE.search(text):
+        return False  # only pyodbc messages carry SQL Server error numbers
+    numbers = {int(n) for n in _SQLSERVER_NUMBER.findall(text)}
+    return bool(numbers & TRANSIENT_SQLSERVER)
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int = 6, base_delay: float = 0.1) -> T:
+    """Run fn, retrying transient database errors with exponential backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            delay = min(5.0, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
+            log.warning("transient database error, retry %d in %.2fs", attempt, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class AzureSqlToken:
+    """Caches an Entra ID token for Azure SQL and renews it five minutes before it expires."""
+
+    def __init__(self, credential, margin_s: float = 300.0):
+        self._credential = credential
+        self._margin = margin_s
+        self._token: str | None = None
+        self._expires_on = 0.0
+        self._lock = threading.Lock()
+
+    def struct(self) -> bytes:
+        with self._lock:
+            if self._token is None or time.time() > self._expires_on - self._margin:
+                token = self._credential.get_token(AZURE_SQL_SCOPE)
+                self._token, self._expires_on = token.token, float(token.expires_on)
+            raw = self._token.encode("utf-16-le")
+        return struct.pack(f"<I{len(raw)}s", len(raw), raw)
+
+
+def _attach_azure_token(engine: Engine, credential) -> None:
+    tokens = AzureSqlToken(credential)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _inject_token(dialect, conn_rec, cargs, cparams):
+        # The token replaces every other login: drop what the dialect added for a URL with no
+        # password (Trusted_Connection, or UID for a user name), which the driver would refuse.
+        if cargs:
+            cargs[0] = ";".join(
+                p for p in cargs[0].split(";")
+                if p.split("=", 1)[0].strip().lower() not in _TOKEN_CONFLICTS
+            )
+        attrs = dict(cparams.get("attrs_before") or {})
+        attrs[SQL_COPT_SS_ACCESS_TOKEN] = tokens.struct()
+        cparams["attrs_before"] = attrs
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the worker's writes
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def make_engine(url: str, *, credential_factory: Callable[[], object] | None = None) -> Engine:
+    """Build an engine for DATABASE_URL.
+
+    mssql with neither a password nor an Authentication= option authenticates with an Entra ID
+    token (DefaultAzureCredential, or credential_factory's credential).
+    """
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        raise DatabaseUnavailable("setting DATABASE_URL is not a valid database URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        _sqlite_pragmas(engine)
+        return engine
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise DatabaseUnavailable(
+            f"setting DATABASE_URL needs a driver that is not installed ({exc})"
+        ) from None
+    driver_auth = any(k.lower() == "authentication" for k in parsed.query)
+    if backend == "mssql" and not parsed.password and not driver_auth:
+        if credential_factory is None:
+            from services.credentials import default_credential as credential_factory
+        _attach_azure_token(engine, credential_factory())
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables and indexes; raises DatabaseUnavailable when it cannot connect."""
+    try:
+        with_retry(lambda: SQLModel.metadata.create_all(engine))
+    except (OperationalError, DBAPIError) as exc:
+        lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+        reason = lines[0].strip() if lines else type(exc).__name__
+        if engine.url.password:
+            reason = reason.replace(str(engine.url.password), "***")
+        raise DatabaseUnavailable(
+            f"setting DATABASE_URL: cannot open the database ({reason[:200]})"
+        ) from None
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,173 @@
+"""SQLModel tables: Video, Analysis, Frame, Detection.
+
+Boxes are in pixels of the analysed frame, origin top left; `relative_box` derives [0, 1] values.
+Indexed string columns carry explicit lengths because SQL Server cannot index VARCHAR(MAX).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.mssql import DATETIME2
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC everywhere (SQLite keeps no offset) and hands back aware UTC values."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        # SQL Server's DATETIME rounds to 1/300 s; DATETIME2 keeps microseconds like the others.
+        if dialect.name == "mssql":
+            return dialect.type_descriptor(DATETIME2(precision=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _id_field(**kw) -> str:
+    return Field(default_factory=new_id, sa_type=sa.String(32), primary_key=True, **kw)
+
+
+def _time_field(nullable: bool = True, **kw) -> datetime | None:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, **kw)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kw)
+
+
+class Status(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.succeeded, Status.failed, Status.cancelled)
+
+
+class Video(SQLModel, table=True):
+    """An uploaded video: the blob key is generated, the original name is for display only."""
+
+    id: str = _id_field()
+    original_filename: str = Field(sa_type=sa.String(255))
+    blob_key: str = Field(sa_type=sa.String(200), unique=True)
+    size_bytes: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(sa_type=sa.String(64), index=True)
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    codec: str = Field(sa_type=sa.String(40))
+    rotation: int = 0
+    uploaded_by: str = Field(sa_type=sa.String(255))
+    uploaded_at: datetime = _time_field(nullable=False, index=True)
+
+
+class Analysis(SQLModel, table=True):
+    """One run of an analyser over a video's sampled frames; doubles as the job queue entry."""
+
+    id: str = _id_field()
+    video_id: str = Field(sa_type=sa.String(32), foreign_key="video.id", index=True)
+    status: str = Field(default=Status.queued, sa_type=sa.String(16), index=True)
+    analyzer: str = Field(sa_type=sa.String(16))
+    features: str = Field(default="", sa_type=sa.String(200))
+    sample_fps: float = 1.0
+    max_frames: int | None = None
+    adaptive: bool = False
+    frames_planned: int = 0
+    frames_done: int = 0
+    transactions: int = 0
+    estimated_cost: float = 0.0
+    truncated: bool = False
+    error_message: str | None = Field(default=None, sa_type=sa.String(2000))
+    created_by: str = Field(sa_type=sa.String(255))
+    created_at: datetime = _time_field(nullable=False, index=True)
+    started_at: datetime | None = _time_field()
+    finished_at: datetime | None = _time_field()
+    lease_owner: str | None = Field(default=None, sa_type=sa.String(120))
+    lease_expires_at: datetime | None = _time_field(index=True)
+
+    @property
+    def progress(self) -> float:
+        if not self.frames_planned:
+            return 1.0 if Status(self.status).finished else 0.0
+        return min(1.0, self.frames_done / self.frames_planned)
+
+
+class Frame(SQLModel, table=True):
+    """Per-frame results; unique on (analysis, frame index) so a retried frame never doubles."""
+
+    __table_args__ = (sa.UniqueConstraint("analysis_id", "frame_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id", index=True)
+    frame_index: int
+    timestamp_s: float
+    width: int
+    height: int
+    thumbnail_key: str | None = Field(default=None, sa_type=sa.String(200))
+    raw_result_key: str | None = Field(default=None, sa_type=sa.String(200))
+    caption: str | None = Field(default=None, sa_type=sa.String(1000))
+    caption_confidence: float | None = None
+    people_count: int | None = None
+    object_count: int | None = None
+    brightness: float | None = None
+    contrast: float | None = None
+    sharpness: float | None = None
+    colourfulness: float | None = None
+    motion: float | None = None
+    is_black: bool | None = None
+    shot_index: int | None = None
+    remote_analysed: bool = False
+    transactions: int = 0  # billable calls this frame cost (0 for local or cached results)
+
+
+class Detection(SQLModel, table=True):
+    """One thing found in a frame: every detection is kept with its confidence."""
+
+    __table_args__ = (sa.Index("ix_detection_analysis_frame", "analysis_id", "frame_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
+    frame_index: int
+    kind: str = Field(sa_type=sa.String(20))
+    label: str | None = Field(default=None, sa_type=sa.String(1000))
+    confidence: float | None = None
+    x: int | None = None
+    y: int | None = None
+    w: int | None = None
+    h: int | None = None
+
+
+DETECTION_KINDS = ("person", "object", "tag", "dense_caption", "text_line", "smart_crop")
+
+
+def relative_box(det: Detection, width: int, height: int) -> tuple[float, float, float, float]:
+    """The box as fractions of the frame's width and height (FiftyOne's convention)."""
+    if det.x is None or det.y is None or det.w is None or det.h is None:
+        raise ValueError("detection has no box")
+    return det.x / width, det.y / height, det.w / width, det.h / height

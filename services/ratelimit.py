@@ -1,0 +1,73 @@
+"""Client-side rate limits shared by every analysis in the process.
+
+Azure AI Vision counts transactions per resource in a sliding window and answers 429 above the
+limit, so all threads and all analyses that call the same endpoint must draw from one limiter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Hands out evenly spaced start times, at most `max_per_second` of them per second.
+
+    No burst: a sliding-window limiter on the server side punishes bunched requests even when the
+    average rate is fine, so each caller gets the next free slot 1/rate after the previous one.
+    """
+
+    def __init__(
+        self,
+        max_per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0  # earliest start time of the next caller
+        self._interval = 0.0
+        self.set_rate(max_per_second)
+
+    @property
+    def rate(self) -> float:
+        return 1.0 / self._interval
+
+    def set_rate(self, max_per_second: float) -> None:
+        """Change the rate; slots already handed out keep their times."""
+        if not max_per_second > 0:
+            raise ValueError(f"max_per_second must be positive, got {max_per_second!r}")
+        with self._lock:
+            self._interval = 1.0 / float(max_per_second)
+
+    def acquire(self) -> float:
+        """Block until this caller's slot; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            # An idle limiter does not save up credit: max() drops the unused slots.
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        wait = slot - now
+        if wait > 0:
+            # Sleep outside the lock so that later callers can reserve the slots after ours.
+            self._sleep(wait)
+        return max(wait, 0.0)
+
+
+_registry: dict[str, RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(key: str, rate: float) -> RateLimiter:
+    """The one limiter of this process for `key` (an endpoint); the latest rate given wins."""
+    norm = key.strip().rstrip("/").lower()
+    with _registry_lock:
+        limiter = _registry.get(norm)
+        if limiter is None:
+            limiter = _registry[norm] = RateLimiter(rate)
+        elif limiter.rate != rate:
+            limiter.set_rate(rate)
+        return limiter

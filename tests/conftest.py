@@ -1,0 +1,20 @@
+"""Shared fixtures: settings in a temporary data folder, and the fixture modules below."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.config import Settings, load_settings
+
+pytest_plugins = [
+    "tests.fixtures.videos",
+    "tests.fixtures.database",
+    "tests.fixtures.azurite",
+    "tests.fixtures.vision_emulator",
+]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Settings on the embedded defaults, with a fresh data folder."""
+    return load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path / "data")}, dotenv=None)

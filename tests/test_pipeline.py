@@ -1,0 +1,182 @@
+"""Whole analyses on the embedded defaults: rows, artefacts, resume, cancel, failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from services import jobs
+from services.context import open_services
+from services.estimate import estimate
+from services.library import ingest_video, video_info
+from services.models import Detection, Frame, Status
+from services.pipeline import AdaptivePolicy, AnalysisRun
+from services.vision.base import AnalyzerError, Found, FrameResult
+from services.worker import Worker
+from tests.fixtures.videos import make_truncated, make_video
+
+
+class CountingAnalyzer:
+    """A remote analyser double: one person per frame, and a record of what it was asked."""
+
+    name = "azure"
+    concurrency = 4
+
+    def __init__(self, fail_with: Exception | None = None):
+        self.seen: list[int] = []
+        self.fail_with = fail_with
+        self._lock = threading.Lock()
+
+    def analyze(self, frame):
+        if self.fail_with:
+            raise self.fail_with
+        with self._lock:
+            self.seen.append(frame.index)
+        return FrameResult(
+            caption=f"frame {frame.index}", caption_confidence=0.9, transactions=1,
+            raw_json=b"{}",
+            detections=[Found("person", "person", 0.95, 1, 2, 3, 4),
+                        Found("person", "person", 0.01, 5, 6, 7, 8)],
+        )
+
+
+class Crash(BaseException):
+    """Stands in for a killed process: nothing in the run catches it."""
+
+
+@pytest.fixture
+def services(settings):
+    return open_services(settings)
+
+
+def _queue(services, path, *, analyzer="local", fps=2.0, max_frames=None, adaptive=False):
+    with open(path, "rb") as f:
+        video = ingest_video(services.engine, services.store, f, filename=path.name,
+                             uploaded_by="tester")
+    plan = estimate(video_info(video), fps=fps, max_frames=max_frames, analyzer=analyzer,
+                    price_per_1000=1.0)
+    return jobs.queue_analysis(services.engine, video_id=video.id, analyzer=analyzer,
+                               created_by="tester", sample_fps=fps, max_frames=max_frames,
+                               frames_planned=plan.frames, adaptive=adaptive).id
+
+
+def _frames(services, aid) -> list[Frame]:
+    with Session(services.engine) as s:
+        return list(s.exec(select(Frame).where(Frame.analysis_id == aid)
+                           .order_by(Frame.frame_index)))
+
+
+def _run(services, aid, owner="w", remote=None, on_progress=None):
+    assert jobs.claim(services.engine, owner, services.settings.lease_seconds, aid) == aid
+    return AnalysisRun(aid, owner, engine=services.engine, store=services.store,
+                       settings=services.settings, remote_factory=(lambda a: remote),
+                       on_progress=on_progress).run()
+
+
+def test_local_analysis_writes_one_row_and_thumbnail_per_sampled_frame(services, tmp_path):
+    """Test that a local analysis stores every sampled frame with statistics and a thumbnail."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=3), fps=2)
+    assert _run(services, aid) == Status.succeeded
+    frames = _frames(services, aid)
+    assert [f.frame_index for f in frames] == list(range(6))
+    assert [f.timestamp_s for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert all(services.store.read_bytes(f.thumbnail_key)[:2] == b"\xff\xd8" for f in frames)
+    assert all(f.brightness is not None and f.people_count is None for f in frames)
+    row = jobs.get_analysis(services.engine, aid)
+    assert (row.frames_done, row.frames_planned, row.transactions) == (6, 6, 0)
+    assert row.lease_owner is None and not row.truncated
+
+
+def test_remote_results_become_rows_with_counts_above_the_minimum_confidence(services, tmp_path):
+    """Test that remote detections are all kept but only confident ones are counted."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=2), analyzer="azure", fps=2)
+    remote = CountingAnalyzer()
+    assert _run(services, aid, remote=remote) == Status.succeeded
+    frames = _frames(services, aid)
+    assert sorted(remote.seen) == [0, 1, 2, 3]
+    assert {f.people_count for f in frames} == {1}
+    assert all(services.store.exists(f.raw_result_key) for f in frames)
+    with Session(services.engine) as s:
+        assert len(s.exec(select(Detection).where(Detection.analysis_id == aid)).all()) == 8
+    assert jobs.get_analysis(services.engine, aid).transactions == 4
+
+
+def test_a_crashed_run_resumes_after_the_lease_expires_without_duplicates(services, tmp_path):
+    """Test that a killed run is resumed at the first missing frame by another worker."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=4), analyzer="azure", fps=2)
+    first = CountingAnalyzer()
+
+    def crash_after_three(done, planned):
+        if done >= 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _run(services, aid, owner="dead", remote=first, on_progress=crash_after_three)
+    stored = [f.frame_index for f in _frames(services, aid)]
+    assert stored == [0, 1, 2]
+    assert jobs.claim(services.engine, "other", 30, aid) is None  # the lease still holds
+    with services.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE analysis SET lease_expires_at = :t WHERE id = :i"),
+                     {"t": "2000-01-01 00:00:00", "i": aid})
+    second = CountingAnalyzer()
+    assert _run(services, aid, owner="other", remote=second) == Status.succeeded
+    frames = _frames(services, aid)
+    assert [f.frame_index for f in frames] == list(range(8))
+    assert not set(second.seen) & set(stored)
+    assert sorted(second.seen) == [i for i in range(8) if i not in stored]
+    assert jobs.get_analysis(services.engine, aid).transactions == 8
+
+
+def test_cancel_stops_the_run_and_keeps_what_it_stored(services, tmp_path):
+    """Test that cancelling mid-run ends it as cancelled with its stored frames intact."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=6), fps=4)
+
+    def cancel_at_three(done, planned):
+        if done == 3:
+            jobs.cancel(services.engine, aid)
+            time.sleep(1.1)  # the next heartbeat is due: it must notice the cancellation
+
+    assert _run(services, aid, on_progress=cancel_at_three) == Status.cancelled
+    kept = len(_frames(services, aid))
+    assert 3 <= kept < 24
+    assert jobs.get_analysis(services.engine, aid).status == Status.cancelled
+
+
+def test_an_analyser_error_fails_the_analysis_with_its_message(services, tmp_path):
+    """Test that a fatal analyser error ends the analysis as failed, with the reason."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=1), analyzer="azure")
+    remote = CountingAnalyzer(fail_with=AnalyzerError("check AZURE_VISION_KEY"))
+    assert _run(services, aid, remote=remote) == Status.failed
+    row = jobs.get_analysis(services.engine, aid)
+    assert row.error_message == "check AZURE_VISION_KEY" and row.lease_owner is None
+
+
+def test_a_truncated_video_is_analysed_as_far_as_it_decodes(services, tmp_path):
+    """Test that a truncated mp4 succeeds with fewer frames and is marked truncated."""
+    whole = make_video(tmp_path / "whole.mp4", seconds=6)
+    aid = _queue(services, make_truncated(whole, tmp_path / "cut.mp4", keep_fraction=0.5), fps=2)
+    assert _run(services, aid) == Status.succeeded
+    row = jobs.get_analysis(services.engine, aid)
+    assert row.truncated and 0 < row.frames_done < row.frames_planned
+
+
+def test_the_worker_picks_up_queued_analyses(services, tmp_path):
+    """Test that Worker.run_one claims and completes the oldest queued analysis."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=1), fps=1)
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    assert worker.run_one() == (aid, Status.succeeded)
+    assert worker.run_one() is None
+
+
+def test_adaptive_policy_sends_on_new_shots_motion_and_interval():
+    """Test that the adaptive policy sends the first frame, cuts, motion and every N seconds."""
+    policy = AdaptivePolicy(every_s=3, motion_threshold=0.1)
+    calls = [(0, 0, 0.0), (1, 0, 0.0), (2, 0, 0.5), (3, 0, 0.0), (4, 1, 0.0), (5, 1, 0.0),
+             (6, 1, 0.0), (7, 1, 0.0)]
+    sent = [t for t, shot, motion in calls
+            if policy.should_send(t, {"shot_index": shot, "motion": motion})]
+    assert sent == [0, 2, 4, 7]
