@@ -7,7 +7,6 @@ setting to check, never carrying the account key.
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 import mimetypes
@@ -80,10 +79,7 @@ class AzureBlobStore:
         """Connect with the connection string, else the account URL and an Entra ID credential."""
         name = settings.storage_container
         if not _CONTAINER_RE.match(name):
-            raise StorageError(
-                f"{CONTAINER_SETTING}={name!r} is not a valid container name "
-                "(3-63 lowercase letters, digits and single hyphens)"
-            )
+            raise StorageError(f"{CONTAINER_SETTING}={name!r} is not a valid container name")
         if settings.storage_connection_string:
             log.info("Azure Blob Storage from %s, container %s", CONN_SETTING, name)
             try:
@@ -105,8 +101,6 @@ class AzureBlobStore:
         store.ensure_container()
         return store
 
-    # -- errors -------------------------------------------------------------------------------
-
     @contextmanager
     def _errors(self, key: str | None = None) -> Iterator[None]:
         """Turn SDK errors into FileNotFoundError (missing blob) or a one-line StorageError."""
@@ -124,8 +118,7 @@ class AzureBlobStore:
                 f"Azure Blob Storage refused the credentials ({_code(exc)}); check {self.setting}"
             ) from exc
         except HttpResponseError as exc:
-            role = " (the identity needs Storage Blob Data Contributor)"
-            hint = role if exc.status_code == 403 else ""
+            hint = " (needs Storage Blob Data Contributor)" if exc.status_code == 403 else ""
             raise StorageError(
                 f"Azure Blob Storage answered {exc.status_code} {_code(exc)}{hint}; "
                 f"check {self.setting}"
@@ -146,8 +139,6 @@ class AzureBlobStore:
             except ResourceExistsError:
                 pass
 
-    # -- writes -------------------------------------------------------------------------------
-
     def write_stream(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
         blob = self.container.get_blob_client(check_key(key))
         prefix = uuid.uuid4().hex  # a fresh id per upload, so a concurrent upload cannot mix in
@@ -159,7 +150,7 @@ class AzureBlobStore:
                 if max_bytes is not None and total > max_bytes:
                     # Staged blocks are never committed; Azure discards them within a week.
                     raise BlobTooLarge(f"larger than {max_bytes} bytes")
-                block_id = base64.b64encode(f"{prefix}-{len(blocks):08d}".encode()).decode()
+                block_id = f"{prefix}{len(blocks):08d}"  # equal lengths; the SDK base64-encodes
                 blob.stage_block(block_id, chunk, length=len(chunk))
                 blocks.append(block_id)
                 del chunk  # drop the reference before reading the next block
@@ -173,8 +164,6 @@ class AzureBlobStore:
         blob = self.container.get_blob_client(check_key(key))
         with self._errors():
             blob.upload_blob(data, overwrite=True, content_settings=_content(key))
-
-    # -- reads --------------------------------------------------------------------------------
 
     def read_bytes(self, key: str) -> bytes:
         blob = self.container.get_blob_client(check_key(key))
@@ -211,8 +200,6 @@ class AzureBlobStore:
         with self._errors(key):
             return blob.get_blob_properties().size
 
-    # -- deletes and listing ------------------------------------------------------------------
-
     def delete(self, key: str) -> None:
         blob = self.container.get_blob_client(check_key(key))
         with self._errors():
@@ -234,8 +221,6 @@ class AzureBlobStore:
             check_key(prefix)  # refuse '..' and friends, as keys are refused
         with self._errors():
             return sorted(self.container.list_blob_names(name_starts_with=prefix or None))
-
-    # -- playback -----------------------------------------------------------------------------
 
     def url_for_playback(self, key: str, expires_minutes: int = 60) -> str | None:
         """A read-only SAS URL so the browser streams the video straight from Blob Storage."""

@@ -140,12 +140,16 @@ class LocalBlobStore:
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
-        folder = self.root / prefix.rstrip("/")
-        if prefix and folder.is_dir() and folder.resolve() != self.root.resolve():
-            shutil.rmtree(folder, ignore_errors=True)
+        if prefix:
+            # Drop the emptied folders too; the prefix was vetted like a key, so it stays inside.
+            folder = self.root / check_key(prefix).rstrip("/")
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
         return len(keys)
 
     def list(self, prefix: str = "") -> list[str]:
+        if prefix:
+            check_key(prefix)
         keys = []
         for path in self.root.rglob("*"):
             if path.is_file() and not path.name.startswith(".upload-"):
