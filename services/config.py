@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 VISION_FEATURES = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
 DEFAULT_VISION_FEATURES = ("tags", "objects", "people", "caption", "read")
@@ -24,7 +24,21 @@ class SettingsError(ValueError):
         super().__init__(f"setting {name} {problem}")
 
 
-@dataclass(frozen=True)
+def _url_passwords(url: str) -> list[str]:
+    """The password of a database URL, as written and decoded, and any PWD= in odbc_connect."""
+    parsed = urlparse(url)
+    found: list[str] = []
+    if parsed.password:
+        found += [parsed.password, unquote(parsed.password)]
+    for odbc in parse_qs(parsed.query).get("odbc_connect", []):
+        for part in odbc.split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower() in ("pwd", "password") and value:
+                found.append(value.strip().strip("{}"))
+    return found
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     data_dir: Path
     database_url: str
@@ -54,12 +68,21 @@ class Settings:
         """Values that must never appear in logs, messages or exports."""
         found = [self.vision_key, self.storage_connection_string]
         if self.storage_connection_string:
-            # The account key inside a connection string is the part that matters.
+            # The account key (or SAS) inside a connection string is the part that matters.
             for part in self.storage_connection_string.split(";"):
-                if part.lower().startswith("accountkey="):
-                    found.append(part.split("=", 1)[1])
-        password = urlparse(self.database_url).password
-        return [s for s in [*found, password] if s]
+                key, _, value = part.partition("=")
+                if key.strip().lower() in ("accountkey", "sharedaccesssignature"):
+                    found.append(value)
+        found += _url_passwords(self.database_url)
+        return list(dict.fromkeys(s for s in found if s))
+
+    def __repr__(self) -> str:
+        """Every field, with secret values (such as the database password) masked."""
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        text = f"{type(self).__name__}({shown})"
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+        return text
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -7,6 +7,8 @@ import re
 import socket
 import sqlite3
 import struct
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -43,9 +45,16 @@ postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect
 
 def _video(**kw) -> Video:
     values = dict(
-        original_filename="clip.mp4", blob_key=f"videos/{time.monotonic_ns()}.mp4",
-        size_bytes=1234, sha256="a" * 64, duration_s=2.0, fps=25.0, width=640, height=360,
-        codec="h264", uploaded_by="tester@example.com",
+        original_filename="clip.mp4",
+        blob_key=f"videos/{time.monotonic_ns()}.mp4",
+        size_bytes=1234,
+        sha256="a" * 64,
+        duration_s=2.0,
+        fps=25.0,
+        width=640,
+        height=360,
+        codec="h264",
+        uploaded_by="tester@example.com",
     )
     values.update(kw)
     return Video(**values)
@@ -63,8 +72,9 @@ def _analysis(engine) -> str:
 
 
 def _frame(analysis_id: str, index: int) -> Frame:
-    return Frame(analysis_id=analysis_id, frame_index=index, timestamp_s=index / 25.0,
-                 width=640, height=360)
+    return Frame(
+        analysis_id=analysis_id, frame_index=index, timestamp_s=index / 25.0, width=640, height=360
+    )
 
 
 def _wrapped(orig: BaseException, cls=OperationalError) -> DBAPIError:
@@ -85,6 +95,30 @@ def test_create_schema_makes_every_table_and_the_frame_unique_key(engine):
     assert ("analysis_id", "frame_index") in indexed
 
 
+def test_database_url_reaches_the_same_fresh_database_from_a_subprocess(engine, database_url):
+    """Test that database_url opens, in another process, the tables the engine fixture made."""
+    analysis_id = _analysis(engine)
+    script = (
+        "import sys; from sqlmodel import Session, select; from services.db import make_engine;"
+        "from services.models import Analysis;"
+        "s = Session(make_engine(sys.argv[1]));"
+        "print(','.join(a.id for a in s.exec(select(Analysis))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, database_url],
+        cwd=SERVICES.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert out.strip() == analysis_id
+    if engine.dialect.name == "postgresql":  # a private schema, not the shared public one
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_schema()").scalar().startswith("fw_")
+        assert "analysis" not in sa.inspect(engine).get_table_names(schema="public")
+
+
 def test_a_second_frame_with_the_same_index_is_refused(engine):
     """Test that a duplicate (analysis_id, frame_index) raises IntegrityError and adds no row."""
     analysis_id = _analysis(engine)
@@ -96,8 +130,11 @@ def test_a_second_frame_with_the_same_index_is_refused(engine):
     with session_scope(engine) as s:  # the pair is unique, not the analysis alone
         s.add(_frame(analysis_id, 1))
     with Session(engine) as s:
-        count = s.exec(select(func.count()).select_from(Frame).where(
-            Frame.analysis_id == analysis_id, Frame.frame_index == 0)).one()
+        count = s.exec(
+            select(func.count())
+            .select_from(Frame)
+            .where(Frame.analysis_id == analysis_id, Frame.frame_index == 0)
+        ).one()
         total = s.exec(select(func.count()).select_from(Frame)).one()
     assert (count, total) == (1, 2)
 
@@ -110,8 +147,9 @@ def test_timestamps_come_back_aware_utc_and_exact(engine):
         video = _video(uploaded_at=uploaded)
         s.add(video)
         s.flush()
-        analysis = Analysis(video_id=video.id, analyzer="local", created_by="t",
-                            lease_expires_at=lease)
+        analysis = Analysis(
+            video_id=video.id, analyzer="local", created_by="t", lease_expires_at=lease
+        )
         s.add(analysis)
         ids = video.id, analysis.id
     with Session(engine) as s:  # a new session: values come from the database, not the identity map
@@ -124,8 +162,11 @@ def test_timestamps_come_back_aware_utc_and_exact(engine):
         assert got_analysis.lease_expires_at.hour == 7
         assert got_analysis.created_at.tzinfo is UTC
         # Comparisons in SQL use UTC too: the lease written at 07:30Z is after 07:00Z.
-        after = s.exec(select(Analysis.id).where(
-            Analysis.lease_expires_at > datetime(2024, 5, 6, 7, 0, tzinfo=UTC))).all()
+        after = s.exec(
+            select(Analysis.id).where(
+                Analysis.lease_expires_at > datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
+            )
+        ).all()
         assert after == [ids[1]]
 
 
@@ -266,7 +307,7 @@ def test_with_retry_outlasts_a_real_sqlite_lock(tmp_path):
         "[HY000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Resource ID : 1. The "
         "request limit for the database is 60 and has been reached. (10928) (SQLExecDirectW)",
         "[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Cannot open database "
-        "\"fw\" requested by the login. The login failed. (4060) (SQLDriverConnect)",
+        '"fw" requested by the login. The login failed. (4060) (SQLDriverConnect)',
         "[40001] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Transaction (Process ID "
         "52) was chosen as the victim. Rerun the transaction. (1205) (SQLExecDirectW)",
     ],
@@ -312,8 +353,9 @@ def test_postgres_serialization_failure_is_transient(engine):
         with engine.begin() as b:
             b.execute(sa.update(video_table).values(size_bytes=2))
         with pytest.raises(OperationalError) as caught:
-            a.execute(sa.update(video_table).where(video_table.c.id == video.id)
-                      .values(size_bytes=3))
+            a.execute(
+                sa.update(video_table).where(video_table.c.id == video.id).values(size_bytes=3)
+            )
         a.rollback()
     assert caught.value.orig.pgcode == "40001"
     assert is_transient(caught.value)
@@ -339,8 +381,10 @@ def test_postgres_deadlock_is_transient(engine):
         except DBAPIError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=pair)
-               for pair in ((first.id, second.id), (second.id, first.id))]
+    threads = [
+        threading.Thread(target=worker, args=pair)
+        for pair in ((first.id, second.id), (second.id, first.id))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -369,6 +413,7 @@ def test_postgres_value_too_long_is_not_transient(engine):
 
 UNBOUNDED = re.compile(r"\(\s*max\s*\)|^N?TEXT$|^IMAGE$|^XML$", re.IGNORECASE)
 NAME = r"(\[[^\]]+\]|\"[^\"]+\"|\w+)"
+KEY_CLAUSE = r"(?:CONSTRAINT\s+\S+\s+)?(?:PRIMARY KEY|UNIQUE)\b[^(]*\(([^)]*)\)"
 
 
 def _names(text: str) -> list[str]:
@@ -391,7 +436,7 @@ def unbounded_key_columns(metadata: sa.MetaData) -> list[str]:
             line = line.strip().rstrip(",")
             if not line or line == ")":
                 continue
-            key = re.match(r"(?:CONSTRAINT\s+\S+\s+)?(?:PRIMARY KEY|UNIQUE)\b[^(]*\(([^)]*)\)", line)
+            key = re.match(KEY_CLAUSE, line)
             if key:
                 keyed.update(_names(key.group(1)))
                 continue
@@ -424,14 +469,23 @@ def test_no_key_or_indexed_column_is_unbounded_on_sql_server():
 def test_the_ddl_checker_flags_unbounded_key_columns():
     """Test that the DDL checker catches indexed, unique and primary-key text without a length."""
     md = sa.MetaData()
-    sa.Table("bad", md, sa.Column("id", sa.Integer, primary_key=True),
-             sa.Column("name", sa.String(), index=True),
-             sa.Column("note", sa.Text),  # unbounded but not a key: allowed
-             sa.Column("ok", sa.String(50), index=True))
-    sa.Table("worse", md, sa.Column("key", sa.Text, primary_key=True),
-             sa.Column("email", sa.Unicode(), unique=True),
-             sa.Column("a", sa.String(20)), sa.Column("b", sa.UnicodeText),
-             sa.UniqueConstraint("a", "b", name="uq_worse_ab"))
+    sa.Table(
+        "bad",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(), index=True),
+        sa.Column("note", sa.Text),  # unbounded but not a key: allowed
+        sa.Column("ok", sa.String(50), index=True),
+    )
+    sa.Table(
+        "worse",
+        md,
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("email", sa.Unicode(), unique=True),
+        sa.Column("a", sa.String(20)),
+        sa.Column("b", sa.UnicodeText),
+        sa.UniqueConstraint("a", "b", name="uq_worse_ab"),
+    )
     flagged = {entry.split()[0] for entry in unbounded_key_columns(md)}
     assert flagged == {"bad.name", "worse.key", "worse.email", "worse.b"}
 
@@ -443,8 +497,19 @@ def test_timestamps_use_datetime2_on_sql_server():
     assert re.search(r"lease_expires_at DATETIME2\b", ddl), ddl
 
 
-FORBIDDEN_SQL = ("ON CONFLICT", "INSERT OR", "OR IGNORE", "OR REPLACE", "PRAGMA", "MERGE ",
-                 "ON DUPLICATE KEY", "on_conflict_do", "RETURNING", "LIMIT ", "ILIKE")
+FORBIDDEN_SQL = (
+    "ON CONFLICT",
+    "INSERT OR",
+    "OR IGNORE",
+    "OR REPLACE",
+    "PRAGMA",
+    "MERGE ",
+    "ON DUPLICATE KEY",
+    "on_conflict_do",
+    "RETURNING",
+    "LIMIT ",
+    "ILIKE",
+)
 
 
 def test_services_contain_no_dialect_specific_sql():
@@ -514,7 +579,7 @@ def test_azure_sql_gets_an_entra_token_and_no_other_login(odbc_calls):
     credential = FakeCredential(lifetime_s=3600)
     engine = make_engine(AZURE_URL, credential_factory=lambda: credential)
     _connect_once(engine)
-    (cargs, cparams), = odbc_calls
+    ((cargs, cparams),) = odbc_calls
     token = "tok-1".encode("utf-16-le")
     assert cparams["attrs_before"][1256] == struct.pack("<I", len(token)) + token
     conn_str = cargs[0]
@@ -527,10 +592,11 @@ def test_azure_sql_gets_an_entra_token_and_no_other_login(odbc_calls):
 
 def test_azure_sql_token_with_a_username_drops_the_uid(odbc_calls):
     """Test that a user name but no password still yields a token-only connection string."""
-    engine = make_engine(AZURE_URL.replace("://@", "://app@"),
-                         credential_factory=lambda: FakeCredential(3600))
+    engine = make_engine(
+        AZURE_URL.replace("://@", "://app@"), credential_factory=lambda: FakeCredential(3600)
+    )
     _connect_once(engine)
-    (cargs, cparams), = odbc_calls
+    ((cargs, cparams),) = odbc_calls
     assert _token_of(cparams) == "tok-1"
     assert "uid=" not in cargs[0].lower()
 
@@ -576,7 +642,7 @@ def test_azure_sql_with_its_own_login_gets_no_token_hook(odbc_calls, url, expect
     engine = make_engine(url, credential_factory=lambda: asked.append(1))
     assert len(engine.dialect.dispatch.do_connect) == 0
     _connect_once(engine)
-    (cargs, cparams), = odbc_calls
+    ((cargs, cparams),) = odbc_calls
     assert "attrs_before" not in cparams
     assert expected in cargs[0]
     assert asked == []
