@@ -8,10 +8,12 @@ import math
 import re
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from subprocess import DEVNULL, PIPE, Popen
 
 import imageio_ffmpeg
 import numpy as np
@@ -52,10 +54,7 @@ class SampledFrame:
 
 
 def ffmpeg_exe() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-# ---------------------------------------------------------------- probe
+    return imageio_ffmpeg.get_ffmpeg_exe()  # the binary inside the wheel: no system ffmpeg
 
 
 _INPUT = re.compile(r"^Input #0, (.+?), from ", re.M)
@@ -151,8 +150,7 @@ def probe(path: str | Path) -> VideoInfo:
         raise VideoError(f"This app cannot decode {name}.", _tail(err))
     if not known:
         raise VideoError("The video's duration is unknown.")
-    h, m, s = duration.groups()
-    duration_s = int(h) * 3600 + int(m) * 60 + float(s)
+    duration_s = sum(float(x) * u for x, u in zip(duration.groups(), (3600, 60, 1), strict=True))
     if duration_s <= 0:
         raise VideoError("The video has no duration (zero length).")
     dims = _SIZE.search(desc)
@@ -169,9 +167,6 @@ def probe(path: str | Path) -> VideoInfo:
     if rotation in (90, 270):
         width, height = height, width
     return VideoInfo(duration_s, fps, width, height, codec, rotation)
-
-
-# ---------------------------------------------------------------- sampling
 
 
 def _rate(fps: float) -> Fraction:
@@ -192,11 +187,11 @@ def planned_frames(info: VideoInfo, fps: float, max_frames: int | None = None) -
 def output_size(info: VideoInfo, max_side: int = 1280) -> tuple[int, int]:
     """Frame size as displayed, long side at most max_side, aspect kept, even, never upscaled."""
     scale = min(1.0, max_side / max(info.width, info.height))
+    return _even(info.width * scale), _even(info.height * scale)
 
-    def even(x: float) -> int:
-        return max(2, int(round(x)) // 2 * 2)
 
-    return even(info.width * scale), even(info.height * scale)
+def _even(x: float) -> int:
+    return max(2, int(round(x)) // 2 * 2)  # even sizes suit every encoder that sees them later
 
 
 def _encode_jpeg(rgb: np.ndarray) -> bytes:
@@ -212,8 +207,9 @@ class FrameStream:
     held the frames its header promised. Leaving early (break, close(), `with`) kills ffmpeg.
     """
 
-    def __init__(self, path: Path, info: VideoInfo, fps: float, max_frames: int | None,
-                 max_side: int) -> None:
+    def __init__(
+        self, path: Path, info: VideoInfo, fps: float, max_frames: int | None, max_side: int
+    ) -> None:
         self.path = path
         self.info = info
         self.rate = _rate(fps)
@@ -223,8 +219,11 @@ class FrameStream:
         self.truncated = False
         self.returncode: int | None = None
         self.pid: int | None = None
-        self._proc: subprocess.Popen | None = None
-        self._gen: Iterator[SampledFrame] | None = None
+        self._proc: Popen | None = None
+        self._started = False
+        # Weak: a consumer that just breaks out of its for loop drops the generator, and its
+        # finalisation then stops ffmpeg; close() still reaches it while it lives.
+        self._gen: weakref.ref | None = None
 
     def command(self) -> list[str]:
         r = self.rate
@@ -239,19 +238,20 @@ class FrameStream:
         ]  # fmt: skip
 
     def __iter__(self) -> Iterator[SampledFrame]:
-        if self._gen is not None or self.pid is not None:
+        if self._started:
             raise RuntimeError("a FrameStream can be iterated only once")
-        self._gen = self._frames()
-        return self._gen
+        self._started = True
+        gen = self._frames()
+        self._gen = weakref.ref(gen)
+        return gen
 
     def _frames(self) -> Iterator[SampledFrame]:
         if self.expected == 0:
             return
         # stderr goes to a file: an unread pipe fills up and deadlocks ffmpeg on broken input.
         with tempfile.TemporaryFile() as errfile:
-            self._proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=errfile, bufsize=0,
+            self._proc = Popen(
+                self.command(), stdin=DEVNULL, stdout=PIPE, stderr=errfile, bufsize=0
             )
             self.pid = self._proc.pid
             _grow_pipe(self._proc.stdout)
@@ -267,8 +267,12 @@ class FrameStream:
         step = 1 / self.rate
         while self.produced < self.expected:
             rgb = np.empty((h, w, 3), np.uint8)  # fresh per frame: consumers may keep it
-            if not _read_exactly(pipe, memoryview(rgb).cast("B")):
-                return
+            view, got = memoryview(rgb).cast("B"), 0
+            while got < len(view):  # straight into the array: no intermediate bytes copy
+                n = pipe.readinto(view[got:])
+                if not n:
+                    return  # end of stream; a partial last frame is dropped
+                got += n
             index = self.produced
             self.produced += 1
             yield SampledFrame(index, float(index * step), _encode_jpeg(rgb), w, h, rgb)
@@ -278,14 +282,15 @@ class FrameStream:
             return  # ffmpeg stops by itself at -frames:v; nothing is missing
         errfile.seek(0)
         detail = _tail(errfile.read().decode("utf-8", "replace"))
-        if self.returncode != 0 and self.produced == 0:
+        if self.produced == 0:
             raise VideoError("The video could not be decoded; the file may be damaged.", detail)
         # A frame short at the very end is rounding of the header's duration, not damage.
         self.truncated = self.produced < self.expected - 1
 
     def close(self) -> None:
         """Stop early: end the iteration, kill ffmpeg if it still runs and reap it."""
-        gen, self._gen = self._gen, None
+        ref, self._gen = self._gen, None
+        gen = ref() if ref is not None else None
         if gen is not None:
             gen.close()  # runs the generator's finally, which stops ffmpeg
         self._stop()
@@ -306,17 +311,6 @@ class FrameStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _read_exactly(pipe, view: memoryview) -> bool:
-    """Fill view from the pipe; False at end of stream (a partial last frame is dropped)."""
-    got = 0
-    while got < len(view):
-        n = pipe.readinto(view[got:])
-        if not n:
-            return False
-        got += n
-    return True
 
 
 def _grow_pipe(pipe) -> None:
