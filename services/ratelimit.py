@@ -6,9 +6,15 @@ limit, so all threads and all analyses that call the same endpoint must draw fro
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+
+# The service counts requests in a sliding second; we check our own starts over a window a little
+# longer, so that a caller that woke up late cannot bunch with the callers after it.
+WINDOW_S = 1.05
 
 
 class RateLimiter:
@@ -16,6 +22,7 @@ class RateLimiter:
 
     No burst: a sliding-window limiter on the server side punishes bunched requests even when the
     average rate is fine, so each caller gets the next free slot 1/rate after the previous one.
+    And never more than ceil(rate) actual starts within WINDOW_S, whatever the thread scheduling.
     """
 
     def __init__(
@@ -30,6 +37,8 @@ class RateLimiter:
         self._sleep = sleep
         self._next = 0.0  # earliest start time of the next caller
         self._interval = 0.0
+        self._cap = 1
+        self._starts: deque[float] = deque()  # actual start times within the last WINDOW_S
         self.set_rate(max_per_second)
 
     @property
@@ -42,19 +51,30 @@ class RateLimiter:
             raise ValueError(f"max_per_second must be positive, got {max_per_second!r}")
         with self._lock:
             self._interval = 1.0 / float(max_per_second)
+            self._cap = max(1, math.ceil(max_per_second - 1e-9))
 
     def acquire(self) -> float:
-        """Block until this caller's slot; returns the seconds waited."""
+        """Block until this caller may start; returns the seconds waited."""
         with self._lock:
             now = self._clock()
             # An idle limiter does not save up credit: max() drops the unused slots.
             slot = max(now, self._next)
             self._next = slot + self._interval
-        wait = slot - now
-        if wait > 0:
+        waited = max(slot - now, 0.0)
+        if waited:
             # Sleep outside the lock so that later callers can reserve the slots after ours.
-            self._sleep(wait)
-        return max(wait, 0.0)
+            self._sleep(waited)
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= WINDOW_S:
+                    self._starts.popleft()
+                if len(self._starts) < self._cap:
+                    self._starts.append(now)
+                    return waited
+                extra = self._starts[0] + WINDOW_S - now
+            self._sleep(extra)
+            waited += extra
 
 
 _registry: dict[str, RateLimiter] = {}

@@ -45,8 +45,8 @@ MAX_BYTES = 20 * 1024 * 1024 - 1  # the service takes images under 20 MB
 MIN_SIDE = 64  # the service needs more than 50x50 pixels; a margin above that
 MAX_SIDE = 15_000  # ... and less than 16,000x16,000
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# The service counts arrivals in a sliding window; network jitter can bunch two requests, so we
-# aim a little under the configured maximum rather than exactly at it.
+# The service counts arrivals in a sliding window; a thread scheduled late or network jitter can
+# bunch two requests, so we aim a little under the configured maximum rather than exactly at it.
 HEADROOM = 0.95
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -85,25 +85,21 @@ def prepare_image(frame: SampledFrame) -> Prepared:
 
 
 def _retry_after(response) -> float | None:
-    """Seconds the service asked us to wait (retry-after-ms, x-ms-retry-after-ms, Retry-After)."""
-    if response is None:
-        return None
-    headers = response.headers
-    for name, unit in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+    """Seconds the service asked us to wait: retry-after-ms, x-ms-retry-after-ms or Retry-After."""
+    headers = response.headers if response is not None else {}
+    for name, unit in (("retry-after-ms", 1e-3), ("x-ms-retry-after-ms", 1e-3), ("retry-after", 1)):
+        value = headers.get(name)
+        if not value:
+            continue
         try:
-            return max(0.0, float(headers[name]) * unit)
-        except (KeyError, TypeError, ValueError):
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:  # an HTTP date
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+            return max(0.0, float(value) * unit)
+        except ValueError:
+            try:  # Retry-After may also be an HTTP date
+                when = email.utils.parsedate_to_datetime(value).timestamp()
+                return max(0.0, when - time.time())
+            except (TypeError, ValueError):
+                continue
+    return None
 
 
 def _service_error(exc: HttpResponseError) -> tuple[str, str]:
@@ -144,18 +140,19 @@ class AzureAnalyzer:
         sleep: Callable[[float], None] = time.sleep,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        headroom: float = HEADROOM,
     ):
         unknown = [f for f in features if f not in VISION_FEATURES]
         if not features or unknown:
             raise ValueError(f"features must be among {VISION_FEATURES}, got {list(features)}")
         self.endpoint = endpoint.rstrip("/")
-        self.features = list(features)
+        self.features = tuple(features)
         self.language, self.gender_neutral = language, gender_neutral
         self.concurrency, self.max_attempts, self.timeout_s = concurrency, max_attempts, timeout_s
         self._sleep, self._backoff_base, self._backoff_max = sleep, backoff_base_s, backoff_max_s
         self._uses_key = isinstance(credential, AzureKeyCredential)
         self._secret = credential.key if self._uses_key else None
-        self._limiter = shared_limiter(self.endpoint, max_tps * HEADROOM)
+        self._limiter = shared_limiter(self.endpoint, max_tps * headroom)
         self._rng = random.Random()
         self._lock = threading.Lock()
         self.attempts = 0  # HTTP requests sent, retries included
@@ -163,15 +160,17 @@ class AzureAnalyzer:
 
         url = urlparse(self.endpoint)
         # azure-core refuses bearer tokens over plain HTTP; allow it only for a loopback emulator.
-        self._extra: dict = {}
+        self._extra = {}
         if url.scheme == "http" and not self._uses_key:
             if url.hostname not in LOOPBACK:
                 raise AnalyzerError("AZURE_VISION_ENDPOINT must be an https:// URL")
-            self._extra["enforce_https"] = False
+            self._extra = {"enforce_https": False}
         session = requests.Session()
         # A connection pool as large as our parallelism, and no hidden retries in urllib3.
-        adapter = requests.adapters.HTTPAdapter(
-            pool_maxsize=max(10, concurrency), max_retries=Retry(total=False, redirect=False)
+        adapter = _PacedAdapter(
+            self._limiter,
+            pool_maxsize=max(10, concurrency),
+            max_retries=Retry(total=False, redirect=False),
         )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -193,16 +192,15 @@ class AzureAnalyzer:
         else:
             log.info("Azure AI Vision: no AZURE_VISION_KEY, authenticating with Entra ID")
             credential = credential_factory()
-        return cls(
-            settings.vision_endpoint,
-            credential=credential,
+        options = dict(
             features=settings.vision_features,
             language=settings.vision_language,
             gender_neutral=settings.vision_gender_neutral,
             max_tps=settings.vision_max_tps,
             concurrency=settings.vision_concurrency,
-            **kwargs,
         )
+        # Keyword arguments win over the settings (the worker passes an analysis's features).
+        return cls(settings.vision_endpoint, credential=credential, **{**options, **kwargs})
 
     def close(self) -> None:
         self._client.close()
@@ -242,7 +240,6 @@ class AzureAnalyzer:
     def _send(self, data: bytes):
         last = ""
         for attempt in range(1, self.max_attempts + 1):
-            self._limiter.acquire()  # every attempt, retries included, shares the endpoint's rate
             with self._lock:
                 self.attempts += 1
                 self.retries += 1 if attempt > 1 else 0
@@ -250,7 +247,7 @@ class AzureAnalyzer:
             try:
                 return self._client.analyze(
                     image_data=data,
-                    visual_features=self.features,
+                    visual_features=list(self.features),
                     language=self.language,
                     gender_neutral_caption=self.gender_neutral,
                     cls=_keep_raw,
@@ -258,41 +255,33 @@ class AzureAnalyzer:
                     read_timeout=self.timeout_s,
                     **self._extra,
                 )
-            except ClientAuthenticationError as exc:
-                if exc.status_code in (None, 401, 403):
-                    raise AnalyzerError(self._auth_message(exc)) from None
-                raise  # pragma: no cover - 401 is the only status the SDK maps to this class
             except IncompleteReadError as exc:  # the connection dropped mid-answer
                 last = f"incomplete answer: {exc.message}"
             except HttpResponseError as exc:
-                code, message = _service_error(exc)
-                if exc.status_code == 403:
+                # A ClientAuthenticationError without status: the credential gave no token.
+                if exc.status_code in (401, 403) or isinstance(exc, ClientAuthenticationError):
                     raise AnalyzerError(self._auth_message(exc)) from None
-                if exc.status_code not in RETRY_STATUS:
-                    raise AnalyzerError(
-                        self._scrub(
-                            f"Azure AI Vision refused the frame ({exc.status_code} "
-                            f"{code}): {message}"
-                        )
-                    ) from None
+                code, message = _service_error(exc)
                 last = f"{exc.status_code} {code}: {message}"
+                if exc.status_code is not None and exc.status_code not in RETRY_STATUS:
+                    refusal = self._scrub(f"Azure AI Vision refused the frame ({last})")
+                    raise AnalyzerError(refusal) from None
                 delay = _retry_after(exc.response)
             except (ServiceRequestError, ServiceResponseError) as exc:  # timeouts, dropped links
                 last = f"{type(exc).__name__}: {exc.message}"
+            except ValueError as exc:  # a 200 whose body is not the JSON it should be
+                last = f"unreadable answer: {exc}"
             if attempt < self.max_attempts:
-                if delay is None:
-                    delay = self._backoff(attempt)
-                delay = min(delay, self._backoff_max)
+                delay = min(self._backoff(attempt) if delay is None else delay, self._backoff_max)
                 log.warning(
-                    "Azure AI Vision attempt %d failed (%s); retrying in %.2fs",
+                    "Azure AI Vision attempt %d: %s; retry in %.2fs",
                     attempt,
                     self._scrub(last),
                     delay,
                 )
                 self._sleep(delay)
-        raise AnalyzerError(
-            self._scrub(f"Azure AI Vision gave up after {self.max_attempts} attempts: {last}")
-        )
+        last = f"gave up after {self.max_attempts} attempts: {last}"
+        raise AnalyzerError(self._scrub(f"Azure AI Vision {last}"))
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter, so parallel callers do not retry in step."""
@@ -300,35 +289,43 @@ class AzureAnalyzer:
         return self._rng.uniform(ceiling / 2, ceiling)
 
     def _auth_message(self, exc: HttpResponseError) -> str:
-        # No status: the credential itself could not produce a token.
         status = exc.status_code or "no token"
         detail = _service_error(exc)[1] if exc.status_code else exc.message
-        if self._uses_key:
-            hint = "check AZURE_VISION_KEY and AZURE_VISION_ENDPOINT (the key of that resource)"
-        else:
-            hint = (
-                "the app's identity needs the 'Cognitive Services User' role on the Vision "
-                "resource, and AZURE_VISION_ENDPOINT must be its custom-domain endpoint; "
-                "or set AZURE_VISION_KEY"
-            )
-        return self._scrub(
-            f"Azure AI Vision refused the credentials ({status}): {hint}. Service said: {detail}"
+        hint = (
+            "check AZURE_VISION_KEY and AZURE_VISION_ENDPOINT (the key of that resource)"
+            if self._uses_key
+            else "the app's identity needs the 'Cognitive Services User' role on the Vision "
+            "resource and AZURE_VISION_ENDPOINT must be its custom-domain endpoint; or set "
+            "AZURE_VISION_KEY"
         )
+        return self._scrub(f"Azure AI Vision refused the credentials ({status}): {hint}. {detail}")
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+class _PacedAdapter(requests.adapters.HTTPAdapter):
+    """Takes the rate limiter's slot right before each request goes on the wire.
+
+    Every attempt, retries included, passes here; waiting this late keeps the SDK's own work
+    (and any thread stalls in it) from bunching requests that the limiter had spaced out.
+    """
+
+    def __init__(self, limiter, **kwargs):
+        super().__init__(**kwargs)
+        self._limiter = limiter
+
+    def send(self, request, **kwargs):
+        self._limiter.acquire()
+        return super().send(request, **kwargs)
 
 
 class _Boxes:
     """Maps the service's boxes (pixels of the image we sent) to pixels of the frame."""
 
     def __init__(self, prepared: Prepared, width: int, height: int):
-        self.sx, self.sy, self.width, self.height = (
-            prepared.scale_x,
-            prepared.scale_y,
-            width,
-            height,
-        )
+        self.sx, self.sy = prepared.scale_x, prepared.scale_y
+        self.width, self.height = width, height
 
     def _clip(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
         x0, x1 = (min(max(round(v * self.sx), 0), self.width) for v in (x0, x1))
