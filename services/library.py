@@ -17,6 +17,7 @@ from services.frames import VideoError, VideoInfo, probe
 from services.jobs import cancel
 from services.models import Analysis, Detection, Frame, Video
 from services.storage import BlobStore, BlobTooLarge, new_video_key
+from services.vision.cache import cache_prefix
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv")
 
@@ -193,6 +194,10 @@ def delete_video(engine: Engine, store: BlobStore, video_id: str) -> None:
     if video is not None:
         with_retry(lambda: _delete_video_row(engine, video_id))
         store.delete(video.blob_key)
+        with Session(engine) as session:
+            twin = session.exec(select(Video.id).where(Video.sha256 == video.sha256)).first()
+        if twin is None:  # the cached Azure answers belong to this content only
+            store.delete_prefix(cache_prefix(video.sha256))
 
 
 def _delete_video_row(engine: Engine, video_id: str) -> None:

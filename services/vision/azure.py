@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import requests
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
+from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -49,6 +50,7 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # bunch two requests, so we aim a little under the configured maximum rather than exactly at it.
 HEADROOM = 0.95
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+API_VERSION = "2023-10-01"  # what SDK 1.0 sends; part of the result cache key
 
 
 @dataclass(frozen=True)
@@ -205,37 +207,22 @@ class AzureAnalyzer:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def cache_identity(self) -> str:
+        """What, besides the frame's pixels, decides the service's answer (for the result cache)."""
+        features = ",".join(sorted(self.features))
+        return f"{API_VERSION}|{features}|{self.language}|{self.gender_neutral}"
+
     def analyze(self, frame: SampledFrame) -> FrameResult:
         prepared = prepare_image(frame)
         raw, result = self._send(prepared.data)
-        to_box = _Boxes(prepared, frame.width, frame.height)
-        found: list[Found] = []
-        for p in result.people.list if result.people else []:
-            found.append(Found("person", "person", p.confidence, *to_box(p.bounding_box)))
-        for o in result.objects.list if result.objects else []:
-            tag = o.tags[0] if o.tags else None
-            label, conf = (tag.name, tag.confidence) if tag else (None, None)
-            found.append(Found("object", label, conf, *to_box(o.bounding_box)))
-        for t in result.tags.list if result.tags else []:
-            found.append(Found("tag", t.name, t.confidence))
-        for d in result.dense_captions.list if result.dense_captions else []:
-            found.append(Found("dense_caption", d.text, d.confidence, *to_box(d.bounding_box)))
-        for block in result.read.blocks if result.read else []:
-            for line in block.lines:
-                # Lines carry no confidence of their own; their words' mean stands in for it.
-                conf = [w.confidence for w in line.words or []]
-                mean = sum(conf) / len(conf) if conf else None
-                found.append(Found("text_line", line.text, mean, *to_box.polygon(line)))
-        for c in result.smart_crops.list if result.smart_crops else []:
-            found.append(Found("smart_crop", f"{c.aspect_ratio:g}", None, *to_box(c.bounding_box)))
-        caption = result.caption
-        return FrameResult(
-            caption=caption.text if caption else None,
-            caption_confidence=caption.confidence if caption else None,
-            detections=found,
-            raw_json=raw,
-            transactions=1,  # only a 200 is billed; throttled and failed attempts are not
-        )
+        # Only a 200 is billed; throttled and failed attempts are not.
+        return _to_result(raw, result, prepared, frame, transactions=1)
+
+    def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
+        """Rebuild a frame's result from a stored answer: no request, no transaction."""
+        result = ImageAnalysisResult(json.loads(raw))
+        return _to_result(raw, result, prepare_image(frame), frame, transactions=0)
 
     def _send(self, data: bytes):
         last = ""
@@ -302,6 +289,38 @@ class AzureAnalyzer:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def _to_result(raw: bytes, result, prepared: Prepared, frame: SampledFrame, transactions: int):
+    """All seven features as rows, boxes in pixels of the frame as we analysed it."""
+    to_box = _Boxes(prepared, frame.width, frame.height)
+    found: list[Found] = []
+    for p in result.people.list if result.people else []:
+        found.append(Found("person", "person", p.confidence, *to_box(p.bounding_box)))
+    for o in result.objects.list if result.objects else []:
+        tag = o.tags[0] if o.tags else None
+        label, conf = (tag.name, tag.confidence) if tag else (None, None)
+        found.append(Found("object", label, conf, *to_box(o.bounding_box)))
+    for t in result.tags.list if result.tags else []:
+        found.append(Found("tag", t.name, t.confidence))
+    for d in result.dense_captions.list if result.dense_captions else []:
+        found.append(Found("dense_caption", d.text, d.confidence, *to_box(d.bounding_box)))
+    for block in result.read.blocks if result.read else []:
+        for line in block.lines:
+            # Lines carry no confidence of their own; their words' mean stands in for it.
+            conf = [w.confidence for w in line.words or []]
+            mean = sum(conf) / len(conf) if conf else None
+            found.append(Found("text_line", line.text, mean, *to_box.polygon(line)))
+    for c in result.smart_crops.list if result.smart_crops else []:
+        found.append(Found("smart_crop", f"{c.aspect_ratio:g}", None, *to_box(c.bounding_box)))
+    caption = result.caption
+    return FrameResult(
+        caption=caption.text if caption else None,
+        caption_confidence=caption.confidence if caption else None,
+        detections=found,
+        raw_json=raw,
+        transactions=transactions,
+    )
 
 
 class _PacedAdapter(requests.adapters.HTTPAdapter):

@@ -1,0 +1,51 @@
+"""A result cache in front of a paid analyser: the same frame content costs one transaction once.
+
+Keyed by (video content hash, analyser settings, frame content hash) and stored in the BlobStore
+under `cache/<video sha256>/`, so deleting the last copy of a video deletes its cache too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from services.frames import SampledFrame
+from services.storage import BlobStore
+from services.vision.base import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+def cache_prefix(video_sha256: str) -> str:
+    return f"cache/{video_sha256}/"
+
+
+class CachedAnalyzer:
+    """Wraps an analyser that has `cache_identity` and `from_raw(raw, frame)`."""
+
+    def __init__(self, inner, store: BlobStore, video_sha256: str):
+        self.inner = inner
+        self.store = store
+        self.name = inner.name
+        self.concurrency = getattr(inner, "concurrency", 1)
+        settings_hash = hashlib.sha256(inner.cache_identity.encode()).hexdigest()[:16]
+        self._prefix = f"{cache_prefix(video_sha256)}{settings_hash}/"
+
+    def _key(self, frame: SampledFrame) -> str:
+        return f"{self._prefix}{hashlib.sha256(frame.jpeg).hexdigest()}.json"
+
+    def analyze(self, frame: SampledFrame) -> FrameResult:
+        key = self._key(frame)
+        try:
+            raw = self.store.read_bytes(key)
+        except FileNotFoundError:
+            raw = None
+        if raw is not None:
+            try:
+                return self.inner.from_raw(raw, frame)
+            except ValueError:  # a damaged entry: analyse again and overwrite it
+                log.warning("unreadable cache entry %s", key)
+        result = self.inner.analyze(frame)
+        if result.raw_json is not None:
+            self.store.write_bytes(key, result.raw_json)
+        return result
