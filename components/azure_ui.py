@@ -1,0 +1,58 @@
+"""Results of Azure AI Vision: counts over time, the tag timeline, captions and OCR text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components.charts import count_series, counts_chart, tag_cells, tag_timeline
+from components.frame_viewer import KIND_COLOURS, KIND_LABELS
+from components.tables import TEXT_COLUMNS, caption_rows, filter_text, text_line_rows
+
+
+def detection_controls_ui(default_confidence: float) -> tuple[float, list[str]]:
+    """Sidebar: the minimum confidence and which kinds of boxes the viewer draws."""
+    st.sidebar.subheader("Detections")
+    min_confidence = st.sidebar.slider(
+        "Minimum confidence", 0.0, 1.0, float(default_confidence), 0.05,
+        help="Counts, charts and boxes use detections at or above this confidence; "
+             "tables and exports keep every detection.",
+    )
+    kinds = list(KIND_COLOURS)
+    shown = st.sidebar.pills("Boxes", kinds, selection_mode="multi", default=kinds,
+                             format_func=KIND_LABELS.get)
+    st.sidebar.caption("Red people, blue objects, amber text, dashed green smart crops.")
+    return float(min_confidence), list(shown or [])
+
+
+def _searchable(rows: pd.DataFrame, key: str, what: str) -> None:
+    query = st.text_input(f"Search {what}", key=key, placeholder="Words to look for")
+    found = filter_text(rows, query)
+    st.caption(f"{len(found):,} of {len(rows):,} {what}")
+    st.dataframe(found, column_config=TEXT_COLUMNS, hide_index=True, width="stretch",
+                 height=min(400, 38 + 35 * max(1, len(found))))
+
+
+def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
+             t: float, analysis_id: str) -> None:
+    """People and object counts, tags over time, and the captions and text found."""
+    st.subheader("People and objects over time")
+    series = count_series(frames, detections, min_confidence)
+    if series.empty or not series["count"].any():
+        st.caption("No people or objects at this confidence.")
+    else:
+        st.altair_chart(counts_chart(series, t), width="stretch")
+    st.subheader("Tags over time")
+    cells = tag_cells(frames, detections, min_confidence)
+    if cells.empty:
+        st.caption("No tags at this confidence.")
+    else:
+        st.altair_chart(tag_timeline(cells, t), width="stretch")
+    st.subheader("Captions and text")
+    captions, lines = st.tabs(["Captions", "Text in the picture (OCR)"])
+    with captions:
+        _searchable(caption_rows(frames, detections, min_confidence),
+                    f"caption_search_{analysis_id}", "captions")
+    with lines:
+        _searchable(text_line_rows(detections, min_confidence),
+                    f"ocr_search_{analysis_id}", "text lines")

@@ -1,0 +1,261 @@
+"""Altair chart builders: pure functions from result DataFrames to charts (test with to_dict()).
+
+Every chart shares one time axis in seconds. Shot boundaries are dashed rules, black frames are
+shaded spans, and the selected moment is a red rule. The click-to-jump strip is a single,
+non-layered chart, because Altair selections do not work on layered or concatenated charts.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("brightness", "Brightness"),
+    ("contrast", "Contrast"),
+    ("sharpness", "Sharpness"),
+    ("colourfulness", "Colourfulness"),
+    ("motion", "Motion"),
+)
+JUMP_PARAM = "jump"
+SELECTED_COLOUR = "#ff4b4b"
+SHOT_COLOUR = "#808495"
+BLACK_COLOUR = "#31333f"
+TIME_TITLE = "Time (s)"
+
+
+# ---- data preparation (pure pandas) ----------------------------------------------------------
+
+def frame_spans(frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per frame with start (timestamp_s) and end_s, the next frame's time."""
+    spans = frames.sort_values("timestamp_s").reset_index(drop=True).copy()
+    times = spans["timestamp_s"].astype(float)
+    steps = times.diff().dropna()
+    step = float(steps.median()) if not steps.empty and steps.median() > 0 else 1.0
+    spans["timestamp_s"] = times
+    spans["end_s"] = times.shift(-1).fillna(times + step)
+    return spans
+
+
+def shot_starts(frames: pd.DataFrame) -> pd.DataFrame:
+    """Times where a new shot begins (the first shot is not a boundary)."""
+    spans = frame_spans(frames)
+    shots = spans["shot_index"].astype("Float64")
+    changed = shots.ne(shots.shift()) & shots.shift().notna() & shots.notna()
+    out = spans.loc[changed.fillna(False).astype(bool), ["timestamp_s", "shot_index"]]
+    return out.astype({"shot_index": float}).reset_index(drop=True)
+
+
+def black_spans(frames: pd.DataFrame) -> pd.DataFrame:
+    """Contiguous runs of black frames as start_s / end_s rows."""
+    spans = frame_spans(frames)
+    black = spans["is_black"].fillna(False).astype(bool)
+    runs = (black != black.shift()).cumsum()
+    rows = [
+        {"start_s": float(g["timestamp_s"].min()), "end_s": float(g["end_s"].max())}
+        for _, g in spans[black].groupby(runs[black])
+    ]
+    return pd.DataFrame(rows, columns=["start_s", "end_s"])
+
+
+def confident(detections: pd.DataFrame, min_confidence: float) -> pd.DataFrame:
+    """Detections at or above the threshold; those without a confidence (smart crops) pass."""
+    conf = detections["confidence"].astype(float)
+    return detections[conf.isna() | (conf >= min_confidence)]
+
+
+def count_series(
+    frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float, top: int = 8
+) -> pd.DataFrame:
+    """People and objects per label counted per analysed frame: timestamp_s, series, count."""
+    analysed = frames[frames["remote_analysed"].fillna(False).astype(bool)]
+    if analysed.empty:
+        return pd.DataFrame(columns=["timestamp_s", "series", "count"])
+    found = confident(detections, min_confidence)
+    found = found[found["kind"].isin(["person", "object"])].copy()
+    found["series"] = found["kind"].where(found["kind"] == "object", "people")
+    objects = found["kind"] == "object"
+    found.loc[objects, "series"] = "object: " + found.loc[objects, "label"].fillna("?").astype(str)
+    ranked = found[objects]["series"].value_counts().index[:top].tolist()
+    names = ["people", *ranked]
+    counts = found[found["series"].isin(names)].groupby(["frame_index", "series"]).size()
+    grid = pd.MultiIndex.from_product([analysed["frame_index"].astype(int), names],
+                                      names=["frame_index", "series"])
+    table = counts.reindex(grid, fill_value=0).rename("count").reset_index()
+    times = analysed.set_index(analysed["frame_index"].astype(int))["timestamp_s"].astype(float)
+    table["timestamp_s"] = table["frame_index"].map(times)
+    return table[["timestamp_s", "series", "count"]]
+
+
+def tag_cells(
+    frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float, top: int = 15
+) -> pd.DataFrame:
+    """The `top` tags by number of frames: timestamp_s, end_s, label, confidence per frame."""
+    tags = confident(detections, min_confidence)
+    tags = tags[tags["kind"] == "tag"].dropna(subset=["label"])
+    if tags.empty:
+        return pd.DataFrame(columns=["timestamp_s", "end_s", "label", "confidence"])
+    ranked = tags.groupby("label")["frame_index"].nunique().sort_values(ascending=False)
+    keep = tags[tags["label"].isin(ranked.index[:top])]
+    keep = keep.groupby(["frame_index", "label"], as_index=False)["confidence"].max()
+    spans = frame_spans(frames)
+    lookup = pd.DataFrame({"frame_index": spans["frame_index"].astype(int),
+                           "timestamp_s": spans["timestamp_s"], "end_s": spans["end_s"]})
+    keep = keep.astype({"frame_index": int}).merge(lookup, on="frame_index")
+    keep["label"] = keep["label"].astype(str)
+    keep["confidence"] = keep["confidence"].astype(float)
+    return keep[["timestamp_s", "end_s", "label", "confidence"]]
+
+
+# ---- chart builders ---------------------------------------------------------------------------
+
+def _x(domain_end: float, title: str | None = TIME_TITLE) -> alt.X:
+    return alt.X("timestamp_s:Q", title=title, scale=alt.Scale(domain=[0, domain_end], nice=False))
+
+
+def _decorations(
+    frames: pd.DataFrame, t: float | None, domain_end: float
+) -> list[alt.Chart]:
+    """Black spans, shot rules and the selected-time rule to layer over a time chart."""
+    layers: list[alt.Chart] = []
+    scale = alt.Scale(domain=[0, domain_end], nice=False)
+    blacks = black_spans(frames)
+    if not blacks.empty:
+        layers.append(
+            alt.Chart(blacks).mark_rect(color=BLACK_COLOUR, opacity=0.18)
+            .encode(x=alt.X("start_s:Q", scale=scale, title=None), x2="end_s:Q",
+                    tooltip=[alt.Tooltip("start_s:Q", title="black from (s)", format=".1f"),
+                             alt.Tooltip("end_s:Q", title="to (s)", format=".1f")])
+        )
+    shots = shot_starts(frames)
+    if not shots.empty:
+        layers.append(
+            alt.Chart(shots).mark_rule(color=SHOT_COLOUR, strokeDash=[4, 3])
+            .encode(x=alt.X("timestamp_s:Q", scale=scale, title=None),
+                    tooltip=[alt.Tooltip("timestamp_s:Q", title="new shot at (s)", format=".1f")])
+        )
+    if t is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
+            .mark_rule(color=SELECTED_COLOUR, size=2)
+            .encode(x=alt.X("timestamp_s:Q", scale=scale, title=None))
+        )
+    return layers
+
+
+def _domain_end(frames: pd.DataFrame, at_least: float | None = None) -> float:
+    """End of the time axis: the last frame's end, or the video's duration while it fills in."""
+    end = float(frame_spans(frames)["end_s"].max()) if not frames.empty else 1.0
+    return max(end, float(at_least or 0.0))
+
+
+def metric_chart(
+    frames: pd.DataFrame, metric: str, title: str, t: float | None = None,
+    height: int = 150, x_title: str | None = TIME_TITLE, duration: float | None = None,
+) -> alt.LayerChart:
+    """One per-frame value over time, with shots, black frames and the selected time."""
+    end = _domain_end(frames, duration)
+    data = frame_spans(frames)[["timestamp_s", "frame_index", metric]].astype(float)
+    line = (
+        alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
+        .encode(
+            x=_x(end, x_title),
+            y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format=".3~r", tickCount=4)),
+            tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
+                     alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
+        )
+    )
+    return alt.layer(*_decorations(frames, t, end), line).properties(height=height)
+
+
+def jump_chart(
+    frames: pd.DataFrame, t: float | None = None, height: int = 72, duration: float | None = None
+) -> alt.Chart:
+    """A strip of frames coloured by shot (black frames dark); click one to jump to it."""
+    spans = frame_spans(frames)
+    data = pd.DataFrame({
+        "timestamp_s": spans["timestamp_s"].astype(float),
+        "end_s": spans["end_s"].astype(float),
+        "bottom": 0.0,
+        "top": 1.0,
+        "shot": spans["shot_index"].astype("Float64").fillna(-1).astype(int) + 1,
+        "is_black": spans["is_black"].fillna(False).astype(bool),
+        "brightness": spans["brightness"].astype(float),
+    })
+    data["current"] = False
+    if t is not None and not data.empty:
+        data.loc[(data["timestamp_s"] - float(t)).abs().idxmin(), "current"] = True
+    pick = alt.selection_point(name=JUMP_PARAM, fields=["timestamp_s"], on="click",
+                               clear=False)
+    return (
+        alt.Chart(data)
+        # Thin white gaps separate frames while there are few enough to see them.
+        .mark_rect(stroke="white" if len(data) <= 120 else None, strokeWidth=0.5)
+        .encode(
+            x=_x(_domain_end(frames, duration), title=None),
+            x2="end_s:Q",
+            # Every frame spans the strip's full height (a rect from 0 to 1).
+            y=alt.Y("bottom:Q", axis=None, scale=alt.Scale(domain=[0, 1])),
+            y2="top:Q",
+            color=alt.condition(alt.datum.is_black, alt.value(BLACK_COLOUR),
+                                alt.Color("shot:N", legend=None,
+                                          scale=alt.Scale(scheme="tableau10"))),
+            opacity=alt.condition(alt.datum.current, alt.value(1.0), alt.value(0.45)),
+            tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
+                     alt.Tooltip("shot:Q", title="shot"),
+                     alt.Tooltip("brightness:Q", format=".3f"),
+                     alt.Tooltip("is_black:N", title="black")],
+        )
+        .add_params(pick)
+        .properties(height=height)
+    )
+
+
+def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220) -> alt.LayerChart:
+    """People and object counts per label over time (from count_series)."""
+    end = float(series["timestamp_s"].max()) + 1.0 if not series.empty else 1.0
+    lines = (
+        alt.Chart(series).mark_line(point=alt.OverlayMarkDef(size=16), interpolate="step-after")
+        .encode(
+            x=_x(end),
+            y=alt.Y("count:Q", title="Count", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
+                     alt.Tooltip("series:N", title="what"), alt.Tooltip("count:Q")],
+        )
+    )
+    layers: list[alt.Chart] = [lines]
+    if t is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
+            .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
+        )
+    return alt.layer(*layers).properties(height=height)
+
+
+def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
+    """Top tags over time as a heatmap: one row per tag, colour is the tag's confidence."""
+    order = cells.groupby("label")["timestamp_s"].count().sort_values(ascending=False).index
+    end = float(cells["end_s"].max()) if not cells.empty else 1.0
+    rects = (
+        alt.Chart(cells).mark_rect()
+        .encode(
+            x=_x(end),
+            x2="end_s:Q",
+            y=alt.Y("label:N", title=None, sort=list(order)),
+            color=alt.Color("confidence:Q", title="Confidence",
+                            scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            tooltip=[alt.Tooltip("label:N", title="tag"),
+                     alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
+                     alt.Tooltip("confidence:Q", format=".2f")],
+        )
+    )
+    layers: list[alt.Chart] = [rects]
+    if t is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
+            .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
+        )
+    # The height covers the x axis too: about 60 px, then 22 px per tag row.
+    return alt.layer(*layers).properties(height=60 + 22 * len(order))

@@ -1,0 +1,48 @@
+"""Cached reads for the results page, keyed by analysis id and frames done.
+
+While an analysis runs, frames_done grows and each poll reads fresh rows; once it has finished
+the key stops changing and reruns (slider moves, clicks) cost no database round trip.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from services import exports, results
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def frames(_engine, analysis_id: str, frames_done: int) -> pd.DataFrame:
+    return results.load_frames(_engine, analysis_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def detections(_engine, analysis_id: str, frames_done: int) -> pd.DataFrame:
+    return results.load_detections(_engine, analysis_id)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def frames_csv(_engine, analysis_id: str, frames_done: int) -> bytes:
+    table = exports.frames_table(
+        frames(_engine, analysis_id, frames_done), detections(_engine, analysis_id, frames_done)
+    )
+    return exports.to_csv(table)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def detections_csv(_engine, analysis_id: str, frames_done: int) -> bytes:
+    found = detections(_engine, analysis_id, frames_done)
+    return exports.to_csv(found[exports.DETECTIONS_CSV_COLUMNS])
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def thumbnail(_store, key: str) -> bytes:
+    return _store.read_bytes(key)
+
+
+@st.cache_data(ttl=45 * 60, show_spinner=False)
+def playback_url(_store, key: str) -> str | None:
+    """A read-only URL valid for an hour, reused for 45 minutes so the player is not reloaded."""
+    make = getattr(_store, "url_for_playback", None)  # older stores have no URL to give
+    return make(key, expires_minutes=60) if make else None

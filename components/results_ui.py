@@ -1,0 +1,154 @@
+"""Results page pieces: status, summary, the chosen moment, the frame viewer, video and exports."""
+
+from __future__ import annotations
+
+import mimetypes
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from components import data
+from components.charts import JUMP_PARAM, confident, frame_spans, jump_chart
+from components.formatting import clock, money
+from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
+from components.share import format_seconds, parse_seconds, share_link
+from components.text import escape_markdown, one_line
+from services.context import Services
+from services.models import Analysis, Status, Video
+from services.storage import StorageError
+
+
+def status_ui(analysis: Analysis) -> None:
+    """Progress while it runs; the outcome and what to do once it has ended."""
+    status = Status(analysis.status)
+    if status in (Status.queued, Status.running):
+        label = ("Queued: waiting for a worker…" if status == Status.queued else
+                 f"Analysing: {analysis.frames_done:,} of {analysis.frames_planned:,} frames")
+        st.progress(analysis.progress, text=label)
+    elif status == Status.failed:
+        reason = escape_markdown(analysis.error_message or "no reason was recorded", 600)
+        st.error(f"The analysis failed: {reason}. Check the video and the settings named in "
+                 "the message, then queue it again from the Upload page.")
+    elif status == Status.cancelled:
+        st.info(f"The analysis was cancelled after {analysis.frames_done:,} frames.")
+    if analysis.truncated:
+        st.warning("The video ends early (it is truncated or damaged): it was analysed as far "
+                   "as it decodes.")
+
+
+def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFrame,
+               min_confidence: float, price_per_1000: float) -> None:
+    """Summary metrics of the frames analysed so far."""
+    spans = frame_spans(frames)
+    covered = float(spans["end_s"].max() - spans["timestamp_s"].min())
+    cols = st.columns(5)
+    cols[0].metric("Frames", f"{analysis.frames_done:,} / {analysis.frames_planned:,}")
+    cols[1].metric("Duration covered", clock(covered))
+    cols[2].metric("Shots", f"{frames['shot_index'].nunique():,}")
+    cols[3].metric("Black frames", f"{int(frames['is_black'].fillna(False).sum()):,}")
+    cols[4].metric("Mean brightness", f"{frames['brightness'].astype(float).mean():.3f}")
+    if analysis.analyzer != "azure":
+        return
+    people = confident(detections[detections["kind"] == "person"], min_confidence)
+    per_frame = people.groupby("frame_index").size()
+    cols = st.columns(5)
+    cols[0].metric("Azure transactions", f"{analysis.transactions:,}")
+    cols[1].metric("Actual cost", money(analysis.transactions * price_per_1000 / 1000),
+                   help=f"Estimated before queuing: {money(analysis.estimated_cost)}")
+    cols[2].metric("Max people in a frame", f"{int(per_frame.max()) if len(per_frame) else 0}")
+    cols[3].metric("Frames sent to Azure",
+                   f"{int(frames['remote_analysed'].fillna(False).sum()):,}")
+
+
+def _jump(slider_key: str, chart_key: str, times: list[float]) -> None:
+    """Chart click callback: move the time slider to the clicked frame."""
+    state = st.session_state.get(chart_key) or {}
+    points = (state.get("selection") or {}).get(JUMP_PARAM) or []
+    if points and "timestamp_s" in points[0]:
+        st.session_state[slider_key] = times[nearest_index(times, float(points[0]["timestamp_s"]))]
+
+
+def time_ui(frames: pd.DataFrame, analysis_id: str, duration: float | None = None) -> float:
+    """The selected moment: a slider and a click-to-jump strip, mirrored in the URL's ?t=."""
+    times = [round(float(x), 3) for x in frames["timestamp_s"]]
+    key, chart_key = f"t_{analysis_id}", f"jump_{analysis_id}"
+    if st.session_state.get(key) not in times:
+        wanted = st.session_state.get(key)
+        if wanted is None:
+            wanted = parse_seconds(st.query_params.get("t"))
+        st.session_state[key] = times[nearest_index(times, wanted or 0.0)]
+    t = st.select_slider("Time", options=times, key=key, format_func=clock)
+    if st.query_params.get("t") != format_seconds(t):
+        st.query_params["t"] = format_seconds(t)
+    st.altair_chart(jump_chart(frames, t, duration=duration), key=chart_key,
+                    selection_mode=JUMP_PARAM, on_select=partial(_jump, key, chart_key, times),
+                    width="stretch")
+    st.caption("Each bar is a sampled frame, coloured by shot (black frames dark): "
+               "click one to jump to it.")
+    return t
+
+
+def viewer_ui(services: Services, frames: pd.DataFrame, detections: pd.DataFrame, t: float,
+              kinds: list[str], min_confidence: float) -> None:
+    """The thumbnail of the frame nearest t with its boxes, and what is known about it."""
+    row = frames.iloc[nearest_index(frames["timestamp_s"].astype(float).tolist(), t)]
+    if pd.isna(row["thumbnail_key"]):
+        st.info("This frame has no thumbnail.")
+        return
+    try:
+        thumb = data.thumbnail(services.store, row["thumbnail_key"])
+    except (OSError, StorageError) as exc:
+        st.warning(f"The thumbnail cannot be read: {escape_markdown(exc, 200)}")
+        return
+    index = int(row["frame_index"])
+    boxes = boxes_for_frame(detections, index, kinds, min_confidence)
+    st.image(draw_boxes(thumb, boxes, int(row["width"]), int(row["height"])), width="stretch")
+    facts = [f"Frame {index} at {clock(row['timestamp_s'])}"]
+    if pd.notna(row["shot_index"]):
+        facts.append(f"shot {int(row['shot_index']) + 1}")
+    if pd.notna(row["is_black"]) and bool(row["is_black"]):
+        facts.append("black frame")
+    if len(boxes):
+        facts.append(f"{len(boxes)} boxes")
+    st.caption(" · ".join(facts))
+    if isinstance(row["caption"], str) and row["caption"]:
+        st.caption(f"Caption: {escape_markdown(row['caption'], 300)}")
+
+
+def share_ui(public_url: str, analysis_id: str, t: float) -> None:
+    """The link to this analysis at this moment, with a copy button."""
+    st.code(share_link(public_url, analysis_id, t), language=None, wrap_lines=True)
+    st.caption("Copy this link to share this moment (base URL: FRAMEWISE_PUBLIC_URL).")
+
+
+def video_ui(services: Services, video: Video, t: float, running: bool = False) -> None:
+    """Play the source video from t, loading it only when asked (it can be large)."""
+    if not st.toggle("Play the source video from here", key="play_video", disabled=running,
+                     help="Available once the analysis has ended." if running else None):
+        return
+    mime = mimetypes.guess_type(video.blob_key)[0] or "video/mp4"
+    try:
+        url = data.playback_url(services.store, video.blob_key)
+        if url:  # a short-lived read-only URL: the browser streams from storage directly
+            st.video(url, format=mime, start_time=int(t))
+        else:  # the local folder: Streamlit serves the file's bytes
+            with services.store.local_path(video.blob_key) as path:
+                st.video(str(path), format=mime, start_time=int(t))
+    except (OSError, StorageError) as exc:
+        st.warning(f"The video cannot be played: {escape_markdown(exc, 200)}")
+    if mime not in ("video/mp4", "video/webm", "video/ogg"):
+        st.caption(f"Browsers may not play {one_line(mime, 40)} files; the analysis is unaffected.")
+
+
+def downloads_ui(services: Services, analysis: Analysis) -> None:
+    """frames.csv and detections.csv, the same files `cli.py export` writes."""
+    engine, done = services.engine, analysis.frames_done
+    stem = f"framewise-{analysis.id[:8]}"
+    left, right = st.columns(2)
+    left.download_button("frames.csv", data.frames_csv(engine, analysis.id, done),
+                         file_name=f"{stem}-frames.csv", mime="text/csv", on_click="ignore",
+                         icon=":material/download:", width="stretch")
+    right.download_button("detections.csv", data.detections_csv(engine, analysis.id, done),
+                          file_name=f"{stem}-detections.csv", mime="text/csv", on_click="ignore",
+                          icon=":material/download:", width="stretch")

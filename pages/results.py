@@ -1,0 +1,107 @@
+"""Results page, /results?analysis=<id>&t=<seconds>: live progress, charts, viewer, exports.
+
+While the analysis is queued or running, the body is a fragment that reruns every 2 s and draws
+the frames stored so far; when the analysis ends, it asks for one full rerun to draw the rest.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import data
+from components.azure_ui import azure_ui, detection_controls_ui
+from components.charts import METRICS, metric_chart
+from components.context import get_services, route_through_app
+from components.formatting import clock
+from components.results_ui import (
+    downloads_ui,
+    share_ui,
+    status_ui,
+    summary_ui,
+    time_ui,
+    video_ui,
+    viewer_ui,
+)
+from components.tables import FRAME_COLUMNS, frames_display
+from components.text import escape_markdown
+from services.jobs import get_analysis
+from services.library import get_video
+from services.models import Status
+
+POLL_SECONDS = 2
+
+route_through_app()
+services = get_services()
+settings, engine = services.settings, services.engine
+
+analysis_id = (st.query_params.get("analysis") or "").strip()
+analysis = get_analysis(engine, analysis_id) if analysis_id else None
+video = get_video(engine, analysis.video_id) if analysis else None
+if analysis is None or video is None:
+    st.title("Results")
+    if analysis_id:
+        st.info("There is no analysis with this id: it may have been deleted, or the link is "
+                "incomplete.")
+    else:
+        st.info("No analysis chosen. Open one from the list of analyses.")
+    st.page_link("pages/analyses.py", label="Go to Analyses", icon=":material/list:")
+    st.stop()
+
+st.title(escape_markdown(video.original_filename, 120))
+st.caption(
+    f"{analysis.analyzer} analyser · {analysis.sample_fps:g} frames per second"
+    + (" · adaptive" if analysis.adaptive else "")
+    + f" · video {clock(video.duration_s)} · created by {escape_markdown(analysis.created_by)}"
+    f" on {analysis.created_at:%Y-%m-%d %H:%M} UTC"
+)
+azure = analysis.analyzer == "azure"
+min_confidence, kinds = (
+    detection_controls_ui(settings.min_confidence) if azure else (settings.min_confidence, [])
+)
+was_finished = Status(analysis.status).finished
+
+
+def body() -> None:
+    """Everything drawn from the analysis's rows; a fragment while the analysis runs."""
+    current = get_analysis(engine, analysis.id)
+    if current is None or (not was_finished and Status(current.status).finished):
+        st.rerun()  # deleted, or just finished: redraw the whole page once
+    status_ui(current)
+    frames = data.frames(engine, current.id, current.frames_done)
+    if frames.empty:
+        if not Status(current.status).finished:
+            st.caption("The first frames appear here as soon as they are analysed.")
+        return
+    detections = data.detections(engine, current.id, current.frames_done)
+    summary_ui(current, frames, detections, min_confidence, settings.vision_price_per_1000)
+
+    t = time_ui(frames, current.id, video.duration_s)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.subheader("Frame")
+        viewer_ui(services, frames, detections, t, kinds, min_confidence)
+        share_ui(settings.public_url, current.id, t)
+        video_ui(services, video, t, running=not Status(current.status).finished)
+    with right:
+        st.subheader("Over time")
+        for name, title in METRICS:
+            chart = metric_chart(frames, name, title, t, height=130, x_title=None,
+                                 duration=video.duration_s)
+            st.altair_chart(chart, width="stretch")
+        st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
+                   "Red: the selected moment.")
+
+    if azure:
+        azure_ui(frames, detections, min_confidence, t, current.id)
+
+    st.subheader("Frames")
+    st.dataframe(frames_display(frames, detections, min_confidence, azure),
+                 column_config=FRAME_COLUMNS, hide_index=True, width="stretch", height=320)
+    st.subheader("Downloads")
+    downloads_ui(services, current)
+
+
+if was_finished:
+    body()
+else:
+    st.fragment(body, run_every=POLL_SECONDS)()

@@ -1,0 +1,81 @@
+"""Upload page: store a video, choose how to analyse it, see the cost, queue the analysis."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.auth import current_user
+from components.context import get_services, route_through_app
+from components.text import escape_markdown
+from components.upload import (
+    ADAPTIVE_EVERY_S,
+    estimate_ui,
+    options_ui,
+    remember_upload,
+    stored_video_ui,
+    video_summary_ui,
+)
+from services.estimate import estimate
+from services.jobs import queue_analysis
+from services.library import VIDEO_SUFFIXES, get_video, video_info
+
+
+def _forget_current_video() -> None:
+    # A new or removed file replaces whatever video the form was showing.
+    st.session_state.pop("current_video_id", None)
+    st.session_state.pop("queued_analysis_id", None)
+
+
+route_through_app()
+services = get_services()
+settings = services.settings
+user = current_user()
+
+st.title("Upload a video")
+uploaded = st.file_uploader(
+    "Video file",
+    type=[s.lstrip(".") for s in VIDEO_SUFFIXES],
+    max_upload_size=settings.max_upload_mb,
+    on_change=_forget_current_video,
+    help=f"Up to {settings.max_upload_mb:,} MB (FRAMEWISE_MAX_UPLOAD_MB).",
+)
+if uploaded is not None:
+    error = remember_upload(services, uploaded, user)
+    if error:
+        st.error(escape_markdown(error, 600))
+
+with st.expander("Analyse a video already in storage"):
+    stored_video_ui(services, user)
+
+video_id = st.session_state.get("current_video_id")
+video = get_video(services.engine, video_id) if video_id else None
+
+if video is not None:
+    st.divider()
+    video_summary_ui(video)
+    st.subheader("How to analyse it")
+    options = options_ui(settings, video)
+    plan = estimate(
+        video_info(video), fps=options.fps, max_frames=options.max_frames,
+        analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
+        adaptive_every_s=ADAPTIVE_EVERY_S if options.adaptive else None,
+    )
+    estimate_ui(plan, options, settings.vision_price_per_1000)
+    no_features = options.analyzer == "azure" and not options.features
+    if no_features:
+        st.warning("Choose at least one Azure feature.")
+    if st.button("Queue analysis", type="primary", disabled=no_features or plan.frames == 0):
+        analysis = queue_analysis(
+            services.engine, video_id=video.id, analyzer=options.analyzer, created_by=user,
+            sample_fps=options.fps, max_frames=options.max_frames, frames_planned=plan.frames,
+            features=options.features, adaptive=options.adaptive, estimated_cost=plan.cost,
+        )
+        st.session_state["queued_analysis_id"] = analysis.id
+elif uploaded is None:
+    st.info("Choose a video file to start. It is stored under a generated name, probed, and "
+            "then you choose how to analyse it.")
+
+if queued := st.session_state.get("queued_analysis_id"):
+    st.success("Analysis queued: the results page fills in as frames are analysed.")
+    st.page_link("pages/results.py", label="Open the results", icon=":material/monitoring:",
+                 query_params={"analysis": queued})

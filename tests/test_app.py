@@ -1,0 +1,332 @@
+"""App tests: every page runs headless through streamlit.testing.v1.AppTest, on real services.
+
+The data folder is a fresh temporary one per test and FRAMEWISE_EMBEDDED_WORKER=0 keeps the
+background worker from starting, so each test runs analyses itself with Worker.run_one.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from PIL import Image
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from services.config import load_settings
+from services.context import Services, open_services
+from services.db import session_scope
+from services.jobs import queue_analysis
+from services.library import ingest_video, list_analyses
+from services.models import Analysis, Detection, Frame, Status, Video
+from services.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_ENV = ("DATABASE_URL", "FRAMEWISE_PUBLIC_URL", "FRAMEWISE_ANALYZER",
+                "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+                "AZURE_STORAGE_ACCOUNT_URL", "FRAMEWISE_MAX_UPLOAD_MB")
+
+
+@pytest.fixture
+def services(tmp_path, monkeypatch) -> Services:
+    """Embedded settings in a temporary data folder, shared by the app under test and the test."""
+    monkeypatch.chdir(tmp_path)  # no developer .env is read
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FRAMEWISE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "0")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield open_services(load_settings())
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = app().run()
+    assert not at.exception, at.exception
+    if page != "upload":
+        at.switch_page(f"pages/{page}.py")
+        at.query_params.update(query)
+        at.run()
+    return at
+
+
+def analysed(services: Services, video_path: Path, name: str = "clip.mp4") -> str:
+    """Store a video, queue a local analysis and run it to the end here; returns its id."""
+    with video_path.open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename=name,
+                             uploaded_by="local")
+    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
+                              created_by="local", sample_fps=2.0, max_frames=None,
+                              frames_planned=6)
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    assert worker.run_one(analysis.id) == (analysis.id, Status.succeeded)
+    return analysis.id
+
+
+def blob_keys(services: Services, prefix: str = "") -> list[str]:
+    return services.store.list(prefix)
+
+
+def shown(markdown: str) -> str:
+    """Markdown as it reads on screen: escaped characters without their backslashes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in at.get(kind)]
+
+
+def test_upload_page_is_the_default(services):
+    """Test that the app opens on the upload page with a video-only uploader and the user line."""
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value == "Upload a video"
+    allowed = at.file_uploader[0].allowed_type
+    assert ".mp4" in allowed and ".txt" not in allowed
+    assert "Signed in as local user (no sign-in configured)" in texts(at.sidebar, "caption")
+
+
+def test_upload_then_queue(services, video_factory):
+    """Test that an uploaded video is stored once, probed, estimated and queued with a link."""
+    data = video_factory(seconds=3).read_bytes()
+    at = app().run()
+    at.file_uploader[0].set_value(("my clip.mp4", data, "video/mp4")).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Resolution"] == "320×240"
+    assert metrics["Frames planned"] == "3"
+    assert metrics["Estimated cost"] == "free"
+    at.run()  # a rerun must not store the file again
+    assert len(blob_keys(services, "videos/")) == 1
+    at.button[0].click().run()
+    assert not at.exception
+    rows = list_analyses(services.engine)
+    assert len(rows) == 1
+    analysis, video = rows[0]
+    assert (analysis.status, analysis.analyzer, analysis.frames_planned) == ("queued", "local", 3)
+    assert video.original_filename == "my clip.mp4"
+    assert at.success
+    link = at.get("page_link")[-1]
+    assert analysis.id in str(link.proto)
+
+
+def test_azure_is_disabled_without_endpoint(services, video_factory):
+    """Test that the Azure analyser cannot be chosen while AZURE_VISION_ENDPOINT is unset."""
+    at = app().run()
+    at.file_uploader[0].set_value(("a.mp4", video_factory().read_bytes(), "video/mp4")).run()
+    radio = at.radio[0]
+    assert radio.value == "local" and radio.disabled
+    assert any("AZURE_VISION_ENDPOINT" in c for c in texts(at, "caption"))
+
+
+def test_bad_file_is_refused_and_leaves_nothing(services):
+    """Test that text bytes named .mp4 give one error line and add no row and no blob."""
+    name = "[notes](javascript:alert(1)).mp4"
+    at = app().run()
+    at.file_uploader[0].set_value((name, b"hello, not a video\n" * 50, "video/mp4")).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert shown(at.error[0].value).startswith(f"{name} cannot be analysed: ")
+    assert "](javascript" not in at.error[0].value  # the name is text, not a link
+    assert not at.button  # nothing to queue
+    assert blob_keys(services) == []
+    with session_scope(services.engine) as session:
+        assert session.exec(select(Video)).all() == []
+
+
+def test_video_already_in_storage(services, video_factory):
+    """Test that a video copied into storage can be registered and analysed from the upload page."""
+    key = "videos/big-upload.mp4"
+    with video_factory().open("rb") as stream:
+        services.store.write_stream(key, stream)
+    at = app().run()
+    at.selectbox[0].set_value(key).run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Resolution"] == "320×240"
+    assert [b.proto.label for b in at.button][-1] == "Queue analysis"
+    at.button[-1].click().run()
+    assert list_analyses(services.engine)[0][1].blob_key == key
+
+
+def test_results_page_draws_everything(services, video_factory):
+    """Test that a finished analysis shows metrics, charts, the frame, share link and downloads."""
+    analysis_id = analysed(services, video_factory(seconds=3, pattern="cuts", cuts=(1.5,)))
+    at = open_page("results", analysis=analysis_id, t="1.0")
+    assert not at.exception, at.exception
+    assert "Signed in as local user (no sign-in configured)" in texts(at.sidebar, "caption")
+    labels = {m.label for m in at.metric}
+    assert {"Frames", "Duration covered", "Shots", "Black frames", "Mean brightness"} <= labels
+    assert len(at.get("vega_lite_chart")) >= 2  # jump strip and the per-frame values
+    assert len(at.get("image")) == 1
+    assert [b.proto.label for b in at.get("download_button")] == ["frames.csv", "detections.csv"]
+    link = at.code[0].value
+    assert link == f"http://localhost:8501/results?analysis={analysis_id}&t=1"
+    assert at.query_params["t"] == "1"
+    assert at.select_slider[0].value == 1.0
+    assert not at.get("video")  # the source video loads only when asked for
+    at.toggle(key="play_video").set_value(True).run()
+    assert not at.exception
+    assert at.get("video")[0].proto.start_time == 1
+
+
+def test_results_slider_moves_the_share_link(services, video_factory):
+    """Test that moving the time slider updates ?t= and the share link."""
+    analysis_id = analysed(services, video_factory(seconds=3))
+    at = open_page("results", analysis=analysis_id)
+    assert at.select_slider[0].value == 0.0
+    at.select_slider[0].set_value(2.5).run()
+    assert not at.exception
+    assert at.query_params["t"] == "2.5"
+    assert at.code[0].value.endswith("&t=2.5")
+
+
+@pytest.mark.parametrize("query", [{"analysis": "0" * 32}, {}])
+def test_results_without_a_known_analysis(services, query):
+    """Test that a missing or unknown id gives a friendly message and a link to Analyses."""
+    at = open_page("results", **query)
+    assert not at.exception
+    assert at.info and not at.error
+    assert any("analyses" in str(p.proto) for p in at.get("page_link"))
+
+
+def test_results_while_queued_shows_progress(services, video_factory):
+    """Test that a queued analysis shows its progress and no charts yet."""
+    with video_factory().open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename="q.mp4",
+                             uploaded_by="local")
+    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
+                              created_by="local", sample_fps=1.0, max_frames=None,
+                              frames_planned=3)
+    at = open_page("results", analysis=analysis.id)
+    assert not at.exception
+    assert at.get("progress")
+    assert not at.get("vega_lite_chart")
+
+
+def test_analyses_lists_and_filters(services, video_factory):
+    """Test that the history lists every analysis and the filter narrows it."""
+    analysed(services, video_factory(), name="beach.mp4")
+    analysed(services, video_factory(), name="forest.mp4")
+    at = open_page("analyses")
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 2
+    at.text_input(key="analyses_filter").set_value("fores").run()
+    table = at.dataframe[0].value
+    assert list(table["video"]) == ["forest.mp4"]
+    assert table["open"].iloc[0].startswith("results?analysis=")
+
+
+def test_analyses_shows_unfinished_progress(services, video_factory):
+    """Test that a queued analysis is listed with its progress while the table polls."""
+    with video_factory().open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename="wait.mp4",
+                             uploaded_by="local")
+    queue_analysis(services.engine, video_id=video.id, analyzer="local", created_by="local",
+                   sample_fps=1.0, max_frames=None, frames_planned=3)
+    at = open_page("analyses")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert (table["status"].iloc[0], table["progress"].iloc[0]) == ("queued", 0.0)
+
+
+def test_delete_analysis_needs_confirmation(services, video_factory):
+    """Test that deleting an analysis needs the checkbox and removes its rows and blobs."""
+    analysis_id = analysed(services, video_factory())
+    assert blob_keys(services, f"analyses/{analysis_id}/")
+    at = open_page("analyses")
+    delete = at.button(key=f"delete_analysis_{analysis_id}")
+    assert delete.disabled
+    at.checkbox(key=f"confirm_analysis_{analysis_id}").check().run()
+    at.button(key=f"delete_analysis_{analysis_id}").click().run()
+    assert not at.exception
+    assert list_analyses(services.engine) == []
+    assert blob_keys(services, "analyses/") == []
+    assert len(blob_keys(services, "videos/")) == 1  # the video stays
+    assert at.success
+
+
+def test_delete_video_removes_all_its_analyses(services, video_factory):
+    """Test that deleting a video removes it, all its analyses and every blob."""
+    first = analysed(services, video_factory())
+    at = open_page("analyses")
+    video_id = list_analyses(services.engine)[0][1].id
+    at.checkbox(key=f"confirm_video_{video_id}").check().run()
+    at.button(key=f"delete_video_{video_id}").click().run()
+    assert not at.exception
+    assert list_analyses(services.engine) == []
+    assert blob_keys(services) == []
+    assert first
+
+
+def test_bad_setting_stops_with_one_line(services, monkeypatch):
+    """Test that an invalid setting shows one error naming it, with no traceback."""
+    monkeypatch.setenv("FRAMEWISE_MAX_UPLOAD_MB", "lots")
+    at = app().run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "setting FRAMEWISE_MAX_UPLOAD_MB must be" in shown(at.error[0].value)
+
+
+def _azure_analysis(services: Services, video_path: Path) -> str:
+    """An Azure analysis with rows as the pipeline writes them (no service is called)."""
+    with video_path.open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream,
+                             filename="[x](javascript:alert(1))<script>.mp4", uploaded_by="local")
+    analysis = Analysis(video_id=video.id, analyzer="azure", features="tags,people,read",
+                        frames_planned=2, frames_done=2, transactions=2, status=Status.succeeded,
+                        created_by="local")
+    thumb = io.BytesIO()
+    Image.new("RGB", (320, 180), "gray").save(thumb, format="JPEG")
+    rows: list = [analysis]
+    for i in range(2):
+        key = f"analyses/{analysis.id}/thumbs/{i:07d}.jpg"
+        services.store.write_bytes(key, thumb.getvalue())
+        rows.append(Frame(analysis_id=analysis.id, frame_index=i, timestamp_s=float(i),
+                          width=640, height=360, thumbnail_key=key, brightness=0.5,
+                          contrast=0.1, sharpness=1.0, colourfulness=0.2, motion=0.0,
+                          is_black=False, shot_index=0, remote_analysed=True,
+                          caption="<script>alert(1)</script>", caption_confidence=0.8))
+        rows += [
+            Detection(analysis_id=analysis.id, frame_index=i, kind="person", label="person",
+                      confidence=0.96, x=10, y=20, w=100, h=200),
+            Detection(analysis_id=analysis.id, frame_index=i, kind="person", label="person",
+                      confidence=0.0017, x=300, y=20, w=50, h=50),
+            Detection(analysis_id=analysis.id, frame_index=i, kind="tag", label="outdoor",
+                      confidence=0.9),
+            Detection(analysis_id=analysis.id, frame_index=i, kind="text_line",
+                      label="[click](javascript:alert(1))", confidence=0.99,
+                      x=5, y=5, w=80, h=20),
+        ]
+    with session_scope(services.engine) as session:
+        session.add_all(rows)
+    return analysis.id
+
+
+def test_results_of_an_azure_analysis(services, video_factory):
+    """Test that an Azure analysis adds counts, tags, text tables and confidence filtering."""
+    analysis_id = _azure_analysis(services, video_factory())
+    at = open_page("results", analysis=analysis_id)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Max people in a frame"] == "1"  # the 0.0017 person is not counted
+    assert metrics["Azure transactions"] == "2"
+    assert len(at.get("vega_lite_chart")) >= 4  # jump, metrics, counts, tags
+    assert at.sidebar.slider[0].value == services.settings.min_confidence
+    at.sidebar.slider[0].set_value(0.0).run()
+    assert {m.label: m.value for m in at.metric}["Max people in a frame"] == "2"
+    at.text_input(key=f"ocr_search_{analysis_id}").set_value("click").run()
+    assert not at.exception
+    # User text never reaches Markdown unescaped.
+    rendered = texts(at, "markdown") + texts(at, "caption") + texts(at, "title")
+    assert not any("](javascript" in r or "<script>" in r for r in rendered)
