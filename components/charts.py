@@ -160,7 +160,7 @@ def metric_chart(
         alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
         .encode(
             x=_x(end, x_title),
-            y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False),
+            y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=True, nice=True),
                     axis=alt.Axis(format=".3~r", tickCount=4)),
             tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
