@@ -1,4 +1,10 @@
-"""Framewise: entry point. Page config, settings and services, the worker, navigation."""
+"""Framewise: entry point. Page config, settings and services, the worker, the sign-in gate,
+navigation.
+
+The gate runs before any page: with sign-in configured ([auth] in .streamlit/secrets.toml), a
+signed-out visitor, or one outside FRAMEWISE_ALLOWED_USERS, gets the sign-in page or a refusal
+whatever the URL (share links included), and no page script runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,13 @@ import logging
 
 import streamlit as st
 
-from components.auth import user_label
+from components.auth import (
+    AuthConfigError,
+    access_state,
+    gate_ui,
+    resume_link,
+    sidebar_user_ui,
+)
 from components.context import ensure_worker, get_services, mark_routed
 from components.text import escape_markdown
 from services.config import SettingsError
@@ -29,6 +41,14 @@ except (SettingsError, DatabaseUnavailable, StorageError) as exc:
 
 ensure_worker(services)
 
+try:
+    access = access_state(services.settings.allowed_users)
+except AuthConfigError as exc:
+    # Sign-in is configured but unusable: refuse everyone rather than run without it.
+    st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix "
+             ".streamlit/secrets.toml (see secrets.toml.example) and reload the page.")
+    st.stop()
+
 pages = [
     st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload",
             default=True),
@@ -36,7 +56,12 @@ pages = [
     st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
             url_path="results"),
 ]
-page = st.navigation(pages)
-st.sidebar.caption(user_label())
+# Navigation first (hidden until someone is let in), so the gate knows the page that was asked
+# for; no page script runs before the gate has let the session in.
+page = st.navigation(pages, position="sidebar" if access.lets_in else "hidden")
+if not access.lets_in:
+    gate_ui(access, page)  # sign-in page or refusal; ends the run
+resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
+sidebar_user_ui(access)
 mark_routed()
 page.run()

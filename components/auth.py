@@ -1,15 +1,311 @@
-"""Who is using the app. Sign-in (st.login with Entra ID) comes later; until then one local user."""
+"""Who is using the app: sign-in with st.login (Microsoft Entra ID over OIDC), or one local user.
+
+Sign-in is on when `.streamlit/secrets.toml` has an `[auth]` section (see
+`.streamlit/secrets.toml.example`); without it the app runs as the single user "local". app.py
+calls `access_state` before any page runs: signed-out visitors get the sign-in page, people
+outside FRAMEWISE_ALLOWED_USERS a polite refusal, and neither sees any data.
+
+st.login always brings the browser back to the app's root URL (Streamlit's /oauth2callback
+redirects to "/"), so the page and query parameters of a share link would be lost, and so would
+session_state (the return is a new session). `remember_link` keeps them on the server, keyed by
+a hash of the browser's Streamlit XSRF cookie token (the cookie survives the round trip; its
+token does not change), and `resume_link` sends the signed-in browser on to them.
+"""
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import streamlit as st
+
+from components.text import escape_markdown
+from services.access import is_allowed, normalise_email
+
+log = logging.getLogger(__name__)
+
 LOCAL_USER = "local"
+MICROSOFT = "microsoft"  # an optional named provider section, [auth.microsoft]
+PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+XSRF_COOKIE = "_streamlit_xsrf"
+LINK_TTL_S = 15 * 60
+_RESUMED_KEY = "_framewise_link_resumed"
+_REFUSAL_LOGGED_KEY = "_framewise_refusal_logged"
+
+
+class AuthConfigError(ValueError):
+    """The [auth] section of secrets.toml cannot be used; the message names keys, never values."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    provider: str | None  # None: the provider settings sit in [auth] itself
+
+
+@dataclass(frozen=True)
+class Access:
+    """The outcome of the gate for this session."""
+
+    state: Literal["local", "signed_out", "refused", "allowed"]
+    email: str | None = None
+    provider: str | None = None
+
+    @property
+    def lets_in(self) -> bool:
+        return self.state in ("local", "allowed")
+
+
+def _placeholder(value: object) -> bool:
+    """A `<...>` placeholder of secrets.toml.example left in (no real value holds < and >)."""
+    return isinstance(value, str) and "<" in value and ">" in value
+
+
+def parse_auth_section(section: Mapping) -> AuthConfig:
+    """Check an [auth] mapping the way st.login will need it; raises AuthConfigError."""
+    named = section.get(MICROSOFT)
+    provider = MICROSOFT if isinstance(named, Mapping) else None
+    provider_section: Mapping = named if provider else section
+    missing = [k for k in ("redirect_uri", "cookie_secret") if not section.get(k)]
+    missing += [k for k in PROVIDER_KEYS if not provider_section.get(k)]
+    if missing:
+        where = f"[auth.{provider}]" if provider else "[auth]"
+        raise AuthConfigError(f"sign-in settings in {where} are missing: {', '.join(missing)}")
+    placeholders = [k for k in ("redirect_uri", "cookie_secret") if _placeholder(section[k])]
+    placeholders += [k for k in PROVIDER_KEYS if _placeholder(provider_section[k])]
+    if placeholders:
+        raise AuthConfigError("sign-in settings still hold the example's placeholder for: "
+                              + ", ".join(placeholders))
+    redirect = str(section["redirect_uri"]).strip()
+    absolute = redirect.startswith(("http://", "https://"))
+    if not absolute or not redirect.endswith("/oauth2callback"):
+        raise AuthConfigError("redirect_uri in [auth] must be the app's absolute URL ending in "
+                              "/oauth2callback, e.g. https://<app>.azurewebsites.net/"
+                              "oauth2callback")
+    if len(str(section["cookie_secret"])) < 32:
+        raise AuthConfigError("cookie_secret in [auth] must be a random string of at least 32 "
+                              "characters")
+    return AuthConfig(provider=provider)
+
+
+def _secrets_files() -> list[str]:
+    try:
+        return [str(p) for p in (st.get_option("secrets.files") or [])]
+    except Exception:  # noqa: BLE001 - an unknown option in some version: nothing to check
+        return []
+
+
+def auth_config() -> AuthConfig | None:
+    """The sign-in configuration, or None when secrets hold no [auth] section (no sign-in).
+
+    A missing secrets file means no sign-in; a secrets file that exists but cannot be read
+    raises AuthConfigError, so a typo never turns sign-in off silently.
+    """
+    secrets = st.secrets  # looked up on each call: AppTest swaps it for its own
+    if not secrets.load_if_toml_exists():
+        if any(Path(p).is_file() for p in _secrets_files()):
+            raise AuthConfigError("the secrets file (.streamlit/secrets.toml) cannot be read")
+        return None
+    section = secrets.get("auth")
+    if section is None:
+        return None
+    if not isinstance(section, Mapping):
+        raise AuthConfigError("auth in the secrets file must be a [auth] section")
+    return parse_auth_section(section)
+
+
+def user_email(user: Mapping) -> str | None:
+    """The signed-in address: the email claim, else Entra ID's preferred_username (or upn)."""
+    for claim in ("email", "preferred_username", "upn"):
+        address = normalise_email(user.get(claim))
+        if address:
+            return address
+    return None
+
+
+def decide(user: Mapping, *, config: AuthConfig | None, allowed: Iterable[str]) -> Access:
+    """Pure gate decision from the user-info mapping (st.user) and the settings."""
+    if config is None:
+        return Access("local", LOCAL_USER)
+    if user.get("is_logged_in") is not True:
+        return Access("signed_out", provider=config.provider)
+    email = user_email(user)
+    if email is None or not is_allowed(email, allowed):
+        return Access("refused", email, config.provider)
+    return Access("allowed", email, config.provider)
+
+
+def _user_info() -> dict:
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # noqa: BLE001 - no user info at all reads as signed out
+        return {}
+
+
+def access_state(allowed: Iterable[str]) -> Access:
+    """This session's access; raises AuthConfigError when [auth] is broken."""
+    return decide(_user_info(), config=auth_config(), allowed=allowed)
 
 
 def current_user() -> str:
-    """The signed-in user's id (an email once sign-in exists); 'local' without sign-in."""
-    return LOCAL_USER
+    """The signed-in user's e-mail address, or 'local' without sign-in.
+
+    Pages run only after app.py's gate let the session in; a page reached without a signed-in
+    address (which the gate prevents) raises instead of recording a wrong name.
+    """
+    config = auth_config()
+    if config is None:
+        return LOCAL_USER
+    info = _user_info()
+    email = user_email(info) if info.get("is_logged_in") is True else None
+    if email is None:
+        raise PermissionError("no signed-in user")
+    return email
 
 
 def user_label() -> str:
     """One line for the sidebar saying who is signed in."""
     return "Signed in as local user (no sign-in configured)"
+
+
+# --- the link that asked for a sign-in --------------------------------------------------------
+
+
+def browser_key(cookies: Mapping[str, str]) -> str | None:
+    """A stable, opaque id of this browser from Streamlit's XSRF cookie, or None.
+
+    The cookie is `2|<mask>|<token xor mask>|<timestamp>`: the mask changes with every response
+    that sets it, the token and timestamp do not (until the browser drops the cookie).
+    """
+    raw = (cookies.get(XSRF_COOKIE) or "").strip("\"'")
+    parts = raw.split("|")
+    if len(parts) != 4 or parts[0] != "2":
+        return None
+    try:
+        mask = binascii.a2b_hex(parts[1])
+        masked = binascii.a2b_hex(parts[2])
+    except (binascii.Error, ValueError):
+        return None
+    if len(mask) != 4 or not masked:
+        return None
+    token = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+    return hashlib.sha256(token + b"|" + parts[3].encode()).hexdigest()
+
+
+class ReturnLinks:
+    """Page and query parameters that asked for a sign-in, per browser, for a short while."""
+
+    def __init__(self, ttl_s: float = LINK_TTL_S, max_entries: int = 1000, clock=time.monotonic):
+        self.ttl_s, self.max_entries, self.clock = ttl_s, max_entries, clock
+        self._links: OrderedDict[str, tuple[float, str, dict[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, browser: str, path: str, params: Mapping[str, str]) -> None:
+        kept = {str(k)[:64]: str(v)[:512] for k, v in list(params.items())[:16]}
+        with self._lock:
+            self._links.pop(browser, None)
+            self._links[browser] = (self.clock() + self.ttl_s, str(path)[:200], kept)
+            while len(self._links) > self.max_entries:
+                self._links.popitem(last=False)
+
+    def take(self, browser: str) -> tuple[str, dict[str, str]] | None:
+        with self._lock:
+            found = self._links.pop(browser, None)
+        if found is None or found[0] < self.clock():
+            return None
+        return found[1], found[2]
+
+
+@st.cache_resource(show_spinner=False)
+def _return_links() -> ReturnLinks:
+    return ReturnLinks()
+
+
+def _this_browser() -> str | None:
+    try:
+        return browser_key(st.context.cookies)
+    except Exception:  # noqa: BLE001 - no cookies (tests, old servers): nothing to remember
+        return None
+
+
+def remember_link(page) -> None:
+    """Keep the page and query parameters this browser asked for, to resume after sign-in."""
+    browser = _this_browser()
+    params = st.query_params.to_dict()
+    if browser and (page.url_path or params):
+        _return_links().put(browser, page.url_path, params)
+
+
+def resume_link(page, pages: Iterable) -> None:
+    """Once per session, after a sign-in, go on to the link that asked for it (if any)."""
+    if st.session_state.get(_RESUMED_KEY):
+        return
+    st.session_state[_RESUMED_KEY] = True
+    if page.url_path or st.query_params.to_dict():
+        return  # the browser already asks for something specific
+    browser = _this_browser()
+    link = _return_links().take(browser) if browser else None
+    if link is None:
+        return
+    path, params = link
+    target = next((p for p in pages if p.url_path == path), None)
+    if target is None or (target.url_path == page.url_path and not params):
+        return
+    st.switch_page(target, query_params=params)
+
+
+# --- what the gate shows -----------------------------------------------------------------------
+
+
+def _sign_in_clicked(access: Access, page) -> None:
+    remember_link(page)
+    if access.provider:
+        st.login(access.provider)
+    else:
+        st.login()
+
+
+def gate_ui(access: Access, page) -> None:
+    """The sign-in page or the refusal, with no data; always ends the run."""
+    st.title("Framewise")
+    if access.state == "signed_out":
+        st.markdown("Video analyses for the team. Sign in with your Microsoft work account to "
+                    "see uploads, analyses and results.")
+        st.button("Sign in with Microsoft", type="primary", icon=":material/login:",
+                  key="sign_in", on_click=_sign_in_clicked, args=(access, page))
+        st.caption("After signing in you are taken to the page you opened, "
+                   "share links included.")
+    else:
+        if not st.session_state.get(_REFUSAL_LOGGED_KEY):
+            st.session_state[_REFUSAL_LOGGED_KEY] = True
+            log.info("refused %s: not in FRAMEWISE_ALLOWED_USERS", access.email or "(no e-mail)")
+        if access.email:
+            st.warning(f"You are signed in as {escape_markdown(access.email, 200)}, but this "
+                       "account has no access to Framewise. If you need it, ask the Framewise "
+                       "administrator to add your address to FRAMEWISE_ALLOWED_USERS.",
+                       icon=":material/block:")
+        else:
+            st.warning("Your sign-in did not include an e-mail address, so Framewise cannot "
+                       "tell who you are. Ask the Framewise administrator for help.",
+                       icon=":material/block:")
+        if st.button("Sign out", key="sign_out_refused", icon=":material/logout:"):
+            st.logout()
+    st.stop()
+
+
+def sidebar_user_ui(access: Access) -> None:
+    """Sidebar: who is signed in, and a sign-out button (or the local-user note)."""
+    if access.state == "local":
+        st.sidebar.caption(user_label())
+        return
+    st.sidebar.caption(f"Signed in as {escape_markdown(access.email, 200)}")
+    if st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:"):
+        st.logout()
+        st.stop()

@@ -19,6 +19,9 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 JUMP_PARAM = "jump"
 SELECTED_COLOUR = "#ff4b4b"
+# Streamlit's categorical palette without its reds: red marks the selected moment.
+SERIES_COLOURS = ["#0068c9", "#83c9ff", "#29b09d", "#7defa1", "#ff8700", "#ffd16a", "#6d3fc0",
+                  "#d5dae5", "#9a5b13"]
 SHOT_COLOUR = "#808495"
 BLACK_COLOUR = "#31333f"
 TIME_TITLE = "Time (s)"
@@ -220,7 +223,8 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
         .encode(
             x=_x(end),
             y=alt.Y("count:Q", title="Count", axis=alt.Axis(tickMinStep=1)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom"),
+                            scale=alt.Scale(range=SERIES_COLOURS)),
             tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip("series:N", title="what"), alt.Tooltip("count:Q")],
         )

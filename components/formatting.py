@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 
-def clock(seconds: float) -> str:
-    """12.5 -> '0:12.5'; 3725 -> '1:02:05.0'."""
-    minutes, secs = divmod(float(seconds), 60)
+def clock(seconds: float, decimals: int = 1) -> str:
+    """12.5 -> '0:12.5'; 3725 -> '1:02:05.0'; clock(0.04, 2) -> '0:00.04'."""
+    minutes, secs = divmod(round(float(seconds), decimals), 60)
     hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"
+    secs_text = f"{secs:0{3 + decimals}.{decimals}f}"
+    return f"{hours}:{minutes:02d}:{secs_text}" if hours else f"{minutes}:{secs_text}"
 
 
 def file_size(n: int) -> str:

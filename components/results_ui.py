@@ -7,6 +7,7 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 
 from components import data
 from components.charts import JUMP_PARAM, confident, frame_spans, jump_chart
@@ -15,23 +16,45 @@ from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
 from services.context import Services
+from services.jobs import cancel
 from services.models import Analysis, Status, Video
 from services.storage import StorageError
 
 
-def status_ui(analysis: Analysis) -> None:
-    """Progress while it runs; the outcome and what to do once it has ended."""
+def _cancel(engine: Engine, analysis_id: str) -> None:
+    """Cancel button callback: the worker notices at its next heartbeat (about a second)."""
+    if not cancel(engine, analysis_id):
+        st.toast("The analysis had already ended.", icon=":material/info:")
+
+
+def status_ui(analysis: Analysis, stored: int | None = None, engine: Engine | None = None) -> None:
+    """Progress and a cancel button while it runs; the outcome once it has ended.
+
+    `stored` is the number of frame rows actually stored (it can run ahead of frames_done, the
+    count of the worker's last heartbeat); with `engine`, a queued or running analysis gets a
+    "Cancel analysis" button.
+    """
     status = Status(analysis.status)
+    done = max(analysis.frames_done, stored or 0)
     if status in (Status.queued, Status.running):
         label = ("Queued: waiting for a worker…" if status == Status.queued else
-                 f"Analysing: {analysis.frames_done:,} of {analysis.frames_planned:,} frames")
+                 f"Analysing: {done:,} of {analysis.frames_planned:,} frames")
         st.progress(analysis.progress, text=label)
+        if engine is not None:
+            st.button("Cancel analysis", key=f"cancel_{analysis.id}", icon=":material/cancel:",
+                      on_click=_cancel, args=(engine, analysis.id),
+                      help="Stops the analysis within a few seconds; the frames analysed so far "
+                           "stay, with their charts and exports.")
     elif status == Status.failed:
         reason = escape_markdown(analysis.error_message or "no reason was recorded", 600)
         st.error(f"The analysis failed: {reason}. Check the video and the settings named in "
                  "the message, then queue it again from the Upload page.")
     elif status == Status.cancelled:
-        st.info(f"The analysis was cancelled after {analysis.frames_done:,} frames.")
+        if done:
+            st.info(f"The analysis was cancelled after {done:,} of "
+                    f"{analysis.frames_planned:,} frames: the frames analysed so far are kept.")
+        else:
+            st.info("The analysis was cancelled before any frame was analysed.")
     if analysis.truncated:
         st.warning("The video ends early (it is truncated or damaged): it was analysed as far "
                    "as it decodes.")
@@ -43,7 +66,11 @@ def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFram
     spans = frame_spans(frames)
     covered = float(spans["end_s"].max() - spans["timestamp_s"].min())
     cols = st.columns(5)
-    cols[0].metric("Frames", f"{analysis.frames_done:,} / {analysis.frames_planned:,}")
+    done = max(analysis.frames_done, len(frames))
+    planned = analysis.frames_planned
+    # "1,000 / 1,000" does not fit a fifth of the page: the planned count only when it differs.
+    cols[0].metric("Frames", f"{done:,}" if done == planned else f"{done:,} / {planned:,}",
+                   help=f"{done:,} of {planned:,} planned frames analysed")
     cols[1].metric("Duration covered", clock(covered))
     cols[2].metric("Shots", f"{frames['shot_index'].nunique():,}")
     cols[3].metric("Black frames", f"{int(frames['is_black'].fillna(False).sum()):,}")
@@ -69,6 +96,19 @@ def _jump(slider_key: str, chart_key: str, times: list[float]) -> None:
         st.session_state[slider_key] = times[nearest_index(times, float(points[0]["timestamp_s"]))]
 
 
+def time_labels(times: list[float]) -> dict[float, str]:
+    """A distinct slider label per sampled time: tenths, or finer when frames are closer.
+
+    st.select_slider keys its value by the label, so frames sharing one (0.00 s and 0.04 s both
+    read 0:00.0) could not be chosen: the slider would jump past them.
+    """
+    for decimals in (1, 2, 3):
+        labels = {t: clock(t, decimals) for t in times}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {t: f"{clock(t, 3)} (#{i + 1})" for i, t in enumerate(times)}
+
+
 def time_ui(frames: pd.DataFrame, analysis_id: str, duration: float | None = None) -> float:
     """The selected moment: a slider and a click-to-jump strip, mirrored in the URL's ?t=."""
     times = [round(float(x), 3) for x in frames["timestamp_s"]]
@@ -78,7 +118,8 @@ def time_ui(frames: pd.DataFrame, analysis_id: str, duration: float | None = Non
         if wanted is None:
             wanted = parse_seconds(st.query_params.get("t"))
         st.session_state[key] = times[nearest_index(times, wanted or 0.0)]
-    t = st.select_slider("Time", options=times, key=key, format_func=clock)
+    labels = time_labels(times)
+    t = st.select_slider("Time", options=times, key=key, format_func=labels.__getitem__)
     if st.query_params.get("t") != format_seconds(t):
         st.query_params["t"] = format_seconds(t)
     st.altair_chart(jump_chart(frames, t, duration=duration), key=chart_key,
@@ -141,9 +182,12 @@ def video_ui(services: Services, video: Video, t: float, running: bool = False) 
         st.caption(f"Browsers may not play {one_line(mime, 40)} files; the analysis is unaffected.")
 
 
-def downloads_ui(services: Services, analysis: Analysis) -> None:
+def downloads_ui(
+    services: Services, analysis: Analysis, rows_key: int | str | None = None
+) -> None:
     """frames.csv and detections.csv, the same files `cli.py export` writes."""
-    engine, done = services.engine, analysis.frames_done
+    engine = services.engine
+    done = analysis.frames_done if rows_key is None else rows_key
     stem = f"framewise-{analysis.id[:8]}"
     left, right = st.columns(2)
     left.download_button("frames.csv", data.frames_csv(engine, analysis.id, done),

@@ -71,6 +71,7 @@ def frames_display(
 ) -> pd.DataFrame:
     """Per-frame rows; people, objects and tags counted at the chosen minimum confidence."""
     table = frames.copy()
+    table["shot_index"] = table["shot_index"].astype("Int64") + 1  # shot 1 first, as the viewer
     columns = ["timestamp_s", "frame_index", "shot_index", "brightness", "contrast",
                "sharpness", "colourfulness", "motion", "is_black"]
     if remote:

@@ -88,7 +88,7 @@ def video_summary_ui(video: Video) -> None:
     cols[0].metric("Duration", clock(video.duration_s))
     cols[1].metric("Resolution", f"{video.width}×{video.height}")
     cols[2].metric("Frame rate", f"{video.fps:.2f} fps")
-    cols[3].metric("Codec", one_line(video.codec, 40))
+    cols[3].metric("Codec", escape_markdown(video.codec, 40))
     cols[4].metric("Size", file_size(video.size_bytes))
 
 

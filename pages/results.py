@@ -1,10 +1,14 @@
 """Results page, /results?analysis=<id>&t=<seconds>: live progress, charts, viewer, exports.
 
 While the analysis is queued or running, the body is a fragment that reruns every 2 s and draws
-the frames stored so far; when the analysis ends, it asks for one full rerun to draw the rest.
+the frames stored so far, with a "Cancel analysis" button; when the analysis ends, it asks for
+one full rerun to draw the rest. A cancelled run's worker stops at its next heartbeat and may
+store a last frame or two meanwhile, so the page keeps polling for SETTLE_SECONDS after a cancel.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import streamlit as st
 
@@ -26,9 +30,31 @@ from components.tables import FRAME_COLUMNS, frames_display
 from components.text import escape_markdown
 from services.jobs import get_analysis
 from services.library import get_video
-from services.models import Status
+from services.models import Analysis, Status, utcnow
 
 POLL_SECONDS = 2
+SETTLE_SECONDS = 10
+
+
+def settled(a: Analysis) -> bool:
+    """Ended, and no worker can still be storing frames of it."""
+    if not Status(a.status).finished:
+        return False
+    if a.status == Status.cancelled and a.finished_at is not None:
+        return utcnow() - a.finished_at > timedelta(seconds=SETTLE_SECONDS)
+    return True
+
+
+def rows_key(a: Analysis) -> int | str:
+    """Cache key of the analysis's rows (components.data): frames_done, except after a cancel.
+
+    A cancelled run's last frames can land without frames_done changing: while it settles each
+    poll reads afresh, and once settled the key differs from every key read while it ran.
+    """
+    if a.status != Status.cancelled:
+        return a.frames_done
+    return f"{a.frames_done}:cancelled" if settled(a) else f"{a.frames_done}:{utcnow()}"
+
 
 route_through_app()
 services = get_services()
@@ -58,21 +84,22 @@ azure = analysis.analyzer == "azure"
 min_confidence, kinds = (
     detection_controls_ui(settings.min_confidence) if azure else (settings.min_confidence, [])
 )
-was_finished = Status(analysis.status).finished
+was_finished = settled(analysis)
 
 
 def body() -> None:
     """Everything drawn from the analysis's rows; a fragment while the analysis runs."""
     current = get_analysis(engine, analysis.id)
-    if current is None or (not was_finished and Status(current.status).finished):
+    if current is None or (not was_finished and settled(current)):
         st.rerun()  # deleted, or just finished: redraw the whole page once
-    status_ui(current)
-    frames = data.frames(engine, current.id, current.frames_done)
+    key = rows_key(current)
+    frames = data.frames(engine, current.id, key)
+    status_ui(current, stored=len(frames), engine=engine)
     if frames.empty:
         if not Status(current.status).finished:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
-    detections = data.detections(engine, current.id, current.frames_done)
+    detections = data.detections(engine, current.id, key)
     summary_ui(current, frames, detections, min_confidence, settings.vision_price_per_1000)
 
     t = time_ui(frames, current.id, video.duration_s)
@@ -96,9 +123,10 @@ def body() -> None:
 
     st.subheader("Frames")
     st.dataframe(frames_display(frames, detections, min_confidence, azure),
-                 column_config=FRAME_COLUMNS, hide_index=True, width="stretch", height=320)
+                 column_config=FRAME_COLUMNS, hide_index=True, width="stretch",
+                 height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
-    downloads_ui(services, current)
+    downloads_ui(services, current, key)
 
 
 if was_finished:

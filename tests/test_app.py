@@ -330,3 +330,89 @@ def test_results_of_an_azure_analysis(services, video_factory):
     # User text never reaches Markdown unescaped.
     rendered = texts(at, "markdown") + texts(at, "caption") + texts(at, "title")
     assert not any("](javascript" in r or "<script>" in r for r in rendered)
+
+
+def _frames_stored(services: Services, analysis_id: str) -> int:
+    with session_scope(services.engine) as session:
+        return len(session.exec(select(Frame.frame_index)
+                                .where(Frame.analysis_id == analysis_id)).all())
+
+
+def test_cancel_a_queued_analysis(services, video_factory):
+    """Test that Cancel analysis on a queued analysis cancels it in the database and the page."""
+    with video_factory().open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename="q.mp4",
+                             uploaded_by="local")
+    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
+                              created_by="local", sample_fps=1.0, max_frames=None,
+                              frames_planned=3)
+    at = open_page("results", analysis=analysis.id)
+    assert at.get("progress")
+    at.button(key=f"cancel_{analysis.id}").click().run()
+    assert not at.exception, at.exception
+    assert list_analyses(services.engine)[0][0].status == Status.cancelled
+    assert [shown(i.value) for i in at.info] == [
+        "The analysis was cancelled before any frame was analysed."]
+    assert not at.get("progress") and not at.button
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    assert worker.run_one() is None  # no worker picks it up any more
+
+
+def test_cancel_a_running_analysis_keeps_its_frames(services, video_factory):
+    """Test that cancelling a running analysis stops its worker within seconds, keeps the
+    frames stored so far and shows them, with their charts, under the cancelled status."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    from services.jobs import get_analysis
+
+    with video_factory(seconds=30).open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename="long.mp4",
+                             uploaded_by="local")
+    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
+                              created_by="local", sample_fps=2.0, max_frames=None,
+                              frames_planned=60)
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    outcome: list = []
+    slow = lambda done, planned: time.sleep(0.25)  # noqa: E731 - ~15 s for the whole video
+    thread = threading.Thread(target=lambda: outcome.append(worker.run_one(analysis.id, slow)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _frames_stored(services, analysis.id) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        at = open_page("results", analysis=analysis.id)
+        assert at.get("progress") and at.get("vega_lite_chart")  # live, with charts
+        at.button(key=f"cancel_{analysis.id}").click().run()
+        assert not at.exception, at.exception
+        clicked = time.monotonic()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert time.monotonic() - clicked < 5  # the worker noticed at its heartbeat
+    finally:
+        thread.join(timeout=30)
+    assert outcome == [(analysis.id, Status.cancelled)]
+    stored = _frames_stored(services, analysis.id)
+    assert 3 <= stored < 60
+    assert get_analysis(services.engine, analysis.id).status == Status.cancelled
+
+    at.run()  # within the settling time the page still polls, and reads every stored row
+    assert not at.exception, at.exception
+    [info] = at.info
+    assert shown(info.value).startswith(f"The analysis was cancelled after {stored} of 60 frames")
+    assert not at.get("progress")
+    assert not [b for b in at.button if (b.key or "").startswith("cancel")]
+    assert len(at.dataframe[0].value) == stored
+    assert len(at.get("vega_lite_chart")) >= 2
+
+    # Long after the cancel: the static page, with the same frames and the downloads.
+    with session_scope(services.engine) as session:
+        row = session.get(Analysis, analysis.id)
+        row.finished_at = row.finished_at - timedelta(minutes=5)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == stored
+    assert {m.label: m.value for m in at.metric}["Frames"] == f"{stored} / 60"
+    frames_csv = at.get("download_button")[0]
+    assert frames_csv.proto.label == "frames.csv"
