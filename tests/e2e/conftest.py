@@ -1,0 +1,82 @@
+"""Fixtures of the browser tests: Debian's Chromium through Playwright, app servers, screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import AppServer
+from tests.e2e.ui import Steps
+from tests.fixtures.tools import missing
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+VIEWPORT = {"width": 1440, "height": 1000}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (Debian's; `playwright install` cannot work)."""
+    if not CHROMIUM.exists():
+        missing("Chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(browser) -> Iterator[Callable]:
+    """Make fresh browser contexts (separate cookies and sessions); closed after the test."""
+    made = []
+
+    def make(**kwargs):
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, **kwargs)
+        context.set_default_timeout(30_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    """A page in a fresh browser context."""
+    return new_context().new_page()
+
+
+@pytest.fixture
+def steps(request) -> Steps:
+    """Numbered screenshots of this test under tests/e2e/artifacts/<test>/."""
+    return Steps(request.node.name)
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory, browser) -> Iterator[Callable[..., AppServer]]:
+    """Start app servers for a module (env and secrets per server); all stopped at its end."""
+    started: list[AppServer] = []
+
+    def start(env: dict[str, str] | None = None,
+              secrets: str | Callable[[str], str] = "") -> AppServer:
+        server = AppServer(home=tmp_path_factory.mktemp("app"), env=env or {}, secrets=secrets)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_server(start_server) -> AppServer:
+    """A server on the embedded defaults (local analyser, SQLite, folder store), per module."""
+    return start_server()

@@ -1,0 +1,152 @@
+"""Page helpers for the browser tests: waiting for runs, stable test ids, step screenshots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.sync_api import Download, Locator, Page, expect
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+PROGRESS_JS = """() => {
+  const bar = document.querySelector("[data-testid='stProgress']");
+  if (!bar) return null;
+  const value = bar.querySelector("[role='progressbar']");
+  return [value ? value.getAttribute("aria-valuenow") : null, bar.innerText.trim()];
+}"""
+MAIN_HEIGHT_JS = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  return main ? main.scrollHeight : document.documentElement.scrollHeight;
+}"""
+
+
+def wait_for_run(page: Page, timeout: float = 30_000) -> None:
+    """Wait until the app has finished the script run an action started (and nothing is stale)."""
+    page.wait_for_timeout(150)  # let the rerun the action triggered begin
+    page.wait_for_selector(CONNECTED, timeout=timeout)
+    page.wait_for_selector(IDLE, timeout=timeout)
+    expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=timeout)
+
+
+def goto(page: Page, url: str) -> None:
+    page.goto(url)
+    wait_for_run(page)
+
+
+def nav(page: Page, title: str) -> None:
+    """Follow a link of the sidebar navigation."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    wait_for_run(page)
+
+
+def query(page: Page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+def upload(page: Page, files) -> None:
+    """Put a file into the real file uploader (a path, or a name/mimeType/buffer payload)."""
+    dropzone = page.get_by_test_id("stFileUploaderDropzone")
+    dropzone.locator("input[type='file']").set_input_files(files)
+    wait_for_run(page, timeout=60_000)
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    box = page.get_by_label(label)
+    box.fill(f"{value:g}")
+    box.press("Enter")
+    wait_for_run(page)
+    expect(box).to_have_value(re.compile(rf"^{value:g}(\.0+)?$"))
+
+
+def queue_and_open_results(page: Page) -> str:
+    """Click Queue analysis, follow the link to its results; returns the analysis id."""
+    page.get_by_role("button", name="Queue analysis").click()
+    expect(page.get_by_text("Analysis queued")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Open the results").click()
+    page.wait_for_url(re.compile(r"/results\?analysis="))
+    return query(page)["analysis"]
+
+
+def progress(page: Page) -> tuple[str | None, str] | None:
+    """(aria-valuenow, text) of the progress bar, or None when there is none."""
+    found = page.evaluate(PROGRESS_JS)
+    return tuple(found) if found else None
+
+
+def thumbnail(page: Page) -> Locator:
+    return page.get_by_test_id("stImage").locator("img").first
+
+
+def wait_image_loaded(image: Locator) -> None:
+    """Wait until an <img> has finished loading its current src."""
+    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                                 arg=image.element_handle())
+
+
+def slider_thumb(page: Page, label: str = "Time") -> Locator:
+    return page.get_by_test_id("stSlider").filter(has_text=label).get_by_role("slider")
+
+
+def slider_label(page: Page, label: str = "Time") -> Locator:
+    """The value shown above a slider's thumb."""
+    slider = page.get_by_test_id("stSlider").filter(has_text=label)
+    return slider.get_by_test_id("stSliderThumbValue")
+
+
+def frame_caption(page: Page) -> Locator:
+    """The caption under the thumbnail: 'Frame N at m:ss.s · shot k …'."""
+    return page.get_by_test_id("stCaptionContainer").filter(
+        has_text=re.compile(r"^Frame \d+ at ")).first
+
+
+def grid_text(page: Page, nth: int = 0) -> str:
+    """The text glide-data-grid keeps in its accessible table (the visible rows)."""
+    table = page.get_by_test_id("stDataFrame").nth(nth).locator("table[role='grid']")
+    return table.inner_text()
+
+
+def grid_rows(page: Page, nth: int = 0) -> int:
+    """Data rows of a st.dataframe (aria-rowcount counts the header row too)."""
+    table = page.get_by_test_id("stDataFrame").nth(nth).locator("table[role='grid']")
+    return int(table.get_attribute("aria-rowcount")) - 1
+
+
+def download(page: Page, name: str, to: Path) -> Path:
+    """Click a download button and save what the browser receives."""
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=name).locator("button")
+    with page.expect_download() as info:
+        button.click()
+    got: Download = info.value
+    path = to / got.suggested_filename
+    got.save_as(path)
+    return path
+
+
+class Steps:
+    """Numbered full-page screenshots of one test: artifacts/<test>/<nn-step>.png."""
+
+    def __init__(self, test_name: str):
+        self.dir = ARTIFACTS / re.sub(r"[^\w.-]+", "_", test_name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.count = 0
+
+    def shot(self, page: Page, step: str) -> Path:
+        """Screenshot the whole page: the viewport grows to the height of Streamlit's main area."""
+        self.count += 1
+        path = self.dir / f"{self.count:02d}-{step}.png"
+        size = page.viewport_size or {"width": 1440, "height": 1000}
+        height = min(int(page.evaluate(MAIN_HEIGHT_JS)), 8000)
+        if height > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": height})
+            page.wait_for_timeout(400)  # charts re-layout to the new size
+        try:
+            page.screenshot(path=path, animations="disabled")
+        finally:
+            if height > size["height"]:
+                page.set_viewport_size(size)
+        return path
