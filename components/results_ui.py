@@ -39,7 +39,8 @@ def status_ui(analysis: Analysis, stored: int | None = None, engine: Engine | No
     if status in (Status.queued, Status.running):
         label = ("Queued: waiting for a worker…" if status == Status.queued else
                  f"Analysing: {done:,} of {analysis.frames_planned:,} frames")
-        st.progress(analysis.progress, text=label)
+        planned = analysis.frames_planned
+        st.progress(min(1.0, done / planned) if planned else 0.0, text=label)
         if engine is not None:
             st.button("Cancel analysis", key=f"cancel_{analysis.id}", icon=":material/cancel:",
                       on_click=_cancel, args=(engine, analysis.id),
