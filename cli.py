@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
-from services.config import SettingsError, load_settings, parse_features
+from services.config import Settings, SettingsError, load_settings, parse_features, read_dotenv
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
 from services.estimate import estimate
@@ -23,6 +25,7 @@ from services.storage import StorageError
 
 log = logging.getLogger("framewise")
 LOCAL_USER = "local"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class UsageError(Exception):
@@ -65,10 +68,13 @@ def cmd_analyze(args, services: Services) -> int:
     features = parse_features(args.features, "--features") if args.features else ()
     if analyzer == "azure" and not features:
         features = settings.vision_features
+    max_bytes = settings.max_upload_mb * 1024 * 1024
+    if path.stat().st_size > max_bytes:  # refuse before copying gigabytes into storage
+        raise UsageError(f"the file is larger than the {settings.max_upload_mb} MB upload limit")
     with path.open("rb") as stream:
         video = ingest_video(
             services.engine, services.store, stream, filename=path.name,
-            uploaded_by=LOCAL_USER, max_bytes=None,
+            uploaded_by=LOCAL_USER, max_bytes=max_bytes,
         )
     plan = estimate(
         _video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
@@ -93,8 +99,9 @@ def cmd_analyze(args, services: Services) -> int:
         "truncated": final.truncated,
     }
     if final.error_message:
-        summary["error"] = final.error_message
-        print(f"error: {final.error_message}", file=sys.stderr)
+        # Our analysers scrub their messages; mask again, as a message may quote anything.
+        summary["error"] = _Redact(settings.secrets()).mask(final.error_message)
+        print(f"error: {summary['error']}", file=sys.stderr)
     if final.truncated:
         print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
     print(json.dumps(summary))
@@ -189,20 +196,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging() -> None:
+    """Log to stderr at FRAMEWISE_LOG_LEVEL (INFO by default; DEBUG includes the SDKs' logs)."""
+    env = {**read_dotenv(Path(".env")), **os.environ}
+    level = env.get("FRAMEWISE_LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise SettingsError("FRAMEWISE_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if level == "DEBUG":
+        # SQLAlchemy mutes itself at import; its statements and pool events are worth seeing.
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+        logging.getLogger("sqlalchemy.pool").setLevel(logging.DEBUG)
+    else:
+        logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class _Redact(logging.Filter):
+    """Masks secret values in every record: a second line of defence behind the SDKs' redaction."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        forms = {form for s in secrets for form in (s, quote(s, safe=""))}
+        self._secrets = sorted(forms, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.mask(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def _open(settings: Settings) -> Services:
+    if settings.uses_azure_storage:
+        # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
+        # check it once with no retries first, so a wrong setting fails within seconds.
+        from services.azure_blob import AzureBlobStore
+
+        AzureBlobStore.from_settings(settings, retry_total=0, connection_timeout=5,
+                                     read_timeout=10)
+    return open_services(settings)
+
+
+def _one_line(exc: BaseException, settings: Settings | None) -> str:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _Redact(settings.secrets() if settings else []).mask(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    settings = None
     try:
-        services = open_services(load_settings())
-        return args.func(args, services)
+        _setup_logging()
+        settings = load_settings()
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Redact(settings.secrets()))
+        return args.func(args, _open(settings))
     except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_one_line(exc, settings)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # one line for the user; the traceback only at DEBUG
+        log.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc, settings)}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

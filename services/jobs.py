@@ -145,6 +145,26 @@ def cancel(engine: Engine, analysis_id: str) -> bool:
     return _execute(engine, stmt) == 1
 
 
+def live_processes(engine: Engine, analyzer: str = "azure") -> int:
+    """How many processes run an analysis with this analyser under a lease that has not expired."""
+    now = utcnow()
+    with Session(engine) as session:
+        owners = session.exec(
+            select(Analysis.lease_owner).where(
+                Analysis.status == Status.running,
+                Analysis.analyzer == analyzer,
+                Analysis.lease_expires_at > now,
+            )
+        ).all()
+    return len({_process_of(owner) for owner in owners if owner})
+
+
+def _process_of(owner: str) -> str:
+    # worker_name() is host:pid:kind:hex; the process (host:pid) is what shares one rate limiter.
+    parts = owner.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 and owner.count(":") >= 3 else owner
+
+
 def get_analysis(engine: Engine, analysis_id: str) -> Analysis | None:
     with Session(engine, expire_on_commit=False) as session:
         return session.get(Analysis, analysis_id)

@@ -34,9 +34,15 @@ def display_name(filename: str | None) -> str:
     return name
 
 
+# Suffixes a stored key may keep. ffmpeg picks some demuxers by suffix alone (a .txt file opens
+# as "tty" text art and decodes as video), so any other suffix is dropped and the content decides.
+_KEY_SUFFIXES = (*VIDEO_SUFFIXES, ".ts", ".mts", ".m2ts", ".3gp", ".flv", ".ogv")
+
+
 def _suffix(name: str) -> str:
     match = re.search(r"\.[A-Za-z0-9]{1,5}$", name)
-    return match.group(0).lower() if match else ""
+    suffix = match.group(0).lower() if match else ""
+    return suffix if suffix in _KEY_SUFFIXES else ""
 
 
 class _Hashing:
@@ -198,6 +204,17 @@ def delete_video(engine: Engine, store: BlobStore, video_id: str) -> None:
             twin = session.exec(select(Video.id).where(Video.sha256 == video.sha256)).first()
         if twin is None:  # the cached Azure answers belong to this content only
             store.delete_prefix(cache_prefix(video.sha256))
+
+
+def remove_leftovers(engine: Engine, store: BlobStore, analysis_id: str, video: Video) -> None:
+    """Remove blobs a run wrote after its analysis or video was deleted (the run ended since)."""
+    with Session(engine) as session:
+        analysis_gone = session.get(Analysis, analysis_id) is None
+        twin = session.exec(select(Video.id).where(Video.sha256 == video.sha256)).first()
+    if analysis_gone:
+        store.delete_prefix(f"analyses/{analysis_id}/")
+    if twin is None:
+        store.delete_prefix(cache_prefix(video.sha256))
 
 
 def _delete_video_row(engine: Engine, video_id: str) -> None:

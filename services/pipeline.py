@@ -24,8 +24,9 @@ from services import jobs
 from services.config import Settings
 from services.db import session_scope, with_retry
 from services.frames import SampledFrame, VideoError, sample_frames
-from services.library import get_video, video_info
+from services.library import get_video, remove_leftovers, video_info
 from services.models import Analysis, Detection, Frame, Status
+from services.ratelimit import share_rate, shared_limiter
 from services.storage import BlobStore, artefact_key
 from services.vision.base import Analyzer, AnalyzerError, FrameResult
 from services.vision.local import LocalAnalyzer
@@ -33,6 +34,9 @@ from services.vision.local import LocalAnalyzer
 log = logging.getLogger(__name__)
 THUMB_SIDE = 640
 HEARTBEAT_EVERY_S = 1.0
+# A run joining others on the same Vision endpoint waits until they have all recounted the live
+# processes (they do at each heartbeat) before its first request, so the shares never overlap.
+JOIN_GRACE_S = HEARTBEAT_EVERY_S + 0.5
 
 RemoteFactory = Callable[[Analysis], Analyzer]
 ProgressFn = Callable[[int, int], None]
@@ -106,6 +110,7 @@ class AnalysisRun:
         self.transactions = 0
         self._last_beat = 0.0
         self._alive = True
+        self._video = None
 
     def run(self) -> Status:
         analysis = jobs.get_analysis(self.engine, self.analysis_id)
@@ -128,12 +133,16 @@ class AnalysisRun:
             return status
         # Cancelled, deleted or taken over meanwhile: report what the database says.
         current = jobs.get_analysis(self.engine, self.analysis_id)
+        if current is None and self._video is not None:
+            # Deleted while we ran: drop the blobs we wrote after the delete removed the rest.
+            remove_leftovers(self.engine, self.store, self.analysis_id, self._video)
         return Status(current.status) if current else Status.cancelled
 
     def _process(self, analysis: Analysis) -> bool:
         video = get_video(self.engine, analysis.video_id)
         if video is None:
             raise VideoError("the video of this analysis was deleted")
+        self._video = video
         stored, self.transactions = self._stored()
         self.done = len(stored)
         local = LocalAnalyzer()
@@ -142,6 +151,10 @@ class AnalysisRun:
             if self.remote_factory is None:
                 raise AnalyzerError(f"analyser {analysis.analyzer!r} is not configured")
             remote = self.remote_factory(analysis)
+            if self._share_rate(analysis) > 1:
+                time.sleep(JOIN_GRACE_S)
+                if not self._beat(analysis, force=True):
+                    return False
         policy = AdaptivePolicy() if analysis.adaptive and remote else None
         window = 2 * getattr(remote, "concurrency", 1)
         pool = ThreadPoolExecutor(window, "analyse") if remote else nullcontext()
@@ -170,6 +183,9 @@ class AnalysisRun:
                 while pending and self._alive:
                     self._write(pending.popleft())
                     self._beat(analysis)
+                for item in pending:  # cancelled or lost: do not send what has not gone yet
+                    if item.future is not None:
+                        item.future.cancel()
             return stream.truncated
 
     def _stored(self) -> tuple[dict[int, int], int]:
@@ -193,7 +209,21 @@ class AnalysisRun:
             self.engine, self.analysis_id, self.owner, self.settings.lease_seconds,
             frames_done=self.done, transactions=self.transactions,
         )
+        if self._alive:
+            self._share_rate(analysis)
         return self._alive
+
+    def _share_rate(self, analysis: Analysis) -> int:
+        """Give this process its share of AZURE_VISION_MAX_TPS; returns the live process count."""
+        endpoint = self.settings.vision_endpoint
+        if analysis.analyzer != "azure" or not endpoint:
+            return 0
+        from services.vision.azure import HEADROOM
+
+        processes = max(1, jobs.live_processes(self.engine, "azure"))
+        rate = share_rate(self.settings.vision_max_tps, processes, HEADROOM)
+        shared_limiter(endpoint, rate)  # the one limiter every Azure analyser here draws from
+        return processes
 
     def _write(self, item: _Pending) -> None:
         """Store one frame's artefacts, then its Frame and Detection rows in one transaction."""

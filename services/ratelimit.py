@@ -91,3 +91,18 @@ def shared_limiter(key: str, rate: float) -> RateLimiter:
         elif limiter.rate != rate:
             limiter.set_rate(rate)
         return limiter
+
+
+def share_rate(max_tps: float, processes: int, headroom: float = 1.0) -> float:
+    """One process's rate when `processes` processes share `max_tps` against one endpoint.
+
+    A limiter lets ceil(rate) requests start within a second, so with several processes each share
+    is rounded down to whole requests: the shares' worst-case bursts then add up to at most
+    max_tps in any second, not only on average. Below one request per second per process the
+    split holds on average only.
+    """
+    processes = max(1, processes)
+    if processes == 1:
+        return max_tps * headroom
+    share = max_tps * headroom / processes
+    return float(math.floor(share)) if share >= 1 else share

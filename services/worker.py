@@ -70,7 +70,9 @@ class Worker:
             claimed, self.owner, engine=self.engine, store=self.store, settings=self.settings,
             remote_factory=self.remote_factory, on_progress=on_progress,
         )
-        return claimed, run.run()
+        status = run.run()
+        log.info("worker %s finished analysis %s: %s", self.owner, claimed, status)
+        return claimed, status
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until stop is set; errors are logged and the loop goes on."""
