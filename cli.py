@@ -233,17 +233,6 @@ class _Redact(logging.Filter):
         return True
 
 
-def _open(settings: Settings) -> Services:
-    if settings.uses_azure_storage:
-        # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
-        # check it once with no retries first, so a wrong setting fails within seconds.
-        from services.azure_blob import AzureBlobStore
-
-        AzureBlobStore.from_settings(settings, retry_total=0, connection_timeout=5,
-                                     read_timeout=10)
-    return open_services(settings)
-
-
 def _one_line(exc: BaseException, settings: Settings | None) -> str:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return _Redact(settings.secrets() if settings else []).mask(message)
@@ -257,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         for handler in logging.getLogger().handlers:
             handler.addFilter(_Redact(settings.secrets()))
-        return args.func(args, _open(settings))
+        return args.func(args, open_services(settings))
     except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError) as exc:
         print(f"error: {_one_line(exc, settings)}", file=sys.stderr)
         return 2

@@ -23,5 +23,13 @@ def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    if settings.uses_azure_storage:
+        # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
+        # check it once with no retries first, so a wrong setting fails within seconds.
+        from services.azure_blob import AzureBlobStore
+
+        AzureBlobStore.from_settings(
+            settings, retry_total=0, connection_timeout=5, read_timeout=10
+        )
     store = make_blob_store(settings)
     return Services(settings=settings, engine=engine, store=store)

@@ -21,6 +21,7 @@ from PIL import Image
 
 JPEG_QUALITY = 85
 PROBE_TIMEOUT_S = 60
+TEXT_DEMUXERS = ("tty",)  # ffmpeg decodes plain text as ANSI-art video
 # Image demuxers and codecs: a .png or .jpg renamed .mp4 opens fine in ffmpeg but is no video.
 IMAGE_CODECS = {"png", "mjpeg", "jpegls", "webp", "bmp", "tiff", "gif", "jpeg2000", "jpegxl"}
 
@@ -141,6 +142,8 @@ def probe(path: str | Path) -> VideoInfo:
     desc, block = found
     codec = desc.split(",")[0].split()[0]
     demuxer = container.group(1)
+    if demuxer in TEXT_DEMUXERS:  # ffmpeg renders any text file as "video": refuse it
+        raise VideoError("This is not a video file, or it is too damaged to read.")
     duration = _DURATION.search(err)
     known = duration is not None and duration.group(1) is not None
     if demuxer == "image2" or demuxer.endswith("_pipe") or (codec in IMAGE_CODECS and not known):

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -143,6 +143,7 @@ class AnalysisRun:
         if video is None:
             raise VideoError("the video of this analysis was deleted")
         self._video = video
+        self._analysis = analysis
         stored, self.transactions = self._stored()
         self.done = len(stored)
         local = LocalAnalyzer()
@@ -156,8 +157,9 @@ class AnalysisRun:
                 if not self._beat(analysis, force=True):
                     return False
         policy = AdaptivePolicy() if analysis.adaptive and remote else None
-        window = 2 * getattr(remote, "concurrency", 1)
-        pool = ThreadPoolExecutor(window, "analyse") if remote else nullcontext()
+        in_flight = getattr(remote, "concurrency", 1)
+        window = 2 * in_flight  # frames decoded ahead, so the requests never wait for ffmpeg
+        pool = ThreadPoolExecutor(in_flight, "analyse") if remote else nullcontext()
         with self.store.local_path(video.blob_key) as path, pool as executor:
             stream = sample_frames(
                 path, fps=analysis.sample_fps, max_frames=analysis.max_frames,
@@ -227,7 +229,13 @@ class AnalysisRun:
 
     def _write(self, item: _Pending) -> None:
         """Store one frame's artefacts, then its Frame and Detection rows in one transaction."""
-        result = item.future.result() if item.future else FrameResult()
+        result = FrameResult()
+        if item.future is not None:
+            # A frame in long retries must not let the lease lapse: keep heartbeating meanwhile.
+            while not item.future.done():
+                wait([item.future], timeout=HEARTBEAT_EVERY_S)
+                self._beat(self._analysis)
+            result = item.future.result()
         frame = item.frame
         thumb_key = artefact_key(self.analysis_id, "thumbs", frame.index, "jpg")
         self.store.write_bytes(thumb_key, frame.jpeg)

@@ -283,3 +283,11 @@ def test_invalid_fps_is_refused(sample_video, fps):
     """Test that a non-positive or non-finite sampling rate raises ValueError."""
     with pytest.raises(ValueError):
         sample_frames(sample_video, fps=fps)
+
+
+def test_a_text_file_named_txt_is_not_a_video(tmp_path):
+    """Test that plain text, which ffmpeg would render as ANSI art, is refused."""
+    path = tmp_path / "notes.txt"
+    path.write_text("meeting notes\n" * 50)
+    with pytest.raises(VideoError, match="not a video"):
+        probe(path)
