@@ -140,7 +140,22 @@ def cancel(engine: Engine, analysis_id: str) -> bool:
             _table.c.id == analysis_id,
             _table.c.status.in_([Status.queued, Status.running]),
         )
-        .values(status=Status.cancelled, finished_at=utcnow(), lease_owner=None)
+        # The lease owner stays, so the worker can still record how far it got (settle).
+        .values(status=Status.cancelled, finished_at=utcnow())
+    )
+    return _execute(engine, stmt) == 1
+
+
+def settle_cancelled(engine: Engine, analysis_id: str, owner: str, **progress) -> bool:
+    """The worker of a cancelled analysis records its final progress and lets go of the lease."""
+    stmt = (
+        _table.update()
+        .where(
+            _table.c.id == analysis_id,
+            _table.c.lease_owner == owner,
+            _table.c.status == Status.cancelled,
+        )
+        .values(lease_owner=None, lease_expires_at=None, **progress)
     )
     return _execute(engine, stmt) == 1
 

@@ -132,6 +132,8 @@ class AnalysisRun:
         ):
             return status
         # Cancelled, deleted or taken over meanwhile: report what the database says.
+        jobs.settle_cancelled(self.engine, self.analysis_id, self.owner,
+                              frames_done=self.done, transactions=self.transactions)
         current = jobs.get_analysis(self.engine, self.analysis_id)
         if current is None and self._video is not None:
             # Deleted while we ran: drop the blobs we wrote after the delete removed the rest.

@@ -143,7 +143,9 @@ def test_cancel_stops_the_run_and_keeps_what_it_stored(services, tmp_path):
     assert _run(services, aid, on_progress=cancel_at_three) == Status.cancelled
     kept = len(_frames(services, aid))
     assert 3 <= kept < 24
-    assert jobs.get_analysis(services.engine, aid).status == Status.cancelled
+    row = jobs.get_analysis(services.engine, aid)
+    assert row.status == Status.cancelled
+    assert (row.frames_done, row.lease_owner) == (kept, None)  # settled by the worker
 
 
 def test_an_analyser_error_fails_the_analysis_with_its_message(services, tmp_path):
