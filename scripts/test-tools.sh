@@ -5,6 +5,8 @@ apt_needed=()
 [ -e /usr/lib/x86_64-linux-gnu/libodbc.so.2 ] || ls /usr/lib/*/libodbc.so.2 >/dev/null 2>&1 || apt_needed+=(unixodbc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_needed+=(postgresql)
 [ -x /usr/bin/chromium ] || apt_needed+=(chromium)
+id postgres >/dev/null 2>&1 || apt_needed+=(postgresql)  # the server runs as this user
+command -v npm >/dev/null 2>&1 || apt_needed+=(npm)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   echo "installing Debian packages: ${apt_needed[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
