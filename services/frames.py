@@ -340,4 +340,8 @@ def sample_frames(
         raise ValueError(f"max_frames must be 0 or more, got {max_frames}")
     if max_side < 2:
         raise ValueError(f"max_side must be at least 2, got {max_side}")
-    return FrameStream(path, info or probe(path), fps, max_frames, max_side)
+    info = info or probe(path)
+    from services.frames_seek import SEEK_MIN_GAP_FRAMES, SeekingFrameStream
+
+    sparse = info.fps > 0 and info.fps / float(_rate(fps)) >= SEEK_MIN_GAP_FRAMES
+    return (SeekingFrameStream if sparse else FrameStream)(path, info, fps, max_frames, max_side)

@@ -291,3 +291,29 @@ def test_a_text_file_named_txt_is_not_a_video(tmp_path):
     path.write_text("meeting notes\n" * 50)
     with pytest.raises(VideoError, match="not a video"):
         probe(path)
+
+
+def test_sparse_sampling_seeks_and_lands_on_the_requested_times(tmp_path):
+    """Test that sparse sampling (seeking) yields each frame from the right moment."""
+    from services.frames_seek import SeekingFrameStream
+    from tests.fixtures.videos import CUT_COLOURS
+
+    video = make_video(tmp_path / "cuts.mp4", pattern="cuts", seconds=15, cuts=(5.0, 10.0))
+    stream = sample_frames(video, fps=0.2)  # 150 source frames apart: the seeking path
+    assert isinstance(stream, SeekingFrameStream)
+    frames = list(stream)
+    assert [f.timestamp_s for f in frames] == [0.0, 5.0, 10.0]
+    for frame, colour in zip(frames, CUT_COLOURS, strict=False):
+        centre = frame.rgb[frame.height // 2, frame.width // 2].astype(int)
+        assert np.abs(centre - np.array(colour)).max() < 40
+    assert not stream.truncated and stream.produced == stream.expected == 3
+
+
+def test_sparse_sampling_stops_at_max_frames_and_reports_truncation(tmp_path):
+    """Test that the seeking path honours max_frames and notices a truncated file."""
+    whole = make_video(tmp_path / "whole.mp4", seconds=20)
+    assert len(list(sample_frames(whole, fps=0.2, max_frames=2))) == 2
+    cut = make_truncated(whole, tmp_path / "cut.mp4", keep_fraction=0.4)
+    stream = sample_frames(cut, fps=0.2)
+    frames = list(stream)
+    assert stream.truncated and 0 < len(frames) < stream.expected

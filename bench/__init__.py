@@ -1,0 +1,1 @@
+"""Framewise benchmarks: `.venv/bin/python -m bench.run` writes docs/BENCHMARKS.md."""

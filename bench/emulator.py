@@ -1,0 +1,73 @@
+"""The Image Analysis emulator of the tests (tests/fixtures/vision_emulator.py) in its own process.
+
+A remote service does not share our interpreter: run in-process, the emulator's JPEG checks and
+JSON scaling would compete with the client for the GIL and distort its throughput. The child
+prints its endpoint, then answers `stats` on stdin with one JSON line of counters.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench.common import PY, ROOT, child_env
+
+
+class EmulatorProcess:
+    """`with EmulatorProcess(rate_limit=10, delay_s=0.3) as emu:` ... `emu.stats()`."""
+
+    def __init__(self, *, rate_limit: float | None = None, delay_s: float = 0.0):
+        self.args = [PY, "-m", "bench.emulator", json.dumps(
+            {"rate_limit": rate_limit, "response_delay_s": delay_s})]
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = ""
+        self.key = "emulator-key"
+
+    def __enter__(self) -> EmulatorProcess:
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        hello = json.loads(self.proc.stdout.readline() or "{}")
+        if "endpoint" not in hello:
+            self.__exit__()
+            raise RuntimeError("the emulator process did not start")
+        self.endpoint, self.key = hello["endpoint"], hello["key"]
+        return self
+
+    def stats(self) -> dict:
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def _serve(options: dict) -> None:
+    from tests.fixtures.vision_emulator import VisionEmulator
+
+    emulator = VisionEmulator(**options).start()
+    print(json.dumps({"endpoint": emulator.endpoint, "key": emulator.key}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "stats":
+            stats = {
+                "requests": emulator.requests,
+                "statuses": {str(k): v for k, v in emulator.statuses.items()},
+                "throttled": emulator.throttled,
+                "violations": len(emulator.violations),
+                "peak_in_flight": emulator.peak_in_flight,
+                "max_in_1s": emulator.max_in_window(1.0),
+            }
+            print(json.dumps(stats), flush=True)
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))

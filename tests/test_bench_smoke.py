@@ -1,0 +1,121 @@
+"""The benchmark harness (bench/) works end to end on tiny inputs. Functional only: no timing
+assertions; the real figures come from `.venv/bin/python -m bench.run` (docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bench import cost, memory, results_page, sampling, startup, throughput
+from bench.common import Row, timed
+from bench.emulator import EmulatorProcess
+from bench.harness import services_for
+from bench.report import markdown
+from bench.sparse_seek import sparse_seek
+from bench.videos import coded_video, read_code, shots_video
+from services.frames import probe, sample_frames
+
+TINY_PLAN = ((2.4, "smptebars"), (1.3, "red"), (2.3, "blue"))
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory):
+    """4 s, 640x360, 10 fps, each frame carrying its own number."""
+    return coded_video(seconds=4, size=(640, 360), fps=10, out=tmp_path_factory.mktemp("v"))
+
+
+def test_frame_numbers_read_back_from_sampled_frames(coded):
+    """Test that every frame sampled at 2 fps shows the source frame of its timestamp."""
+    got = [(f.timestamp_s, read_code(f.rgb)) for f in sample_frames(coded, fps=2)]
+    assert got == [(k / 2, k * 5) for k in range(8)]
+
+
+def test_sampling_cases_run_and_check_accuracy(coded):
+    """Test that one interleaved round runs every case, the proposed sparse sampler included."""
+    results = sampling.measure(coded, repeats=1, sparse_fps=0.5, streams={"seek": sparse_seek})
+    assert set(results) == {"sample_1", "ffmpeg_fps1", "sample_sparse", "ffmpeg_all", "seek"}
+    for name in ("sample_1", "sample_sparse", "seek"):
+        (timing, checked), = results[name]
+        assert timing.wall > 0 and timing.cpu > 0
+        assert checked.frames > 0 and checked.max_offset <= 1 and not checked.off
+    assert results["sample_1"][0][1].frames == 4
+    assert results["seek"][0][1].frames == results["sample_sparse"][0][1].frames == 2
+
+
+def test_sparse_seek_agrees_with_the_sequential_sampler(coded):
+    """Test that the proposed seeking sampler yields the sequential sampler's frames: the same
+    one where a time falls on a source frame, else at most one source frame later."""
+    info = probe(coded)
+    for fps, most in ((0.5, 0), (0.75, 1)):  # 0, 2, 4 s fall on frames; 1.33 and 2.67 s do not
+        seq = [(f.index, f.timestamp_s, read_code(f.rgb)) for f in sample_frames(coded, fps=fps)]
+        seek = [(f.index, f.timestamp_s, read_code(f.rgb)) for f in sparse_seek(coded, fps, info)]
+        assert [s[:2] for s in seek] == [s[:2] for s in seq] and len(seq) in (2, 3)
+        assert all(0 <= b[2] - a[2] <= most for a, b in zip(seq, seek, strict=True))
+
+
+def test_timed_counts_child_cpu(coded):
+    """Test that timed() sees the CPU of a waited-for ffmpeg child."""
+    with timed() as t:
+        sampling.ffmpeg_decode(coded)
+    assert t.cpu_children > 0 and t.wall > 0
+
+
+def test_throughput_bare_and_pipeline_against_the_emulator(coded):
+    """Test that both throughput runs complete against the emulator process without 429s."""
+    seconds, stats = throughput.bare(4, 2, coded)
+    assert seconds > 0 and stats["requests"] == 4 and stats["statuses"] == {"200": 4}
+    seconds, frames, transactions, stats = throughput.pipeline(1.0, 3, 2, coded)
+    assert (frames, transactions) == (3, 3) and stats["statuses"] == {"200": 3}
+
+
+def test_emulator_process_counts_requests():
+    """Test that the emulator runs in a child process and reports its counters."""
+    with EmulatorProcess(rate_limit=5, delay_s=0.0) as emu:
+        assert emu.endpoint.startswith("http://127.0.0.1:")
+        assert emu.stats()["requests"] == 0
+
+
+def test_memory_peaks_of_the_cli(coded, tmp_path):
+    """Test that cli.py analyze runs under the wrapper and both peaks are found."""
+    peak = memory.run_cli(coded, 1.0, tmp_path)
+    assert peak.summary["status"] == "succeeded" and peak.summary["frames"] == 4
+    assert peak.python_mb > 10 and peak.ffmpeg_mb > 1 and peak.tree_mb > 10
+    assert memory._status(os.getpid())[1] > 0
+
+
+def test_results_page_view_and_export(tmp_path):
+    """Test that a small analysis loads, every chart builder is found and serializes."""
+    services = services_for(tmp_path)
+    aid = results_page.build_analysis(services.engine, n_frames=30, n_detections=400)
+    view = results_page.one_view(services.engine, aid)
+    assert (view["frames"], view["detections"]) == (30, 400)
+    assert view["bytes"] > 0 and any(k.startswith("build metric_chart") for k in view)
+    rows = results_page.rows(repeats=1, n_frames=30, n_detections=400)
+    assert [r.met is not None for r in rows] == [True, True]
+    services.engine.dispose()
+
+
+def test_cost_rows_on_a_tiny_shots_video(tmp_path):
+    """Test that adaptive and fixed runs, shot coverage and the cache row are produced."""
+    video = shots_video(TINY_PLAN, size=(320, 180), fps=10, out=tmp_path)
+    rows = cost.rows(video=video, plan=TINY_PLAN)
+    assert len(rows) == 3
+    assert rows[1].measured == "3 of 3 shots"
+    assert cost.coverage([0.0, 1.0, 2.5], [(0, 2), (2, 3), (3, 4)]) == [2, 1, 0]
+
+
+def test_startup_measurements():
+    """Test that streamlit becomes healthy and the fresh import is timed from launch."""
+    health, _ = startup.streamlit_start()
+    ready, inside, whole = startup.import_time()
+    assert health > 0 and 0 < inside <= ready <= whole
+
+
+def test_report_has_every_row_and_the_machine():
+    """Test that the markdown report carries the table, the verdicts and the machine."""
+    rows = [Row("1. Sampling", "a", "1 s", "<= 2 s", 0.5, True, "n|x"),
+            Row("2. Azure throughput", "b", "3 s", "<= 2 s", 1.5, False)]
+    text = markdown(rows, {"date": "today", "cpu": "test cpu"}, "cmd", 60.0, ["found"])
+    assert "| 1. a | 1 s | <= 2 s | 0.50x | yes | n\\|x |" in text
+    assert "**NO**" in text and "test cpu" in text and "- found" in text
