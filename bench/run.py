@@ -48,13 +48,7 @@ def run_section(key: str) -> list[Row]:
     started = time.monotonic()
     try:
         mod = importlib.import_module(module)
-        if key == "1":
-            from bench.sparse_seek import sparse_seek
-
-            rows = mod.rows(streams={"proposed SeekingFrameStream (bench/sparse_seek.py)":
-                                     sparse_seek})
-        else:
-            rows = mod.rows()
+        rows = mod.rows()
     except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
         log(f"{title} failed:\n{traceback.format_exc()}")
         rows = [Row(title, "section crashed", f"{type(exc).__name__}", "runs", None, False,

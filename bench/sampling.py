@@ -47,11 +47,9 @@ def _fmt(t: Timing) -> str:
     return f"wall {t.wall:.2f} s, CPU {t.cpu:.2f} s"
 
 
-def measure(path: Path, repeats: int = 3, sparse_fps: float = 0.1,
-            streams: dict[str, Callable] | None = None) -> dict[str, list]:
+def measure(path: Path, repeats: int = 3, sparse_fps: float = 0.1) -> dict[str, list]:
     """Interleaved runs, the order rotated each round; returns timings and checks per case."""
     info = probe(path)
-    streams = streams or {}
     cases: dict[str, Callable[[], Sampled | None]] = {
         "sample_1": lambda: consume(sample_frames(path, fps=1, info=info), info.fps),
         "ffmpeg_fps1": lambda: ffmpeg_decode(path, "fps=1"),
@@ -59,8 +57,6 @@ def measure(path: Path, repeats: int = 3, sparse_fps: float = 0.1,
                                          info.fps),
         "ffmpeg_all": lambda: ffmpeg_decode(path),
     }
-    for name, make in streams.items():  # extra sparse samplers (a proposed patch)
-        cases[name] = (lambda make=make: consume(make(path, sparse_fps, info), info.fps))
     results: dict[str, list] = {name: [] for name in cases}
     names = list(cases)
     for rep in range(repeats):
@@ -92,13 +88,13 @@ def _accuracy(runs: list, expected: int) -> tuple[str, bool]:
     return text, ok
 
 
-def rows(path: Path | None = None, repeats: int = 3, streams: dict | None = None) -> list[Row]:
+def rows(path: Path | None = None, repeats: int = 3) -> list[Row]:
     path = path or coded_video()
     warm(path)
     info = probe(path)
     log(f"1. sampling {path.name}: {info.duration_s:.0f} s, {info.width}x{info.height}, "
         f"{info.fps:g} fps; {repeats} interleaved rounds")
-    res = measure(path, repeats, streams=streams)
+    res = measure(path, repeats)
     s1, f1 = _med(res["sample_1"]), _med(res["ffmpeg_fps1"])
     ss, fa = _med(res["sample_sparse"]), _med(res["ffmpeg_all"])
     acc1, ok1 = _accuracy(res["sample_1"], round(info.duration_s))
@@ -112,7 +108,9 @@ def rows(path: Path | None = None, repeats: int = 3, streams: dict | None = None
         ratio_row(SECTION, "sample_frames(fps=0.1), wall", ss.wall, fa.wall, 0.6, "s",
                   "full decode `ffmpeg -f null`",
                   f"median of {repeats}; CPU {ss.cpu:.1f} s vs {fa.cpu:.1f} s "
-                  f"(ratio {ss.cpu / fa.cpu:.2f})"),
+                  f"(ratio {ss.cpu / fa.cpu:.2f}); seeks to each sampled time "
+                  "(services/frames_seek.py); before it, one ffmpeg with the fps filter "
+                  "decoded every frame: 0.97x"),
         Row(SECTION, "sample_frames(fps=0.1): frames at their times", accs, "every frame within "
             "1 source frame", None, oks, "frame numbers drawn into the video (bench/videos.py)"),
     ]
@@ -124,20 +122,4 @@ def rows(path: Path | None = None, repeats: int = 3, streams: dict | None = None
             f"{f1.cpu:.1f} s), and Python copies it and encodes the JPEG ({s1.cpu_self:.1f} s); "
             "both are needed for the local statistics and the Azure upload. On this 2-core "
             "machine other work (see load) moves this ratio by +-0.2 between runs.")
-    for name in streams or {}:
-        sp = _med(res[name])
-        acc, ok = _accuracy(res[name], round(info.duration_s / 10))
-        row = ratio_row(SECTION, f"{name} (fps=0.1), wall", sp.wall, fa.wall, 0.6, "s",
-                        "full decode", f"median of {repeats}; CPU {sp.cpu:.1f} s vs "
-                        f"{fa.cpu:.1f} s; {acc}")
-        row.met = row.met and ok
-        out.append(row)
-        if not out[1].met:
-            FINDINGS.append(
-                f"Sparse sampling: `sample_frames` runs one ffmpeg with `-vf fps=...`, which "
-                f"decodes every frame and drops the unwanted ones, so fps=0.1 costs a full decode "
-                f"({ss.wall:.1f} s vs {fa.wall:.1f} s; CPU {ss.cpu:.1f} s vs {fa.cpu:.1f} s). "
-                f"Seeking to each sampled time (`bench/sparse_seek.py`, proposed for "
-                f"services/frames.py in `bench/patches/frames-sparse-seek.diff`) took "
-                f"{sp.wall:.1f} s ({sp.wall / fa.wall:.2f}x) with every frame exact: {acc}.")
     return out
