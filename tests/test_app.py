@@ -11,13 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from PIL import Image
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from services.config import load_settings
-from services.context import Services, open_services
+from services.context import Services
 from services.db import session_scope
 from services.jobs import queue_analysis
 from services.library import ingest_video, list_analyses
@@ -25,24 +23,11 @@ from services.models import Analysis, Detection, Frame, Status, Video
 from services.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS_ENV = ("DATABASE_URL", "FRAMEWISE_PUBLIC_URL", "FRAMEWISE_ANALYZER",
-                "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
-                "AZURE_STORAGE_ACCOUNT_URL", "FRAMEWISE_MAX_UPLOAD_MB")
 
 
 @pytest.fixture
-def services(tmp_path, monkeypatch) -> Services:
-    """Embedded settings in a temporary data folder, shared by the app under test and the test."""
-    monkeypatch.chdir(tmp_path)  # no developer .env is read
-    for name in SETTINGS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FRAMEWISE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "0")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield open_services(load_settings())
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def services(app_services) -> Services:
+    return app_services
 
 
 def app() -> AppTest:

@@ -27,7 +27,7 @@ from components.auth import (
 )
 from services.access import is_allowed, normalise_email
 from services.config import load_settings
-from services.context import Services, open_services
+from services.context import Services
 from services.db import session_scope
 from services.jobs import queue_analysis
 from services.library import ingest_video, list_analyses
@@ -45,9 +45,6 @@ AUTH = {
                            ".well-known/openid-configuration",
 }
 SECRET_NAME = "quarterly-secret-plans.mp4"
-SETTINGS_ENV = ("DATABASE_URL", "FRAMEWISE_PUBLIC_URL", "FRAMEWISE_ANALYZER",
-                "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
-                "AZURE_STORAGE_ACCOUNT_URL", "FRAMEWISE_MAX_UPLOAD_MB", "FRAMEWISE_ALLOWED_USERS")
 
 
 # --- who is allowed -----------------------------------------------------------------------------
@@ -249,18 +246,8 @@ def test_return_links_are_taken_once_and_expire():
 
 
 @pytest.fixture
-def services(tmp_path, monkeypatch) -> Services:
-    """Embedded settings in a temporary data folder, shared by the app under test and the test."""
-    monkeypatch.chdir(tmp_path)  # no developer .env or secrets.toml is read
-    for name in SETTINGS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FRAMEWISE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "0")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield open_services(load_settings())
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def services(app_services) -> Services:
+    return app_services
 
 
 @pytest.fixture

@@ -24,13 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from google.protobuf.message import Message
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from services.config import load_settings
-from services.context import Services, open_services
+from services.context import Services
 from services.db import session_scope
 from services.exports import DETECTIONS_CSV_COLUMNS, to_csv
 from services.library import ingest_video
@@ -55,23 +53,11 @@ PLAIN_TEXT_FIELDS = {
     "text_input": {"value", "default", "raw_value"},
     "select_slider": {"options"},
 }
-SETTINGS_ENV = ("DATABASE_URL", "FRAMEWISE_PUBLIC_URL", "FRAMEWISE_ANALYZER",
-                "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
-                "AZURE_STORAGE_ACCOUNT_URL", "FRAMEWISE_MAX_UPLOAD_MB", "FRAMEWISE_ALLOWED_USERS")
 
 
 @pytest.fixture
-def services(tmp_path, monkeypatch) -> Services:
-    monkeypatch.chdir(tmp_path)  # no developer .env or secrets.toml is read
-    for name in SETTINGS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FRAMEWISE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "0")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield open_services(load_settings())
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def services(app_services) -> Services:
+    return app_services
 
 
 def payload_video(services: Services, video_path: Path) -> str:
