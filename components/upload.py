@@ -139,16 +139,40 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
         cols[1].metric("Azure transactions", "0")
         cols[2].metric("Estimated cost", "free")
         return
+    low, high = plan.transactions, plan.most
+
+    def price(n: int) -> str:
+        return money(n * price_per_1000 / 1000)
+
+    why = []
     if options.adaptive:
-        most = plan.frames * price_per_1000 / 1000
-        cols[1].metric("Azure transactions", f"{plan.transactions:,}–{plan.frames:,}",
-                       help="Adaptive: at least one per 10 s; every cut or strong motion adds one.")
-        cols[2].metric("Estimated cost", f"{money(plan.cost)}–{money(most)}")
-    else:
-        cols[1].metric("Azure transactions", f"{plan.transactions:,}")
-        cols[2].metric("Estimated cost", money(plan.cost),
+        why.append("adaptive: at least one per 10 s; every cut or strong motion adds one")
+    if plan.cached:
+        why.append(f"{plan.cached:,} frames of this video are already answered for these "
+                   "features (result cache): frames sampled again cost nothing")
+    help_text = "; ".join(why) or None
+    if low == high:
+        cols[1].metric("Azure transactions", f"{low:,}", help=help_text)
+        cols[2].metric("Estimated cost", price(low),
                        help=f"At ${price_per_1000:g} per 1,000 transactions "
                             "(AZURE_VISION_PRICE_PER_1000).")
+    else:
+        cols[1].metric("Azure transactions", f"{low:,}–{high:,}", help=help_text)
+        cols[2].metric("Estimated cost", f"{price(low)}–{price(high)}")
+    if plan.cached:
+        st.caption(f"{plan.cached:,} answers for this video and these features are cached from "
+                   "earlier analyses: frames sampled again cost nothing.")
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def cached_frames(_services: Services, video_sha256: str, features: tuple[str, ...]) -> int:
+    """Answers in the result cache for this video and features (a listing: at most every 20 s)."""
+    from services.vision.azure import cache_identity
+    from services.vision.cache import cached_answers
+
+    settings = _services.settings
+    identity = cache_identity(features, settings.vision_language, settings.vision_gender_neutral)
+    return cached_answers(_services.store, video_sha256, identity)
 
 
 @st.cache_data(ttl=20, show_spinner=False)

@@ -9,6 +9,7 @@ from components.context import get_services, route_through_app
 from components.text import escape_markdown
 from components.upload import (
     ADAPTIVE_EVERY_S,
+    cached_frames,
     estimate_ui,
     options_ui,
     remember_upload,
@@ -59,6 +60,8 @@ if video is not None:
         video_info(video), fps=options.fps, max_frames=options.max_frames,
         analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
         adaptive_every_s=ADAPTIVE_EVERY_S if options.adaptive else None,
+        cached=(cached_frames(services, video.sha256, tuple(options.features))
+                if options.analyzer == "azure" and options.features else 0),
     )
     estimate_ui(plan, options, settings.vision_price_per_1000)
     no_features = options.analyzer == "azure" and not options.features

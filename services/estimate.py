@@ -11,8 +11,10 @@ from services.frames import VideoInfo, planned_frames
 @dataclass(frozen=True)
 class Estimate:
     frames: int
-    transactions: int  # an upper bound with adaptive sampling: at most one per frame
+    transactions: int  # the fewest to expect: adaptive adds frames on cuts and motion
     cost: float
+    most: int = 0  # the most: every planned frame sent, none answered from the cache
+    cached: int = 0  # answers of earlier analyses of this video with the same settings
 
 
 def estimate(
@@ -23,8 +25,13 @@ def estimate(
     analyzer: str,
     price_per_1000: float,
     adaptive_every_s: float | None = None,
+    cached: int = 0,
 ) -> Estimate:
-    """Frames planned; for Azure one transaction per frame sent (all of them, or adaptively)."""
+    """Frames planned; for Azure one transaction per frame sent and not already cached.
+
+    Cached answers count fully only when the same frames are sampled again (same rate), so with
+    a cache the figure is the lower end of a range whose upper end is `most`.
+    """
     frames = planned_frames(info, fps, max_frames)
     if analyzer == "local":
         return Estimate(frames, 0, 0.0)
@@ -32,4 +39,5 @@ def estimate(
     if adaptive_every_s:
         # At least one frame per interval; cuts and motion add more, so this is a floor.
         sent = min(frames, math.ceil(frames / max(1.0, adaptive_every_s * fps)))
-    return Estimate(frames, sent, round(sent * price_per_1000 / 1000, 4))
+    fewest = max(0, sent - cached)
+    return Estimate(frames, fewest, round(fewest * price_per_1000 / 1000, 4), frames, cached)

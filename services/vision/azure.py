@@ -53,6 +53,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 API_VERSION = "2023-10-01"  # what SDK 1.0 sends; part of the result cache key
 
 
+def cache_identity(features, language: str, gender_neutral: bool) -> str:
+    """The request settings that, with the pixels, decide the answer (the result cache's key)."""
+    return f"{API_VERSION}|{','.join(sorted(features))}|{language}|{gender_neutral}"
+
+
 @dataclass(frozen=True)
 class Prepared:
     """The bytes we send, and how to turn the service's pixels back into the frame's."""
@@ -210,8 +215,7 @@ class AzureAnalyzer:
     @property
     def cache_identity(self) -> str:
         """What, besides the frame's pixels, decides the service's answer (for the result cache)."""
-        features = ",".join(sorted(self.features))
-        return f"{API_VERSION}|{features}|{self.language}|{self.gender_neutral}"
+        return cache_identity(self.features, self.language, self.gender_neutral)
 
     def analyze(self, frame: SampledFrame) -> FrameResult:
         prepared = prepare_image(frame)

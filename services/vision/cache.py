@@ -20,6 +20,15 @@ def cache_prefix(video_sha256: str) -> str:
     return f"cache/{video_sha256}/"
 
 
+def _settings_prefix(video_sha256: str, identity: str) -> str:
+    return f"{cache_prefix(video_sha256)}{hashlib.sha256(identity.encode()).hexdigest()[:16]}/"
+
+
+def cached_answers(store: BlobStore, video_sha256: str, identity: str) -> int:
+    """How many frames of this video are already answered for these settings (for estimates)."""
+    return len(store.list(_settings_prefix(video_sha256, identity)))
+
+
 class CachedAnalyzer:
     """Wraps an analyser that has `cache_identity` and `from_raw(raw, frame)`."""
 
@@ -28,8 +37,7 @@ class CachedAnalyzer:
         self.store = store
         self.name = inner.name
         self.concurrency = getattr(inner, "concurrency", 1)
-        settings_hash = hashlib.sha256(inner.cache_identity.encode()).hexdigest()[:16]
-        self._prefix = f"{cache_prefix(video_sha256)}{settings_hash}/"
+        self._prefix = _settings_prefix(video_sha256, inner.cache_identity)
 
     def _key(self, frame: SampledFrame) -> str:
         return f"{self._prefix}{hashlib.sha256(frame.jpeg).hexdigest()}.json"
