@@ -92,20 +92,26 @@ def claim(engine: Engine, owner: str, lease_seconds: int, analysis_id: str | Non
     return None
 
 
-def heartbeat(
-    engine: Engine, analysis_id: str, owner: str, lease_seconds: int, **progress
-) -> bool:
-    """Extend the lease and record progress; False when the lease was lost or it was cancelled."""
+def _owned(engine: Engine, analysis_id: str, owner: str, in_status: Status, /, **values) -> bool:
+    """Update the analysis only while this owner holds it in the given status."""
     stmt = (
         _table.update()
         .where(
             _table.c.id == analysis_id,
             _table.c.lease_owner == owner,
-            _table.c.status == Status.running,
+            _table.c.status == in_status,
         )
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **progress)
+        .values(**values)
     )
     return _execute(engine, stmt) == 1
+
+
+def heartbeat(
+    engine: Engine, analysis_id: str, owner: str, lease_seconds: int, **progress
+) -> bool:
+    """Extend the lease and record progress; False when the lease was lost or it was cancelled."""
+    expires = utcnow() + timedelta(seconds=lease_seconds)
+    return _owned(engine, analysis_id, owner, Status.running, lease_expires_at=expires, **progress)
 
 
 def finish(
@@ -113,23 +119,11 @@ def finish(
     **progress,
 ) -> bool:
     """Record the outcome and release the lease, if this owner still holds it."""
-    stmt = (
-        _table.update()
-        .where(
-            _table.c.id == analysis_id,
-            _table.c.lease_owner == owner,
-            _table.c.status == Status.running,
-        )
-        .values(
-            status=status,
-            error_message=error[:2000] if error else None,
-            finished_at=utcnow(),
-            lease_owner=None,
-            lease_expires_at=None,
-            **progress,
-        )
+    return _owned(
+        engine, analysis_id, owner, Status.running,
+        status=status, error_message=error[:2000] if error else None, finished_at=utcnow(),
+        lease_owner=None, lease_expires_at=None, **progress,
     )
-    return _execute(engine, stmt) == 1
 
 
 def cancel(engine: Engine, analysis_id: str) -> bool:
@@ -148,16 +142,8 @@ def cancel(engine: Engine, analysis_id: str) -> bool:
 
 def settle_cancelled(engine: Engine, analysis_id: str, owner: str, **progress) -> bool:
     """The worker of a cancelled analysis records its final progress and lets go of the lease."""
-    stmt = (
-        _table.update()
-        .where(
-            _table.c.id == analysis_id,
-            _table.c.lease_owner == owner,
-            _table.c.status == Status.cancelled,
-        )
-        .values(lease_owner=None, lease_expires_at=None, **progress)
-    )
-    return _execute(engine, stmt) == 1
+    return _owned(engine, analysis_id, owner, Status.cancelled,
+                  lease_owner=None, lease_expires_at=None, **progress)
 
 
 def live_processes(engine: Engine, analyzer: str = "azure") -> int:
