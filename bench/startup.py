@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import FINDINGS, PY, ROOT, Row, child_env, limit_row, log, median, scratch
+from tests.fixtures import tools
 
 SECTION = "6. Start-up"
 MODULES = ("services.config, services.db, services.models, services.storage, services.frames, "
@@ -60,12 +61,7 @@ def streamlit_start(timeout_s: float = 30.0) -> tuple[float, float | None]:
                     f"http://127.0.0.1:{port}/") else None
                 return health, page
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                tools.stop_process(proc)
 
 
 def import_time() -> tuple[float, float, float]:

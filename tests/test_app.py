@@ -185,14 +185,18 @@ def test_results_without_a_known_analysis(services, query):
     assert any("analyses" in str(p.proto) for p in at.get("page_link"))
 
 
-def test_results_while_queued_shows_progress(services, video_factory):
-    """Test that a queued analysis shows its progress and no charts yet."""
+def _queued(services, video_factory):
+    """A generated video and a queued local analysis of it, which no worker runs."""
     with video_factory().open("rb") as stream:
         video = ingest_video(services.engine, services.store, stream, filename="q.mp4",
                              uploaded_by="local")
-    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
-                              created_by="local", sample_fps=1.0, max_frames=None,
-                              frames_planned=3)
+    return queue_analysis(services.engine, video_id=video.id, analyzer="local",
+                          created_by="local", sample_fps=1.0, max_frames=None, frames_planned=3)
+
+
+def test_results_while_queued_shows_progress(services, video_factory):
+    """Test that a queued analysis shows its progress and no charts yet."""
+    analysis = _queued(services, video_factory)
     at = open_page("results", analysis=analysis.id)
     assert not at.exception
     assert at.get("progress")
@@ -325,12 +329,7 @@ def _frames_stored(services: Services, analysis_id: str) -> int:
 
 def test_cancel_a_queued_analysis(services, video_factory):
     """Test that Cancel analysis on a queued analysis cancels it in the database and the page."""
-    with video_factory().open("rb") as stream:
-        video = ingest_video(services.engine, services.store, stream, filename="q.mp4",
-                             uploaded_by="local")
-    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
-                              created_by="local", sample_fps=1.0, max_frames=None,
-                              frames_planned=3)
+    analysis = _queued(services, video_factory)
     at = open_page("results", analysis=analysis.id)
     assert at.get("progress")
     at.button(key=f"cancel_{analysis.id}").click().run()

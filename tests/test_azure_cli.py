@@ -9,7 +9,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.fixtures.azurite import unique_container
-from tests.fixtures.videos import _run
+from tests.fixtures.videos import make_sample_clip
 from tests.fixtures.vision_emulator import RESPONSES
 from tests.test_cli import cli
 from tests.test_cli import env as env  # noqa: F401  (fixture)
@@ -20,10 +20,7 @@ ALL_FEATURES = "tags,caption,denseCaptions,objects,read,smartCrops,people"
 @pytest.fixture
 def sample_clip(tmp_path):
     """A 2 s video whose every frame is the SDK's 864x576 sample image."""
-    out = tmp_path / "sample.mp4"
-    _run(["-loop", "1", "-framerate", "5", "-i", str(RESPONSES / "sample.png"), "-t", "2",
-          "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)])
-    return out
+    return make_sample_clip(tmp_path / "sample.mp4", RESPONSES / "sample.png")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from services.config import load_settings
 from services.context import Services, open_services
+from tests.fixtures import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -105,13 +106,8 @@ class AppServer:
         raise RuntimeError(f"the app server did not answer /_stcore/health:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            tools.stop_process(self.process)
         if "services" in self.__dict__:
             self.services.engine.dispose()
 

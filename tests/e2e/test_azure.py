@@ -13,7 +13,7 @@ from services import exports
 from services.models import Status
 from tests.e2e import ui
 from tests.e2e.test_journey import _csv, _results_drawn, _wait_finished
-from tests.fixtures.videos import _run
+from tests.fixtures.videos import make_sample_clip
 from tests.fixtures.vision_emulator import RECORDED_SIZE, RESPONSES, VisionEmulator
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +41,7 @@ def azure_server(start_server, emulator):
 @pytest.fixture
 def sample_clip(tmp_path):
     """A 2 s video whose every frame is the SDK's 864x576 sample image."""
-    out = tmp_path / "sample-person.mp4"
-    _run(["-loop", "1", "-framerate", "5", "-i", str(RESPONSES / "sample.png"), "-t", "2",
-          "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)])
-    return out
+    return make_sample_clip(tmp_path / "sample-person.mp4", RESPONSES / "sample.png")
 
 
 def _image(data: bytes) -> Image.Image:
