@@ -23,7 +23,7 @@ from components.context import ensure_worker, get_services, mark_routed
 from components.text import escape_markdown
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
-from services.storage import StorageError
+from services.storage.base import StorageError
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.getLogger("azure").setLevel(logging.WARNING)

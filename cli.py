@@ -16,12 +16,12 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features, read_dotenv
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
-from services.estimate import estimate
-from services.frames import VideoError
-from services.storage import StorageError
+from services.storage.base import StorageError
+from services.video.probe import VideoError
 
 log = logging.getLogger("framewise")
 LOCAL_USER = "local"
@@ -53,10 +53,10 @@ def _progress(done: int, planned: int) -> None:
 
 
 def cmd_analyze(args, services: Services) -> int:
-    from services import jobs
+    from services.analysis import jobs
+    from services.analysis.worker import Worker
     from services.library import ingest_video
     from services.models import Status
-    from services.worker import Worker
 
     settings = services.settings
     path = Path(args.path)
@@ -115,7 +115,7 @@ def _video_info(video):
 
 
 def cmd_export(args, services: Services) -> int:
-    from services import jobs
+    from services.analysis import jobs
     from services.exports import detections_csv, frames_csv
 
     if jobs.get_analysis(services.engine, args.analysis_id) is None:
@@ -141,7 +141,7 @@ def cmd_list(args, services: Services) -> int:
 
 
 def cmd_cancel(args, services: Services) -> int:
-    from services import jobs
+    from services.analysis import jobs
 
     if jobs.get_analysis(services.engine, args.analysis_id) is None:
         raise UsageError(f"no analysis with id {args.analysis_id}")
@@ -152,7 +152,7 @@ def cmd_cancel(args, services: Services) -> int:
 
 
 def cmd_worker(args, services: Services) -> int:
-    from services.worker import Worker
+    from services.analysis.worker import Worker
 
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
     if args.once:

@@ -8,13 +8,13 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from bench.common import Timing, timed
-from services import jobs
+from services.analysis import jobs
+from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
-from services.frames import planned_frames
 from services.library import ingest_video, video_info
 from services.models import Analysis, Frame, Video
-from services.worker import Worker
+from services.video.frames import planned_frames
 
 
 def services_for(data_dir: Path, endpoint: str | None = None, key: str | None = None,

@@ -19,7 +19,7 @@ METHOD = """\
 2. **Azure throughput.** The emulator of the tests (`tests/fixtures/vision_emulator.py`) runs in
    its own process (as a remote service would), answering after 300 ms and throttling above 10
    requests in any sliding second. The pipeline run is an `azure` Analysis over the 10-minute
-   video at 1 fps run by `services.worker.Worker.run_one` with `AZURE_VISION_ENDPOINT` pointing at
+   video at 1 fps run by `services.analysis.worker.Worker.run_one` with `AZURE_VISION_ENDPOINT` pointing at
    the emulator; the bare run calls `AzureAnalyzer.analyze` from 8 threads.
 3. **Memory.** `python cli.py analyze` on a 1.08 GB and a 2.16 GB video (1280x720, 40 Mbit/s,
    the second is the first twice over), each with its own data folder.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bench.common import FINDINGS, Row, Timing, log, median, ratio_row, timed
 from bench.videos import FFMPEG, coded_video, read_code, warm
-from services.frames import probe, sample_frames
+from services.video.probe import probe
+from services.video.sampling import sample_frames
 
 SECTION = "1. Sampling"
 

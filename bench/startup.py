@@ -14,9 +14,9 @@ from bench.common import FINDINGS, PY, ROOT, Row, child_env, limit_row, log, med
 from tests.fixtures import tools
 
 SECTION = "6. Start-up"
-MODULES = ("services.config, services.db, services.models, services.storage, services.frames, "
-           "services.pipeline, services.jobs, services.exports, services.results, "
-           "services.vision.azure")
+MODULES = ("services.config, services.db, services.models, services.storage.factory, "
+           "services.video.sampling, services.analysis.pipeline, services.analysis.jobs, "
+           "services.exports, services.results, services.vision.azure")
 IMPORT = (f"import time; t = time.perf_counter(); import {MODULES}; "
           "print(time.perf_counter() - t, time.time())")
 

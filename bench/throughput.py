@@ -17,7 +17,7 @@ from bench.emulator import EmulatorProcess
 from bench.harness import analyse, ingest, services_for
 from bench.videos import coded_video
 from services.config import DEFAULT_VISION_FEATURES
-from services.frames import sample_frames
+from services.video.sampling import sample_frames
 from services.vision.azure import HEADROOM, AzureAnalyzer
 
 SECTION = "2. Azure throughput"

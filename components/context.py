@@ -15,9 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from services.analysis.worker import Worker
 from services.config import Settings, load_settings
 from services.context import Services, open_services
-from services.worker import Worker
 
 log = logging.getLogger(__name__)
 EMBEDDED_WORKER_ENV = "FRAMEWISE_EMBEDDED_WORKER"

@@ -15,10 +15,10 @@ from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
+from services.analysis.jobs import cancel
 from services.context import Services
-from services.jobs import cancel
 from services.models import Analysis, Status, Video
-from services.storage import StorageError
+from services.storage.base import StorageError
 
 
 def _cancel(engine: Engine, analysis_id: str) -> None:

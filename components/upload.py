@@ -9,10 +9,9 @@ import streamlit as st
 
 from components.formatting import clock, file_size, money
 from components.text import escape_markdown, one_line
+from services.analysis.estimate import Estimate
 from services.config import VISION_FEATURES, Settings
 from services.context import Services
-from services.estimate import Estimate
-from services.frames import VideoError
 from services.library import (
     VIDEO_SUFFIXES,
     display_name,
@@ -21,7 +20,8 @@ from services.library import (
     unregistered_videos,
 )
 from services.models import Video
-from services.storage import StorageError
+from services.storage.base import StorageError
+from services.video.probe import VideoError
 
 ADAPTIVE_EVERY_S = 10.0
 FEATURE_NAMES = {

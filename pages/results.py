@@ -28,7 +28,7 @@ from components.results_ui import (
 )
 from components.tables import FRAME_COLUMNS, frames_display
 from components.text import escape_markdown
-from services.jobs import get_analysis
+from services.analysis.jobs import get_analysis
 from services.library import get_video
 from services.models import Analysis, Status, utcnow
 

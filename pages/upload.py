@@ -16,8 +16,8 @@ from components.upload import (
     stored_video_ui,
     video_summary_ui,
 )
-from services.estimate import estimate
-from services.jobs import queue_analysis
+from services.analysis.estimate import estimate
+from services.analysis.jobs import queue_analysis
 from services.library import VIDEO_SUFFIXES, get_video, video_info
 
 

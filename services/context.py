@@ -8,7 +8,9 @@ from sqlalchemy.engine import Engine
 
 from services.config import Settings
 from services.db import create_schema, make_engine
-from services.storage import BlobStore, make_blob_store
+from services.storage.azure import AzureBlobStore
+from services.storage.base import BlobStore
+from services.storage.factory import make_blob_store
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,6 @@ def open_services(settings: Settings) -> Services:
     if settings.uses_azure_storage:
         # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
         # check it once with no retries first, so a wrong setting fails within seconds.
-        from services.azure_blob import AzureBlobStore
-
         AzureBlobStore.from_settings(
             settings, retry_total=0, connection_timeout=5, read_timeout=10
         )

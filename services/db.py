@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, SQLModel
 
 from services import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from services.credentials import default_credential
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,9 +150,7 @@ def make_engine(url: str, *, credential_factory: Callable[[], object] | None = N
         ) from None
     driver_auth = any(k.lower() == "authentication" for k in parsed.query)
     if backend == "mssql" and not parsed.password and not driver_auth:
-        if credential_factory is None:
-            from services.credentials import default_credential as credential_factory
-        _attach_azure_token(engine, credential_factory())
+        _attach_azure_token(engine, (credential_factory or default_credential)())
     return engine
 
 

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from services.analysis.jobs import cancel
 from services.db import session_scope, with_retry
-from services.frames import VideoError, VideoInfo, probe
-from services.jobs import cancel
 from services.models import Analysis, Detection, Frame, Video
-from services.storage import BlobStore, BlobTooLarge, new_video_key
+from services.storage.base import BlobStore, BlobTooLarge, new_video_key
+from services.video.probe import VideoError, VideoInfo, probe
 from services.vision.cache import cache_prefix
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv")

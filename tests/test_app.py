@@ -15,12 +15,12 @@ from PIL import Image
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from services.analysis.jobs import queue_analysis
+from services.analysis.worker import Worker
 from services.context import Services
 from services.db import session_scope
-from services.jobs import queue_analysis
 from services.library import ingest_video, list_analyses
 from services.models import Analysis, Detection, Frame, Status, Video
-from services.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -349,7 +349,7 @@ def test_cancel_a_running_analysis_keeps_its_frames(services, video_factory):
     import time
     from datetime import timedelta
 
-    from services.jobs import get_analysis
+    from services.analysis.jobs import get_analysis
 
     with video_factory(seconds=30).open("rb") as stream:
         video = ingest_video(services.engine, services.store, stream, filename="long.mp4",

@@ -26,13 +26,13 @@ from components.auth import (
     user_email,
 )
 from services.access import is_allowed, normalise_email
+from services.analysis.jobs import queue_analysis
+from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services
 from services.db import session_scope
-from services.jobs import queue_analysis
 from services.library import ingest_video, list_analyses
 from services.models import Status, Video
-from services.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "11111111-2222-3333-4444-555555555555"

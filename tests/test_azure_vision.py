@@ -17,10 +17,10 @@ from azure.core.exceptions import ClientAuthenticationError
 from PIL import Image
 
 from services.config import VISION_FEATURES, load_settings
-from services.frames import SampledFrame
-from services.ratelimit import RateLimiter, shared_limiter
+from services.video.frames import SampledFrame
 from services.vision.azure import MAX_BYTES, AzureAnalyzer, prepare_image
 from services.vision.base import AnalyzerError
+from services.vision.ratelimit import RateLimiter, shared_limiter
 from tests.fixtures.vision_emulator import RESPONSES, Fault, compact, recording
 
 KEY = "emulator-key"

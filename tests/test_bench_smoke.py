@@ -13,8 +13,10 @@ from bench.emulator import EmulatorProcess
 from bench.harness import services_for
 from bench.report import markdown
 from bench.videos import coded_video, read_code, shots_video
-from services.frames import FrameStream, probe, sample_frames
-from services.frames_seek import SeekingFrameStream
+from services.video.frames import FrameStream
+from services.video.probe import probe
+from services.video.sampling import sample_frames
+from services.video.seek import SeekingFrameStream
 
 TINY_PLAN = ((2.4, "smptebars"), (1.3, "red"), (2.3, "blue"))
 

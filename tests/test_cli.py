@@ -148,7 +148,8 @@ def test_cancel_a_queued_analysis(env, tmp_path):
 
 def test_cli_main_is_importable_without_streamlit():
     """Test that the CLI and services import without pulling in streamlit."""
-    code = "import sys, cli, services.worker, services.pipeline; print('streamlit' in sys.modules)"
+    code = ("import sys, cli, services.analysis.worker, services.analysis.pipeline; "
+            "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"

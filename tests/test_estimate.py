@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from services.estimate import estimate
-from services.frames import SampledFrame, VideoInfo
-from services.storage import LocalBlobStore
+from services.analysis.estimate import estimate
+from services.storage.local import LocalBlobStore
+from services.video.frames import SampledFrame
+from services.video.probe import VideoInfo
 from services.vision.azure import cache_identity
 from services.vision.base import FrameResult
 from services.vision.cache import CachedAnalyzer, cached_answers

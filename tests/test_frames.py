@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.frames import (
-    SampledFrame,
-    VideoError,
-    VideoInfo,
-    planned_frames,
-    probe,
-    sample_frames,
-)
+from services.video.frames import SampledFrame, planned_frames
+from services.video.probe import VideoError, VideoInfo, probe
+from services.video.sampling import sample_frames
 from tests.fixtures.videos import (
     CUT_COLOURS,
     make_audio_only,
@@ -295,7 +290,7 @@ def test_a_text_file_named_txt_is_not_a_video(tmp_path):
 
 def test_sparse_sampling_seeks_and_lands_on_the_requested_times(tmp_path):
     """Test that sparse sampling (seeking) yields each frame from the right moment."""
-    from services.frames_seek import SeekingFrameStream
+    from services.video.seek import SeekingFrameStream
     from tests.fixtures.videos import CUT_COLOURS
 
     video = make_video(tmp_path / "cuts.mp4", pattern="cuts", seconds=15, cuts=(5.0, 10.0))

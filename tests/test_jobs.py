@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from services import jobs
+from services.analysis import jobs
 from services.db import session_scope
 from services.models import Analysis, Status, Video, utcnow
 

@@ -7,9 +7,9 @@ import io
 import pytest
 from sqlmodel import Session, select
 
-from services import jobs
+from services.analysis import jobs
+from services.analysis.worker import Worker
 from services.context import open_services
-from services.frames import VideoError
 from services.library import (
     delete_video,
     display_name,
@@ -19,7 +19,7 @@ from services.library import (
     unregistered_videos,
 )
 from services.models import Analysis, Detection, Frame, Video
-from services.worker import Worker
+from services.video.probe import VideoError
 from tests.fixtures.videos import make_video
 
 

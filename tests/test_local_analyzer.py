@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.frames import SampledFrame, sample_frames
+from services.video.frames import SampledFrame
+from services.video.sampling import sample_frames
 from services.vision.local import LocalAnalyzer
 from tests.fixtures.videos import make_video
 

@@ -9,14 +9,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from services import jobs
+from services.analysis import jobs
+from services.analysis.estimate import estimate
+from services.analysis.pipeline import AdaptivePolicy, AnalysisRun
+from services.analysis.worker import Worker
 from services.context import open_services
-from services.estimate import estimate
 from services.library import ingest_video, video_info
 from services.models import Detection, Frame, Status
-from services.pipeline import AdaptivePolicy, AnalysisRun
 from services.vision.base import AnalyzerError, Found, FrameResult
-from services.worker import Worker
 from tests.fixtures.videos import make_truncated, make_video
 
 

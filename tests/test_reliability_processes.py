@@ -17,15 +17,15 @@ import pytest
 import sqlalchemy as sa
 from azure.storage.blob import BlobServiceClient
 
-from services import jobs, pipeline
+from services.analysis import jobs, pipeline
+from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
 from services.db import session_scope
 from services.library import delete_video
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
-from services.ratelimit import share_rate, shared_limiter
 from services.vision.base import FrameResult
-from services.worker import Worker
+from services.vision.ratelimit import share_rate, shared_limiter
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import (

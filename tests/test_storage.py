@@ -18,9 +18,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from services import storage
-from services.azure_blob import AzureBlobStore
 from services.config import load_settings
-from services.storage import BlobTooLarge, LocalBlobStore, StorageError, make_blob_store
+from services.storage.azure import AzureBlobStore
+from services.storage.base import BlobTooLarge, StorageError
+from services.storage.factory import make_blob_store
+from services.storage.local import LocalBlobStore
 from tests.fixtures.azurite import (
     ACCOUNT_KEY,
     SMALL_CHUNK,

@@ -36,9 +36,9 @@ from urllib3.util.retry import Retry
 
 from services.config import VISION_FEATURES
 from services.credentials import default_credential
-from services.frames import SampledFrame
-from services.ratelimit import shared_limiter
+from services.video.frames import SampledFrame
 from services.vision.base import AnalyzerError, Found, FrameResult
+from services.vision.ratelimit import shared_limiter
 
 log = logging.getLogger(__name__)
 

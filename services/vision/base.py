@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.frames import SampledFrame
+from services.video.frames import SampledFrame
 
 
 @dataclass(frozen=True)

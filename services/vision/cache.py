@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from services.frames import SampledFrame
-from services.storage import BlobStore
+from services.storage.base import BlobStore
+from services.video.frames import SampledFrame
 from services.vision.base import FrameResult
 
 log = logging.getLogger(__name__)

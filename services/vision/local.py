@@ -12,7 +12,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from services.frames import SampledFrame
+from services.video.frames import SampledFrame
 from services.vision.base import FrameResult
 
 WORK_SIDE = 160  # statistics on a small copy: fast, and robust to noise and compression

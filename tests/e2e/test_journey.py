@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from services import exports
-from services.jobs import get_analysis
+from services.analysis.jobs import get_analysis
 from services.models import Analysis, Detection, Frame, Status, Video
 from tests.e2e import ui
 from tests.fixtures.videos import make_video

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from services.frames import VideoInfo, planned_frames
+from services.video.frames import planned_frames
+from services.video.probe import VideoInfo
 
 
 @dataclass(frozen=True)

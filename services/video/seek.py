@@ -8,27 +8,14 @@ from collections import deque
 from collections.abc import Iterator
 from subprocess import DEVNULL, PIPE, Popen
 
-import numpy as np
-
-from services.frames import FrameStream, SampledFrame, _encode_jpeg, ffmpeg_exe
+from services.video.frames import FrameStream, SampledFrame, read_rgb
+from services.video.probe import ffmpeg_exe
 
 # Sparser than one sampled frame per this many source frames (5 s at 30 fps), seeking to each
 # sampled time beats decoding every frame: a seek decodes half a keyframe interval on average
 # (x264's default interval is 250 frames; phones and streaming use 1 to 2 seconds).
 SEEK_MIN_GAP_FRAMES = 150
 SEEK_PREFETCH = 2  # seeking ffmpeg processes at once: the next runs while this frame is read
-
-def _read_rgb(pipe, width: int, height: int) -> np.ndarray | None:
-    """One rgb24 frame from the pipe, straight into a fresh array; None at end of stream."""
-    rgb = np.empty((height, width, 3), np.uint8)
-    view, got = memoryview(rgb).cast("B"), 0
-    while got < len(view):
-        n = pipe.readinto(view[got:])
-        if not n:
-            return None
-        got += n
-    return rgb
-
 
 class SeekingFrameStream(FrameStream):
     """Frames at a sparse rate, each from a short ffmpeg that seeks to its time.
@@ -64,14 +51,12 @@ class SeekingFrameStream(FrameStream):
                                                  stderr=errfile, bufsize=0))
                     self._proc = self._queue.popleft()
                     self.pid = self._proc.pid
-                    rgb = _read_rgb(self._proc.stdout, self.width, self.height)
+                    rgb = read_rgb(self._proc.stdout, self.width, self.height)
                     self.returncode = self._proc.wait()
                     self._proc.stdout.close()
                     if rgb is None:
                         break  # past the end of what decodes: the file is shorter than its header
-                    self.produced += 1
-                    yield SampledFrame(index, float(index * step), _encode_jpeg(rgb),
-                                       self.width, self.height, rgb)
+                    yield self._frame(index, float(index * step), rgb)
                 self._finish(errfile)
             finally:
                 self._stop()

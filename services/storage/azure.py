@@ -40,7 +40,7 @@ from azure.storage.blob import (
 
 from services.config import Settings
 from services.credentials import default_credential
-from services.storage import CHUNK, BlobTooLarge, StorageError, check_key
+from services.storage.base import CHUNK, BlobTooLarge, StorageError, check_key
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from services import jobs
+from services.analysis import jobs
 from services.config import Settings
 from services.db import session_scope, with_retry
-from services.frames import SampledFrame, VideoError, sample_frames
 from services.library import get_video, remove_leftovers, video_info
 from services.models import Analysis, Detection, Frame, Status
-from services.ratelimit import share_rate, shared_limiter
-from services.storage import BlobStore, artefact_key
+from services.storage.base import BlobStore, artefact_key
+from services.video.frames import SampledFrame
+from services.video.probe import VideoError
+from services.video.sampling import sample_frames
 from services.vision.base import Analyzer, AnalyzerError, FrameResult
 from services.vision.local import LocalAnalyzer
+from services.vision.ratelimit import share_rate, shared_limiter
 
 log = logging.getLogger(__name__)
 THUMB_SIDE = 640

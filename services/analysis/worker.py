@@ -7,12 +7,15 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from services import jobs
+from services.analysis import jobs
+from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory
 from services.config import Settings
+from services.library import get_video
 from services.models import Analysis, Status
-from services.pipeline import AnalysisRun, ProgressFn, RemoteFactory
-from services.storage import BlobStore
+from services.storage.base import BlobStore
+from services.vision.azure import AzureAnalyzer
 from services.vision.base import Analyzer
+from services.vision.cache import CachedAnalyzer
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +26,6 @@ def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> Remot
     lock = threading.Lock()
 
     def factory(analysis: Analysis) -> Analyzer:
-        from services.library import get_video
-        from services.vision.azure import AzureAnalyzer
-        from services.vision.cache import CachedAnalyzer
-
         features = tuple(f for f in analysis.features.split(",") if f) or settings.vision_features
         with lock:
             if features not in made:

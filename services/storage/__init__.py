@@ -1,0 +1,1 @@
+"""Where videos and artefacts live: the BlobStore protocol, a local folder, Azure Blob Storage."""

@@ -1,0 +1,1 @@
+"""A video file: probe its header, stream its sampled frames."""

@@ -1,0 +1,196 @@
+"""Sampled frames of a video: one stream read sequentially from a single ffmpeg pipe."""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from subprocess import DEVNULL, PIPE, Popen
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+from services.video.probe import VideoError, VideoInfo, ffmpeg_exe, tail_lines
+
+JPEG_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    index: int
+    timestamp_s: float
+    jpeg: bytes
+    width: int
+    height: int
+    rgb: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def sampling_rate(fps: float) -> Fraction:
+    """The sampling rate as an exact fraction, so ffmpeg and our timestamps agree."""
+    value = float(fps)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    return Fraction(value).limit_denominator(1_000_000)
+
+
+def planned_frames(info: VideoInfo, fps: float, max_frames: int | None = None) -> int:
+    """How many frames sample_frames will yield: one at every k/fps inside the duration."""
+    # The fps filter emits a frame at each k/fps < duration; round() absorbs float noise.
+    n = max(1, math.ceil(round(info.duration_s * float(sampling_rate(fps)), 6)))
+    return n if max_frames is None else max(0, min(n, max_frames))
+
+
+def output_size(info: VideoInfo, max_side: int = 1280) -> tuple[int, int]:
+    """Frame size as displayed, long side at most max_side, aspect kept, even, never upscaled."""
+    scale = min(1.0, max_side / max(info.width, info.height))
+    return _even(info.width * scale), _even(info.height * scale)
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x)) // 2 * 2)  # even sizes suit every encoder that sees them later
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
+def read_rgb(pipe: IO[bytes], width: int, height: int) -> np.ndarray | None:
+    """One rgb24 frame from the pipe, straight into a fresh array; None at end of stream."""
+    rgb = np.empty((height, width, 3), np.uint8)  # fresh per frame: consumers may keep it
+    view, got = memoryview(rgb).cast("B"), 0
+    while got < len(view):  # straight into the array: no intermediate bytes copy
+        n = pipe.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            return None
+        got += n
+    return rgb
+
+
+class FrameStream:
+    """Frames of one video at a fixed rate, decoded lazily by one ffmpeg process.
+
+    Iterate once. After iteration `produced`, `expected` and `truncated` tell whether the file
+    held the frames its header promised. Leaving early (break, close(), `with`) kills ffmpeg.
+    """
+
+    def __init__(
+        self, path: Path, info: VideoInfo, fps: float, max_frames: int | None, max_side: int
+    ) -> None:
+        self.path = path
+        self.info = info
+        self.rate = sampling_rate(fps)
+        self.expected = planned_frames(info, fps, max_frames)
+        self.width, self.height = output_size(info, max_side)
+        self.produced = 0
+        self.truncated = False
+        self.returncode: int | None = None
+        self.pid: int | None = None
+        self._proc: Popen | None = None
+        self._started = False
+        # Weak: a consumer that just breaks out of its for loop drops the generator, and its
+        # finalisation then stops ffmpeg; close() still reaches it while it lives.
+        self._gen: weakref.ref | None = None
+
+    def command(self) -> list[str]:
+        r = self.rate
+        # round=up: frame k is the picture on screen at k/fps, never a later one.
+        # ffmpeg autorotates before our filters, so the target size is in display orientation.
+        vf = f"fps={r.numerator}/{r.denominator}:round=up,scale={self.width}:{self.height}"
+        return [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-i", str(self.path), "-map", "0:V:0", "-an", "-sn", "-dn",
+            "-vf", vf, "-frames:v", str(self.expected),
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        ]  # fmt: skip
+
+    def __iter__(self) -> Iterator[SampledFrame]:
+        if self._started:
+            raise RuntimeError("a FrameStream can be iterated only once")
+        self._started = True
+        gen = self._frames()
+        self._gen = weakref.ref(gen)
+        return gen
+
+    def _frames(self) -> Iterator[SampledFrame]:
+        if self.expected == 0:
+            return
+        # stderr goes to a file: an unread pipe fills up and deadlocks ffmpeg on broken input.
+        with tempfile.TemporaryFile() as errfile:
+            self._proc = Popen(
+                self.command(), stdin=DEVNULL, stdout=PIPE, stderr=errfile, bufsize=0
+            )
+            self.pid = self._proc.pid
+            _grow_pipe(self._proc.stdout)
+            try:
+                yield from self._read(self._proc.stdout)
+                self.returncode = self._proc.wait()
+                self._finish(errfile)
+            finally:
+                self._stop()
+
+    def _read(self, pipe: IO[bytes]) -> Iterator[SampledFrame]:
+        step = 1 / self.rate
+        while self.produced < self.expected:
+            rgb = read_rgb(pipe, self.width, self.height)
+            if rgb is None:
+                return  # end of stream; a partial last frame is dropped
+            yield self._frame(self.produced, float(self.produced * step), rgb)
+
+    def _frame(self, index: int, timestamp_s: float, rgb: np.ndarray) -> SampledFrame:
+        self.produced += 1
+        return SampledFrame(index, timestamp_s, encode_jpeg(rgb), self.width, self.height, rgb)
+
+    def _finish(self, errfile) -> None:
+        if self.produced >= self.expected:
+            return  # ffmpeg stops by itself at -frames:v; nothing is missing
+        errfile.seek(0)
+        detail = tail_lines(errfile.read().decode("utf-8", "replace"))
+        if self.produced == 0:
+            raise VideoError("The video could not be decoded; the file may be damaged.", detail)
+        # A frame short at the very end is rounding of the header's duration, not damage.
+        self.truncated = self.produced < self.expected - 1
+
+    def close(self) -> None:
+        """Stop early: end the iteration, kill ffmpeg if it still runs and reap it."""
+        ref, self._gen = self._gen, None
+        gen = ref() if ref is not None else None
+        if gen is not None:
+            gen.close()  # runs the generator's finally, which stops ffmpeg
+        self._stop()
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        code = proc.wait()
+        if self.returncode is None:
+            self.returncode = code
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _grow_pipe(pipe) -> None:
+    """Let ffmpeg decode ahead while we encode JPEG: a bigger pipe buffer (Linux only)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
