@@ -20,6 +20,7 @@ from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features, read_dotenv
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
+from services.sql_grant import GrantError
 from services.storage.base import StorageError
 from services.video.probe import VideoError
 
@@ -167,6 +168,27 @@ def cmd_worker(args, services: Services) -> int:
     return 0
 
 
+def cmd_db_grant_identity(args, services: Services | None) -> int:
+    from services.sql_grant import grant_identity
+
+    settings = load_settings()
+    statements = grant_identity(settings.database_url, args.name, object_id=args.object_id)
+    print(json.dumps({"identity": args.name, "statements": len(statements)}))
+    return 0
+
+
+def _add_db_commands(sub) -> None:
+    """`db ...`: database administration; runs without opening the app's services."""
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser("grant-identity",
+                          help="create the Azure SQL user of an Entra ID identity (the web app) "
+                               "with read, write and DDL roles; as the Azure CLI's signed-in user")
+    p.add_argument("name", help="the identity's name: the web app's name for its managed identity")
+    p.add_argument("--object-id", help="the identity's principal (object) id, to skip the lookup")
+    p.set_defaults(func=cmd_db_grant_identity, opens_services=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run queued analyses")
     p.add_argument("--once", action="store_true", help="run at most one analysis, then exit")
     p.set_defaults(func=cmd_worker)
+    _add_db_commands(sub)
     return parser
 
 
@@ -246,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         for handler in logging.getLogger().handlers:
             handler.addFilter(_Redact(settings.secrets()))
-        return args.func(args, open_services(settings))
-    except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError) as exc:
+        opens = getattr(args, "opens_services", True)
+        return args.func(args, open_services(settings) if opens else None)
+    except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError,
+            GrantError) as exc:
         print(f"error: {_one_line(exc, settings)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

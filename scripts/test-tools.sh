@@ -19,3 +19,12 @@ if [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund --silent azurite@3 >/dev/null
 fi
+# checkov in a venv of its own: its pins (packaging 23, boto3, pycep-parser 0.5) clash with ours.
+checkov_version="3.3.30"
+if [ ! -x .tools/checkov/bin/checkov ] || [ "$(cat .tools/checkov/.version 2>/dev/null)" != "$checkov_version" ]; then
+  echo "installing checkov $checkov_version into .tools/checkov" >&2
+  mkdir -p .tools
+  python3.11 -m venv .tools/checkov 2>/dev/null || python3 -m venv .tools/checkov
+  .tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$checkov_version"
+  echo "$checkov_version" > .tools/checkov/.version
+fi

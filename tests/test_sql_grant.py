@@ -1,0 +1,214 @@
+"""`cli.py db grant-identity`: the T-SQL it builds, the names it refuses, how it connects.
+
+No SQL Server runs here: the statements are checked as text and the connection through a fake
+pyodbc connection that records what it is given. Nothing here was run against Azure SQL.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.db import SQL_COPT_SS_ACCESS_TOKEN
+from services.sql_grant import (
+    ROLES,
+    GrantError,
+    grant_identity,
+    grant_statements,
+    quote_name,
+    target_from_url,
+    validate_name,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = ("mssql+pyodbc://@sql-abc.database.windows.net/framewise"
+       "?driver=ODBC+Driver+18+for+SQL+Server")
+OBJECT_ID = "0b3c5e2a-1111-4222-8333-944445555666"
+
+
+class FakeToken:
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOi-fake"
+    expires_on = 4_102_444_800  # 2100
+
+
+class FakeCredential:
+    def __init__(self):
+        self.scopes: list[str] = []
+
+    def get_token(self, scope):
+        self.scopes.append(scope)
+        return FakeToken()
+
+
+class FakeConnection:
+    """Records statements like a pyodbc connection; fails the statement numbered fail_at."""
+
+    def __init__(self, fail_at: int | None = None, error: str = ""):
+        self.executed: list[str] = []
+        self.closed = False
+        self.fail_at, self.error = fail_at, error
+
+    def cursor(self):
+        return self
+
+    def execute(self, statement):
+        if self.fail_at is not None and len(self.executed) == self.fail_at:
+            raise RuntimeError(self.error)
+        self.executed.append(statement)
+
+    def close(self):
+        self.closed = True
+
+
+def test_statements_create_the_user_once_and_add_three_roles():
+    """Test that the batch creates the user only when missing and adds reader, writer, ddladmin."""
+    statements = grant_statements("app-framewise-abc123")
+    assert statements[0] == ("IF DATABASE_PRINCIPAL_ID(N'app-framewise-abc123') IS NULL "
+                             "CREATE USER [app-framewise-abc123] FROM EXTERNAL PROVIDER")
+    assert statements[1:] == [f"ALTER ROLE {role} ADD MEMBER [app-framewise-abc123]"
+                              for role in ("db_datareader", "db_datawriter", "db_ddladmin")]
+    assert ROLES == ("db_datareader", "db_datawriter", "db_ddladmin")
+
+
+def test_statements_with_object_id_skip_the_directory_lookup():
+    """Test that --object-id creates the user WITH OBJECT_ID, normalised, and refuses non-GUIDs."""
+    statements = grant_statements("app-x", OBJECT_ID.upper())
+    assert statements[0].endswith(f"FROM EXTERNAL PROVIDER WITH OBJECT_ID = '{OBJECT_ID}'")
+    with pytest.raises(GrantError, match="must be a GUID"):
+        grant_statements("app-x", "1' OR '1'='1")
+
+
+@pytest.mark.parametrize("name", ["app-framewise-abc123", "Framewise Workers", "mi_worker.2",
+                                  "ana@contoso.com", "a" * 128])
+def test_usual_identity_names_are_accepted(name):
+    """Test that App Service, managed identity, group and user names pass validation."""
+    assert validate_name(name) == name
+    assert quote_name(name) == f"[{name}]"
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("", "empty"),
+    ("   ", "empty"),
+    (" app", "spaces"),
+    ("app ", "spaces"),
+    ("a" * 129, "128"),
+    ("app]; DROP TABLE video; --", "may hold only"),
+    ("app'x", "may hold only"),
+    ("app[x", "may hold only"),
+    ("-app", "must start"),
+    ("app\nname", "may hold only"),
+    ("app\x00", "may hold only"),
+    ("appé", "may hold only"),
+])
+def test_weird_names_are_refused_with_a_reason(name, reason):
+    """Test that names outside the usual forms are refused, never quoted into SQL."""
+    with pytest.raises(GrantError, match=reason) as info:
+        grant_statements(name)
+    assert "\n" not in str(info.value)
+
+
+def test_quote_name_doubles_closing_brackets():
+    """Test that quoting follows QUOTENAME, so even a ] cannot end the identifier early."""
+    assert quote_name("a]b") == "[a]]b]"
+    assert quote_name("]]") == "[]]]]]"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("sqlite:///x.db", "must be an Azure SQL URL"),
+    ("postgresql://u@h/db", "must be an Azure SQL URL"),
+    ("mssql+pyodbc://@/framewise", "must name the server"),
+    ("mssql+pyodbc://@sql-abc.database.windows.net", "must name the server"),
+    ("not a url", "not a valid database URL"),
+    ("mssql+pyodbc://@h/db?driver=x};UID=sa;{", "unusable driver"),
+])
+def test_bad_database_urls_are_refused(url, reason):
+    """Test that only an Azure SQL URL with server and database is used."""
+    with pytest.raises(GrantError, match=reason):
+        target_from_url(url)
+
+
+def test_grant_connects_with_a_token_and_runs_every_statement():
+    """Test that the connection carries the token in attribute 1256 and no login of its own."""
+    credential, conn, calls = FakeCredential(), FakeConnection(), []
+
+    def connect(connection_string, **kwargs):
+        calls.append((connection_string, kwargs))
+        return conn
+
+    ran = grant_identity(URL, "app-framewise-abc123", object_id=OBJECT_ID,
+                         credential=credential, connect=connect)
+    assert credential.scopes == ["https://database.windows.net/.default"]
+    (connection_string, kwargs), = calls
+    assert connection_string == (
+        "Driver={ODBC Driver 18 for SQL Server};Server=tcp:sql-abc.database.windows.net,1433;"
+        "Database=framewise;Encrypt=yes;TrustServerCertificate=no;Connection Timeout=30")
+    for login in ("UID", "PWD", "Authentication", "Trusted_Connection"):
+        assert login.lower() not in connection_string.lower()
+    assert kwargs["autocommit"] is True
+    raw = FakeToken.token.encode("utf-16-le")
+    assert kwargs["attrs_before"] == {
+        SQL_COPT_SS_ACCESS_TOKEN: struct.pack(f"<I{len(raw)}s", len(raw), raw)}
+    assert conn.executed == ran == grant_statements("app-framewise-abc123", OBJECT_ID)
+    assert conn.closed
+
+
+def test_a_failing_statement_is_one_line_naming_the_step():
+    """Test that a server error stops the grant with one line naming the step, and closes."""
+    conn = FakeConnection(fail_at=2, error="[42000] [Microsoft][ODBC Driver 18]Cannot alter "
+                                           "the role 'db_datawriter'.\n(15151) (SQLExecDirectW)")
+    with pytest.raises(GrantError) as info:
+        grant_identity(URL, "app-x", credential=FakeCredential(), connect=lambda *a, **k: conn)
+    assert str(info.value).startswith("ALTER ROLE db_datawriter ADD MEMBER failed: [42000]")
+    assert "\n" not in str(info.value)
+    assert len(conn.executed) == 2 and conn.closed
+
+
+def test_firewall_refusal_says_what_to_do():
+    """Test that the server's firewall error becomes a hint to allow this machine's address."""
+    def connect(*_args, **_kwargs):
+        raise RuntimeError("('42000', \"[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL "
+                           "Server]Cannot open server 'sql-abc' requested by the login. Client "
+                           "with IP address '203.0.113.7' is not allowed to access the server.\")")
+
+    with pytest.raises(GrantError, match=r"firewall refuses this machine \(203\.0\.113\.7\).*"
+                                         "CLIENT_IP_ADDRESS"):
+        grant_identity(URL, "app-x", credential=FakeCredential(), connect=connect)
+
+
+def test_no_azure_cli_sign_in_is_one_line():
+    """Test that a credential without a sign-in says to run az login."""
+    class NoLogin:
+        def get_token(self, scope):
+            raise RuntimeError("Please run 'az login' to set up an account.\nmore detail")
+
+    with pytest.raises(GrantError, match=r"^no Azure SQL token from the Azure CLI \(run `az "
+                                         r"login`\): Please run 'az login'"):
+        grant_identity(URL, "app-x", credential=NoLogin(), connect=lambda *a, **k: None)
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_refuses_a_weird_name_in_one_line(tmp_path):
+    """Test that `cli.py db grant-identity` exits 2 with one error line for a bad name."""
+    done = _cli("db", "grant-identity", "x]; DROP USER dbo; --", DATABASE_URL=URL,
+                FRAMEWISE_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: the identity name may hold only")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "framewise.db").exists()  # the app's services were never opened
+
+
+def test_cli_refuses_a_database_that_is_not_azure_sql(tmp_path):
+    """Test that grant-identity against the default SQLite database exits 2 naming DATABASE_URL."""
+    done = _cli("db", "grant-identity", "app-x", FRAMEWISE_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: setting DATABASE_URL must be an Azure SQL URL")
+    assert not (tmp_path / "framewise.db").exists()
