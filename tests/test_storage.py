@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from services import storage
 from services.config import load_settings
 from services.storage.azure import AzureBlobStore
 from services.storage.base import BlobTooLarge, StorageError
@@ -37,11 +36,10 @@ BAD_KEYS = ["../x", "/etc/passwd", "videos/../x", "videos//x", "", "Videos/x.mp4
 
 
 @pytest.fixture(params=["local", "azure"])
-def store(request, tmp_path, monkeypatch):
+def store(request, tmp_path):
     """Each contract test runs on both stores, with the same small chunk size."""
     if request.param == "local":
-        monkeypatch.setattr(storage, "CHUNK", SMALL_CHUNK)
-        return LocalBlobStore(tmp_path / "blobs")
+        return LocalBlobStore(tmp_path / "blobs", chunk_size=SMALL_CHUNK)
     return request.getfixturevalue("azure_store")
 
 

@@ -19,8 +19,9 @@ TEMP_PREFIX = ".upload-"  # half-written files; never listed, swept when a worke
 class LocalBlobStore:
     """Blobs as files under a folder; writes go to a temporary file renamed into place."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, chunk_size: int = CHUNK):
         self.root = Path(root)
+        self.chunk_size = chunk_size
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
@@ -33,7 +34,7 @@ class LocalBlobStore:
         total = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
+                while chunk := stream.read(self.chunk_size):
                     total += len(chunk)
                     if max_bytes is not None and total > max_bytes:
                         raise BlobTooLarge(f"larger than {max_bytes} bytes")
