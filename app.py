@@ -45,8 +45,8 @@ try:
     access = access_state(services.settings.allowed_users)
 except AuthConfigError as exc:
     # Sign-in is configured but unusable: refuse everyone rather than run without it.
-    st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix "
-             ".streamlit/secrets.toml (see secrets.toml.example) and reload the page.")
+    st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix the `FRAMEWISE_AUTH_*` "
+             "settings or .streamlit/secrets.toml (see secrets.toml.example) and reload the page.")
     st.stop()
 
 pages = [

@@ -1,7 +1,9 @@
 """Who is using the app: sign-in with st.login (Microsoft Entra ID over OIDC), or one local user.
 
 Sign-in is on when `.streamlit/secrets.toml` has an `[auth]` section (see
-`.streamlit/secrets.toml.example`); without it the app runs as the single user "local". app.py
+`.streamlit/secrets.toml.example`), or when FRAMEWISE_AUTH_* settings are set (App Service: app
+settings, handed to the server by `st.App(secrets=app_secrets())`); without either the app runs
+as the single user "local". app.py
 calls `access_state` before any page runs: signed-out visitors get the sign-in page, people
 outside FRAMEWISE_ALLOWED_USERS a polite refusal, and neither sees any data.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +32,8 @@ import streamlit as st
 
 from components.text import escape_markdown
 from services.access import is_allowed, normalise_email
+from services.auth_settings import auth_section
+from services.config import SettingsError, read_dotenv
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +107,41 @@ def _secrets_files() -> list[str]:
         return []
 
 
-def auth_config() -> AuthConfig | None:
-    """The sign-in configuration, or None when secrets hold no [auth] section (no sign-in).
+def _environment() -> dict[str, str]:
+    """Real environment variables over the .env file, as services.config reads settings."""
+    return {**read_dotenv(Path(".env")), **os.environ}
 
-    A missing secrets file means no sign-in; a secrets file that exists but cannot be read
-    raises AuthConfigError, so a typo never turns sign-in off silently.
+
+def app_secrets(environ: Mapping[str, str] | None = None) -> dict:
+    """Secrets for `st.App(secrets=...)`: {"auth": ...} from FRAMEWISE_AUTH_*, else {}.
+
+    Raises SettingsError naming the variable when the settings are incomplete.
     """
+    section = auth_section(_environment() if environ is None else environ)
+    return {"auth": section} if section else {}
+
+
+def _env_auth() -> dict[str, str] | None:
+    try:
+        return auth_section(_environment())
+    except SettingsError as exc:
+        raise AuthConfigError(str(exc)) from None
+
+
+def auth_config() -> AuthConfig | None:
+    """The sign-in configuration, or None when neither secrets nor settings configure sign-in.
+
+    A missing secrets file means no sign-in; a secrets file that exists but cannot be read, or
+    FRAMEWISE_AUTH_* settings that are incomplete or that the server did not load, raise
+    AuthConfigError, so a typo never turns sign-in off silently.
+    """
+    wanted = _env_auth()
     secrets = st.secrets  # looked up on each call: AppTest swaps it for its own
+    if wanted is not None and not _loaded(secrets, wanted):
+        # st.login reads only st.secrets: without st.App(secrets=...) the settings do nothing,
+        # and the app would be open to anyone. Refuse instead.
+        raise AuthConfigError("FRAMEWISE_AUTH_* settings are set but the server did not load "
+                              "them (app.py must serve through st.App(secrets=app_secrets()))")
     if not secrets.load_if_toml_exists():
         if any(Path(p).is_file() for p in _secrets_files()):
             raise AuthConfigError("the secrets file (.streamlit/secrets.toml) cannot be read")
@@ -119,6 +152,14 @@ def auth_config() -> AuthConfig | None:
     if not isinstance(section, Mapping):
         raise AuthConfigError("auth in the secrets file must be a [auth] section")
     return parse_auth_section(section)
+
+
+def _loaded(secrets, wanted: Mapping[str, str]) -> bool:
+    """True when st.secrets holds exactly the [auth] section the settings describe."""
+    if not secrets.load_if_toml_exists():
+        return False
+    section = secrets.get("auth")
+    return isinstance(section, Mapping) and {k: section.get(k) for k in wanted} == dict(wanted)
 
 
 def user_email(user: Mapping) -> str | None:
