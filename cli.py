@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from services.analysis.estimate import estimate
-from services.config import Settings, SettingsError, load_settings, parse_features, read_dotenv
+from services.config import Settings, SettingsError, load_settings, parse_features
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
 from services.sql_grant import GrantError
@@ -26,7 +25,6 @@ from services.video.probe import VideoError
 
 log = logging.getLogger("framewise")
 LOCAL_USER = "local"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class UsageError(Exception):
@@ -219,12 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging() -> None:
+def _setup_logging(level: str) -> None:
     """Log to stderr at FRAMEWISE_LOG_LEVEL (INFO by default; DEBUG includes the SDKs' logs)."""
-    env = {**read_dotenv(Path(".env")), **os.environ}
-    level = env.get("FRAMEWISE_LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
-        raise SettingsError("FRAMEWISE_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     if level == "DEBUG":
@@ -265,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = None
     try:
-        _setup_logging()
         settings = load_settings()
+        _setup_logging(settings.log_level)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_Redact(settings.secrets()))
         opens = getattr(args, "opens_services", True)

@@ -7,7 +7,6 @@ FRAMEWISE_EMBEDDED_WORKER=0 keeps the background worker thread from starting (te
 from __future__ import annotations
 
 import logging
-import os
 import runpy
 import threading
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from services.config import Settings, load_settings
 from services.context import Services, open_services
 
 log = logging.getLogger(__name__)
-EMBEDDED_WORKER_ENV = "FRAMEWISE_EMBEDDED_WORKER"
 _ROUTED_KEY = "_framewise_routed"
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -32,12 +30,6 @@ class WorkerHandle:
     thread: threading.Thread
     stop: threading.Event
     worker: Worker
-
-
-def embedded_worker_enabled(environ: dict[str, str] | None = None) -> bool:
-    """False when FRAMEWISE_EMBEDDED_WORKER is 0/false/no/off."""
-    env = os.environ if environ is None else environ
-    return env.get(EMBEDDED_WORKER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def mark_routed() -> None:
@@ -100,6 +92,6 @@ def _start_worker(_services: Services, settings: Settings) -> WorkerHandle:
 
 def ensure_worker(services: Services) -> WorkerHandle | None:
     """Start the one background worker thread of this process, unless it is turned off."""
-    if not embedded_worker_enabled():
+    if not services.settings.embedded_worker:
         return None
     return _start_worker(services, services.settings)

@@ -1,19 +1,24 @@
-"""Typed settings from environment variables and an optional `.env` file.
+"""Typed settings from environment variables and an optional `.env` file (pydantic-settings).
 
 Every setting has an embedded default so the app runs on a laptop; Azure settings switch each
-service to its cloud backend. An invalid value raises SettingsError naming the variable.
+service to its cloud backend. An invalid value raises SettingsError naming the variable, in one
+line. A new setting is one field below: its env name is the field's validation_alias.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlparse
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 VISION_FEATURES = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
 DEFAULT_VISION_FEATURES = ("tags", "objects", "people", "caption", "read")
+# Never echoed in an error message: their values carry credentials.
+_SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING")
 
 
 class SettingsError(ValueError):
@@ -38,137 +43,6 @@ def _url_passwords(url: str) -> list[str]:
     return found
 
 
-@dataclass(frozen=True, repr=False)
-class Settings:
-    data_dir: Path
-    database_url: str
-    public_url: str = "http://localhost:8501"
-    max_upload_mb: int = 1024
-    analyzer: str = "local"
-    lease_seconds: int = 60
-    min_confidence: float = 0.5
-    allowed_users: tuple[str, ...] = ()
-    vision_endpoint: str | None = None
-    vision_key: str | None = field(default=None, repr=False)
-    vision_features: tuple[str, ...] = DEFAULT_VISION_FEATURES
-    vision_language: str = "en"
-    vision_gender_neutral: bool = True
-    vision_max_tps: float = 10.0
-    vision_concurrency: int = 8
-    vision_price_per_1000: float = 1.0
-    storage_connection_string: str | None = field(default=None, repr=False)
-    storage_account_url: str | None = None
-    storage_container: str = "framewise"
-
-    @property
-    def uses_azure_storage(self) -> bool:
-        return bool(self.storage_connection_string or self.storage_account_url)
-
-    def secrets(self) -> list[str]:
-        """Values that must never appear in logs, messages or exports."""
-        found = [self.vision_key, self.storage_connection_string]
-        if self.storage_connection_string:
-            # The account key (or SAS) inside a connection string is the part that matters.
-            for part in self.storage_connection_string.split(";"):
-                key, _, value = part.partition("=")
-                if key.strip().lower() in ("accountkey", "sharedaccesssignature"):
-                    found.append(value)
-        found += _url_passwords(self.database_url)
-        return list(dict.fromkeys(s for s in found if s))
-
-    def __repr__(self) -> str:
-        """Every field, with secret values (such as the database password) masked."""
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
-        text = f"{type(self).__name__}({shown})"
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
-        return text
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines of a .env file; comments and blank lines are ignored."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(name, f"must be true or false, got {raw!r}")
-
-
-def _http_url(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    parsed = urlparse(raw)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(name, f"must be an http(s) URL, got {raw!r}")
-    return raw.rstrip("/")
-
-
-def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
-    raw = env.get("DATABASE_URL", "").strip()
-    if not raw:
-        return f"sqlite:///{(data_dir / 'framewise.db').as_posix()}"
-    scheme = raw.split("://", 1)[0] if "://" in raw else ""
-    known = ("sqlite", "postgresql", "mssql")
-    if not scheme or scheme.split("+", 1)[0] not in known:
-        raise SettingsError(
-            "DATABASE_URL", "must look like sqlite:///path, postgresql://... or mssql+pyodbc://..."
-        )
-    return raw
-
-
-def _features(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("AZURE_VISION_FEATURES", "").strip()
-    if not raw:
-        return DEFAULT_VISION_FEATURES
-    return parse_features(raw, setting="AZURE_VISION_FEATURES")
-
-
 def parse_features(raw: str, setting: str = "features") -> tuple[str, ...]:
     """Turn 'tags, objects' into a tuple of Image Analysis feature names, refusing unknown ones."""
     by_lower = {f.lower(): f for f in VISION_FEATURES}
@@ -188,44 +62,205 @@ def parse_features(raw: str, setting: str = "features") -> tuple[str, ...]:
     return tuple(chosen)
 
 
+def _http_url(value: str | None, setting: str) -> str | None:
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(setting, f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    return f"sqlite:///{(data['data_dir'] / 'framewise.db').as_posix()}"
+
+
+def _default_analyzer(data: dict[str, Any]) -> str:
+    return "azure" if data.get("vision_endpoint") else "local"
+
+
+class Settings(BaseSettings):
+    """The app's settings; field order matters where a default derives from an earlier field."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore",
+        frozen=True, populate_by_name=True, str_strip_whitespace=True,
+    )
+
+    data_dir: Path = Field(Path("data"), validation_alias="FRAMEWISE_DATA_DIR")
+    database_url: str = Field(
+        default_factory=_default_database_url, validation_alias="DATABASE_URL"
+    )
+    public_url: str = Field("http://localhost:8501", validation_alias="FRAMEWISE_PUBLIC_URL")
+    max_upload_mb: int = Field(1024, ge=1, le=200_000, validation_alias="FRAMEWISE_MAX_UPLOAD_MB")
+    vision_endpoint: str | None = Field(None, validation_alias="AZURE_VISION_ENDPOINT")
+    analyzer: Literal["local", "azure"] = Field(
+        default_factory=_default_analyzer, validation_alias="FRAMEWISE_ANALYZER"
+    )
+    lease_seconds: int = Field(60, ge=2, le=86_400, validation_alias="FRAMEWISE_LEASE_SECONDS")
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0, validation_alias="FRAMEWISE_MIN_CONFIDENCE")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="FRAMEWISE_LOG_LEVEL"
+    )
+    embedded_worker: bool = Field(True, validation_alias="FRAMEWISE_EMBEDDED_WORKER")
+    allowed_users: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="FRAMEWISE_ALLOWED_USERS"
+    )
+    vision_key: str | None = Field(None, validation_alias="AZURE_VISION_KEY", repr=False)
+    vision_features: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_VISION_FEATURES, validation_alias="AZURE_VISION_FEATURES"
+    )
+    vision_language: str = Field("en", validation_alias="AZURE_VISION_LANGUAGE")
+    vision_gender_neutral: bool = Field(True, validation_alias="AZURE_VISION_GENDER_NEUTRAL")
+    vision_max_tps: float = Field(10.0, ge=0.1, le=1000.0, validation_alias="AZURE_VISION_MAX_TPS")
+    vision_concurrency: int = Field(8, ge=1, le=64, validation_alias="AZURE_VISION_CONCURRENCY")
+    vision_price_per_1000: float = Field(
+        1.0, ge=0.0, le=1000.0, validation_alias="AZURE_VISION_PRICE_PER_1000"
+    )
+    storage_connection_string: str | None = Field(
+        None, validation_alias="AZURE_STORAGE_CONNECTION_STRING", repr=False
+    )
+    storage_account_url: str | None = Field(None, validation_alias="AZURE_STORAGE_ACCOUNT_URL")
+    storage_container: str = Field("framewise", validation_alias="AZURE_STORAGE_CONTAINER")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme or scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "mssql"):
+            raise SettingsError(
+                "DATABASE_URL", "must look like sqlite:///path, postgresql://... or mssql+pyodbc://..."
+            )
+        return value
+
+    @field_validator("public_url", "vision_endpoint", "storage_account_url")
+    @classmethod
+    def _http(cls, value: str | None, info: Any) -> str | None:
+        alias = cls.model_fields[info.field_name].validation_alias
+        return _http_url(value, str(alias))
+
+    @field_validator("analyzer", "log_level", mode="before")
+    @classmethod
+    def _case(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _users(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(u.strip().lower() for u in value.split(",") if u.strip())
+        return value
+
+    @field_validator("vision_features", mode="before")
+    @classmethod
+    def _features(cls, value: Any) -> Any:
+        return parse_features(value, "AZURE_VISION_FEATURES") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _azure_needs_endpoint(self) -> Settings:
+        if self.analyzer == "azure" and not self.vision_endpoint:
+            raise SettingsError(
+                "AZURE_VISION_ENDPOINT", "must be set when FRAMEWISE_ANALYZER=azure"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Real environment variables win over .env; no secrets-folder source.
+        return init_settings, env_settings, dotenv_settings
+
+    @property
+    def uses_azure_storage(self) -> bool:
+        return bool(self.storage_connection_string or self.storage_account_url)
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in logs, messages or exports."""
+        found = [self.vision_key, self.storage_connection_string]
+        if self.storage_connection_string:
+            # The account key (or SAS) inside a connection string is the part that matters.
+            for part in self.storage_connection_string.split(";"):
+                key, _, value = part.partition("=")
+                if key.strip().lower() in ("accountkey", "sharedaccesssignature"):
+                    found.append(value)
+        found += _url_passwords(self.database_url)
+        return list(dict.fromkeys(s for s in found if s))
+
+    def __repr__(self) -> str:
+        """Every field but the keys, with any secret inside a value (a URL's password) masked."""
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name, info in type(self).model_fields.items()
+            if info.repr
+        )
+        text = f"Settings({shown})"
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+        return text
+
+    __str__ = __repr__
+
+
+class _GivenEnvironment(Settings):
+    """Settings from a given mapping (as init values) and .env, never from os.environ."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, dotenv_settings
+
+
+_PROBLEMS = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+    "literal_error": "must be {expected}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+}
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    """The first problem pydantic found, as one line naming the variable."""
+    error = exc.errors()[0]
+    ctx = error.get("ctx") or {}
+    if isinstance(ctx.get("error"), SettingsError):
+        return ctx["error"]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    problem = _PROBLEMS.get(error["type"], error["msg"]).format(**ctx)
+    if name not in _SECRET_SETTINGS:
+        problem += f", got {str(error['input'])[:80]!r}"
+    return SettingsError(name, problem)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> Settings:
-    """Read settings: real environment variables win over the .env file."""
-    env: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv else {}
-    env.update(os.environ if environ is None else environ)
-
-    data_dir = Path(env.get("FRAMEWISE_DATA_DIR", "").strip() or "./data").expanduser()
-    endpoint = _http_url(env, "AZURE_VISION_ENDPOINT")
-    analyzer = env.get("FRAMEWISE_ANALYZER", "").strip().lower() or (
-        "azure" if endpoint else "local"
-    )
-    if analyzer not in ("local", "azure"):
-        raise SettingsError("FRAMEWISE_ANALYZER", f"must be local or azure, got {analyzer!r}")
-    if analyzer == "azure" and not endpoint:
-        raise SettingsError("AZURE_VISION_ENDPOINT", "must be set when FRAMEWISE_ANALYZER=azure")
-    public_url = _http_url(env, "FRAMEWISE_PUBLIC_URL") or "http://localhost:8501"
-    allowed = tuple(
-        u.strip().lower() for u in env.get("FRAMEWISE_ALLOWED_USERS", "").split(",") if u.strip()
-    )
-    return Settings(
-        data_dir=data_dir,
-        database_url=_database_url(env, data_dir),
-        public_url=public_url,
-        max_upload_mb=_int(env, "FRAMEWISE_MAX_UPLOAD_MB", 1024, 1, 200_000),
-        analyzer=analyzer,
-        lease_seconds=_int(env, "FRAMEWISE_LEASE_SECONDS", 60, 2, 86_400),
-        min_confidence=_float(env, "FRAMEWISE_MIN_CONFIDENCE", 0.5, 0.0, 1.0),
-        allowed_users=allowed,
-        vision_endpoint=endpoint,
-        vision_key=env.get("AZURE_VISION_KEY", "").strip() or None,
-        vision_features=_features(env),
-        vision_language=env.get("AZURE_VISION_LANGUAGE", "").strip() or "en",
-        vision_gender_neutral=_bool(env, "AZURE_VISION_GENDER_NEUTRAL", True),
-        vision_max_tps=_float(env, "AZURE_VISION_MAX_TPS", 10.0, 0.1, 1000.0),
-        vision_concurrency=_int(env, "AZURE_VISION_CONCURRENCY", 8, 1, 64),
-        vision_price_per_1000=_float(env, "AZURE_VISION_PRICE_PER_1000", 1.0, 0.0, 1000.0),
-        storage_connection_string=env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip() or None,
-        storage_account_url=_http_url(env, "AZURE_STORAGE_ACCOUNT_URL"),
-        storage_container=env.get("AZURE_STORAGE_CONTAINER", "").strip() or "framewise",
-    )
+    """Read settings: real environment variables (or `environ` instead) win over the .env file."""
+    try:
+        if environ is None:
+            return Settings(_env_file=dotenv)
+        given = {key: value for key, value in environ.items() if value.strip()}
+        return _GivenEnvironment(_env_file=dotenv, **given)
+    except ValidationError as exc:
+        raise _settings_error(exc) from None

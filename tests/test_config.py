@@ -92,6 +92,8 @@ def test_dotenv_is_read_and_the_real_environment_wins(tmp_path):
         ("AZURE_VISION_GENDER_NEUTRAL", "maybe"),
         ("FRAMEWISE_MIN_CONFIDENCE", "1.5"),
         ("FRAMEWISE_PUBLIC_URL", "localhost:8501"),
+        ("FRAMEWISE_LOG_LEVEL", "LOUD"),
+        ("FRAMEWISE_EMBEDDED_WORKER", "sometimes"),
     ],
 )
 def test_an_invalid_value_raises_settings_error_naming_the_variable(tmp_path, name, value):
@@ -100,6 +102,27 @@ def test_an_invalid_value_raises_settings_error_naming_the_variable(tmp_path, na
         _load(tmp_path, **{name: value})
     assert caught.value.name == name
     assert name in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_process_environment_wins_over_dotenv(tmp_path, monkeypatch):
+    """Test that with no mapping given, os.environ is read and overrides the same key in .env."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("FRAMEWISE_LEASE_SECONDS=30\nFRAMEWISE_MAX_UPLOAD_MB=50\n", encoding="utf-8")
+    monkeypatch.setenv("FRAMEWISE_MAX_UPLOAD_MB", "75")
+    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "0")
+    settings = load_settings(dotenv=dotenv)
+    assert settings.max_upload_mb == 75
+    assert settings.lease_seconds == 30
+    assert settings.embedded_worker is False
+
+
+def test_a_bad_database_url_is_named_without_echoing_it(tmp_path):
+    """Test that a refused DATABASE_URL is named but never quoted (it may hold a password)."""
+    with pytest.raises(SettingsError) as caught:
+        _load(tmp_path, DATABASE_URL=f"oracle://fw:{DB_PASSWORD}@db/fw")
+    assert caught.value.name == "DATABASE_URL"
+    assert DB_PASSWORD not in str(caught.value)
 
 
 def test_an_invalid_value_in_dotenv_is_reported_too(tmp_path):
