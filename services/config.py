@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -251,6 +252,11 @@ def _settings_error(exc: ValidationError) -> SettingsError:
     if name not in _SECRET_SETTINGS:
         problem += f", got {str(error['input'])[:80]!r}"
     return SettingsError(name, problem)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE pairs of a .env file (python-dotenv's parser, as Settings reads it); {} if none."""
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 def load_settings(
