@@ -55,6 +55,9 @@ pages = [
     st.Page("pages/analyses.py", title="Analyses", icon=":material/list:", url_path="analyses"),
     st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
             url_path="results"),
+    st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
+            url_path="compare"),
 ]
 # Navigation first (hidden until someone is let in), so the gate knows the page that was asked
 # for; no page script runs before the gate has let the session in.

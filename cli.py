@@ -1,4 +1,4 @@
-"""Headless Framewise: analyze, export, list, cancel and worker, without Streamlit.
+"""Headless Framewise: analyze, export, search, compare, list, cancel, worker; no Streamlit.
 
 Exit codes: 0 success, 1 the analysis failed, 2 bad input or settings (one line `error: ...`).
 The last line `analyze` prints on stdout is one JSON object; progress goes to stderr.
@@ -19,6 +19,7 @@ from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
+from services.labels import LABEL_KINDS
 from services.sql_grant import GrantError
 from services.storage.base import StorageError
 from services.video.probe import VideoError
@@ -45,6 +46,21 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text!r}")
     return int(text)
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _confidence_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-confidence", type=_confidence, metavar="X",
+                        help="detections at or above X count (default FRAMEWISE_MIN_CONFIDENCE)")
 
 
 def _progress(done: int, planned: int) -> None:
@@ -113,17 +129,60 @@ def _video_info(video):
     return video_info(video)
 
 
+EXPORT_NAMES = {"frames": "frames.csv", "detections": "detections.csv",
+                "segments": "segments.csv", "json": "insights.json"}
+
+
+def _min_confidence(args, services: Services) -> float:
+    """--min-confidence, or FRAMEWISE_MIN_CONFIDENCE (the results page's default)."""
+    given = getattr(args, "min_confidence", None)
+    return services.settings.min_confidence if given is None else given
+
+
 def cmd_export(args, services: Services) -> int:
     from services.analysis import jobs
-    from services.exports import detections_csv, frames_csv
+    from services.exports import export_files
 
-    if jobs.get_analysis(services.engine, args.analysis_id) is None:
+    analysis = jobs.get_analysis(services.engine, args.analysis_id)
+    if analysis is None:
         raise UsageError(f"no analysis with id {args.analysis_id}")
-    frames_out = Path(args.frames or f"{args.analysis_id}-frames.csv")
-    detections_out = Path(args.detections or f"{args.analysis_id}-detections.csv")
-    frames_out.write_bytes(frames_csv(services.engine, args.analysis_id))
-    detections_out.write_bytes(detections_csv(services.engine, args.analysis_id))
-    print(json.dumps({"frames": str(frames_out), "detections": str(detections_out)}))
+    asked = {name: Path(getattr(args, name)) for name in EXPORT_NAMES if getattr(args, name)}
+    if not asked:  # no file named: all of them, into the current folder
+        asked = {name: Path(f"{analysis.id}-{file}") for name, file in EXPORT_NAMES.items()}
+    for path in asked.values():  # refuse before writing anything
+        if not path.parent.is_dir():
+            raise UsageError(f"cannot write {path}: no such folder {path.parent}")
+    made = export_files(services.engine, analysis, _min_confidence(args, services), tuple(asked))
+    for name, path in asked.items():
+        try:
+            path.write_bytes(made[name])
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(json.dumps({name: str(path) for name, path in asked.items()}))
+    return 0
+
+
+def cmd_search(args, services: Services) -> int:
+    from services.search import search
+
+    if not args.query.strip():
+        raise UsageError("the search query is empty")
+    found = search(services.engine, args.query, public_url=services.settings.public_url,
+                   min_confidence=_min_confidence(args, services),
+                   kinds=tuple(args.kind or LABEL_KINDS), limit=args.limit)
+    for result in found:
+        print(json.dumps(result.document(), ensure_ascii=False))
+    return 0
+
+
+def cmd_compare(args, services: Services) -> int:
+    from services.compare import CompareError, compare
+
+    try:
+        doc = compare(services.engine, args.a, args.b, _min_confidence(args, services))
+    except CompareError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(doc, ensure_ascii=False))
     return 0
 
 
@@ -200,11 +259,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send to Azure only on new shots, motion, or every 10 s")
     p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
     p.set_defaults(func=cmd_analyze)
-    p = sub.add_parser("export", help="write frames.csv and detections.csv")
+    p = sub.add_parser("export", help="write the exports asked for (all of them when none is)")
     p.add_argument("analysis_id")
-    p.add_argument("--frames")
-    p.add_argument("--detections")
+    p.add_argument("--frames", metavar="FILE", help="frames.csv: one row per frame")
+    p.add_argument("--detections", metavar="FILE", help="detections.csv: one row per detection")
+    p.add_argument("--segments", metavar="FILE", help="segments.csv: one row per label segment")
+    p.add_argument("--json", metavar="FILE", help="the insights JSON (schema in the README)")
+    _confidence_option(p)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("search", help="find labels, OCR text and captions in every analysis")
+    p.add_argument("query")
+    p.add_argument("--kind", action="append", choices=LABEL_KINDS,
+                   help="only this kind (repeat for several)")
+    p.add_argument("--limit", type=_positive_int, default=50, help="at most N segments")
+    _confidence_option(p)
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("compare", help="compare two analyses: settings, metrics, label shares")
+    p.add_argument("a")
+    p.add_argument("b")
+    _confidence_option(p)
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("list", help="list analyses, newest first")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("cancel", help="cancel a queued or running analysis")

@@ -7,17 +7,22 @@ import streamlit as st
 
 from components.charts import count_series, counts_chart, tag_cells, tag_timeline
 from components.frame_viewer import KIND_COLOURS, KIND_LABELS
+from components.share import mirror, restore
 from components.tables import TEXT_COLUMNS, caption_rows, filter_text, text_line_rows
+from services.links import format_confidence, parse_confidence
 
 
-def detection_controls_ui(default_confidence: float) -> tuple[float, list[str]]:
-    """Sidebar: the minimum confidence and which kinds of boxes the viewer draws."""
+def detection_controls_ui(default_confidence: float, analysis_id: str) -> tuple[float, list[str]]:
+    """Sidebar: the minimum confidence (kept in the URL's ?conf=) and which boxes to draw."""
     st.sidebar.subheader("Detections")
+    key = f"conf_{analysis_id}"
+    restore(key, "conf", parse_confidence, float(default_confidence))
     min_confidence = st.sidebar.slider(
-        "Minimum confidence", 0.0, 1.0, float(default_confidence), 0.05,
-        help="Counts, charts and boxes use detections at or above this confidence; "
-             "tables and exports keep every detection.",
+        "Minimum confidence", 0.0, 1.0, step=0.05, key=key,
+        help="Everything on this page uses detections at or above this confidence: counts, "
+             "charts, boxes, tables, segments and the downloads.",
     )
+    mirror("conf", format_confidence(min_confidence))
     kinds = list(KIND_COLOURS)
     shown = st.sidebar.pills("Boxes", kinds, selection_mode="multi", default=kinds,
                              format_func=KIND_LABELS.get)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from services.results import confident
+
 METRICS: tuple[tuple[str, str], ...] = (
     ("brightness", "Brightness"),
     ("contrast", "Contrast"),
@@ -29,12 +31,17 @@ TIME_TITLE = "Time (s)"
 
 # ---- data preparation (pure pandas) ----------------------------------------------------------
 
+def frame_step(frames: pd.DataFrame) -> float:
+    """The usual time between sampled frames (the median gap; 1 s with fewer than two)."""
+    steps = frames["timestamp_s"].astype(float).sort_values().diff().dropna()
+    return float(steps.median()) if not steps.empty and steps.median() > 0 else 1.0
+
+
 def frame_spans(frames: pd.DataFrame) -> pd.DataFrame:
     """One row per frame with start (timestamp_s) and end_s, the next frame's time."""
     spans = frames.sort_values("timestamp_s").reset_index(drop=True).copy()
     times = spans["timestamp_s"].astype(float)
-    steps = times.diff().dropna()
-    step = float(steps.median()) if not steps.empty and steps.median() > 0 else 1.0
+    step = frame_step(spans)
     spans["timestamp_s"] = times
     spans["end_s"] = times.shift(-1).fillna(times + step)
     return spans
@@ -59,12 +66,6 @@ def black_spans(frames: pd.DataFrame) -> pd.DataFrame:
         for _, g in spans[black].groupby(runs[black])
     ]
     return pd.DataFrame(rows, columns=["start_s", "end_s"])
-
-
-def confident(detections: pd.DataFrame, min_confidence: float) -> pd.DataFrame:
-    """Detections at or above the threshold; those without a confidence (smart crops) pass."""
-    conf = detections["confidence"].astype(float)
-    return detections[conf.isna() | (conf >= min_confidence)]
 
 
 def count_series(
@@ -263,3 +264,31 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
         )
     # The height covers the x axis too: about 60 px, then 22 px per tag row.
     return alt.layer(*layers).properties(height=60 + 22 * len(order))
+
+
+def compare_chart(
+    frames_a: pd.DataFrame, frames_b: pd.DataFrame, metric: str, title: str,
+    names: tuple[str, str] = ("A", "B"), height: int = 140, duration: float | None = None,
+) -> alt.Chart:
+    """One per-frame value of two analyses on one time axis, a line each (one chart, no layers)."""
+    parts = []
+    for name, frames in zip(names, (frames_a, frames_b), strict=True):
+        part = frames[["timestamp_s", metric]].astype(float)
+        parts.append(part.assign(analysis=name))
+    data = pd.concat(parts, ignore_index=True)
+    end = max(_domain_end(frames_a, duration), _domain_end(frames_b, duration))
+    return (
+        alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
+        .encode(
+            x=_x(end),
+            y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=True, nice=True),
+                    axis=alt.Axis(format=".3~r", tickCount=4)),
+            color=alt.Color("analysis:N", title=None, sort=list(names),
+                            scale=alt.Scale(domain=list(names), range=SERIES_COLOURS[:2]),
+                            legend=alt.Legend(orient="top")),
+            tooltip=[alt.Tooltip("analysis:N"),
+                     alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
+                     alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
+        )
+        .properties(height=height)
+    )

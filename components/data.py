@@ -9,31 +9,25 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from services import exports, results
+from services import results
+from services import segments as label_segments
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def frames(_engine, analysis_id: str, frames_done: int) -> pd.DataFrame:
+def frames(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
     return results.load_frames(_engine, analysis_id)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def detections(_engine, analysis_id: str, frames_done: int) -> pd.DataFrame:
+def detections(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
     return results.load_detections(_engine, analysis_id)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def frames_csv(_engine, analysis_id: str, frames_done: int) -> bytes:
-    table = exports.frames_table(
-        frames(_engine, analysis_id, frames_done), detections(_engine, analysis_id, frames_done)
-    )
-    return exports.to_csv(table)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def detections_csv(_engine, analysis_id: str, frames_done: int) -> bytes:
-    found = detections(_engine, analysis_id, frames_done)
-    return exports.to_csv(found[exports.DETECTIONS_CSV_COLUMNS])
+@st.cache_data(max_entries=16, show_spinner=False)
+def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: float):
+    """The analysis's label segments at this minimum confidence (services.segments)."""
+    return label_segments.segments(frames(_engine, analysis_id, frames_done),
+                                   detections(_engine, analysis_id, frames_done), min_confidence)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

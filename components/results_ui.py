@@ -10,14 +10,16 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from components import data
-from components.charts import JUMP_PARAM, confident, frame_spans, jump_chart
+from components.charts import JUMP_PARAM, frame_spans, jump_chart
 from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
+from services import exports
 from services.analysis.jobs import cancel
 from services.context import Services
 from services.models import Analysis, Status, Video
+from services.results import confident
 from services.storage.base import StorageError
 
 
@@ -158,10 +160,12 @@ def viewer_ui(services: Services, frames: pd.DataFrame, detections: pd.DataFrame
         st.caption(f"Caption: {escape_markdown(row['caption'], 300)}")
 
 
-def share_ui(public_url: str, analysis_id: str, t: float) -> None:
-    """The link to this analysis at this moment, with a copy button."""
-    st.code(share_link(public_url, analysis_id, t), language=None, wrap_lines=True)
-    st.caption("Copy this link to share this moment (base URL: FRAMEWISE_PUBLIC_URL).")
+def share_ui(public_url: str, analysis_id: str, t: float, confidence: float | None = None,
+             label: str | None = None) -> None:
+    """The link to this view (moment, confidence, selected label), with a copy button."""
+    st.code(share_link(public_url, analysis_id, t, confidence=confidence, label=label),
+            language=None, wrap_lines=True)
+    st.caption("Copy this link to share this moment and view (base URL: FRAMEWISE_PUBLIC_URL).")
 
 
 def video_ui(services: Services, video: Video, t: float, running: bool = False) -> None:
@@ -183,17 +187,26 @@ def video_ui(services: Services, video: Video, t: float, running: bool = False) 
         st.caption(f"Browsers may not play {one_line(mime, 40)} files; the analysis is unaffected.")
 
 
-def downloads_ui(
-    services: Services, analysis: Analysis, rows_key: int | str | None = None
-) -> None:
-    """frames.csv and detections.csv, the same files `cli.py export` writes."""
-    engine = services.engine
-    done = analysis.frames_done if rows_key is None else rows_key
+def downloads_ui(analysis: Analysis, video: Video, frames: pd.DataFrame,
+                 detections: pd.DataFrame, min_confidence: float) -> None:
+    """The exports `cli.py export --min-confidence` writes, at the page's minimum confidence.
+
+    Each file is made when its button is clicked (deferred), not on every rerun of the page.
+    """
     stem = f"framewise-{analysis.id[:8]}"
-    left, right = st.columns(2)
-    left.download_button("frames.csv", data.frames_csv(engine, analysis.id, done),
-                         file_name=f"{stem}-frames.csv", mime="text/csv", on_click="ignore",
-                         icon=":material/download:", width="stretch")
-    right.download_button("detections.csv", data.detections_csv(engine, analysis.id, done),
-                          file_name=f"{stem}-detections.csv", mime="text/csv", on_click="ignore",
-                          icon=":material/download:", width="stretch")
+    files = (
+        ("frames.csv", "frames.csv", "text/csv",
+         partial(exports.frames_csv, frames, detections, min_confidence)),
+        ("detections.csv", "detections.csv", "text/csv",
+         partial(exports.detections_csv, detections, min_confidence)),
+        ("segments.csv", "segments.csv", "text/csv",
+         partial(exports.segments_csv, frames, detections, min_confidence)),
+        ("insights.json", "insights.json", "application/json",
+         partial(exports.insights_json, analysis, video, frames, detections, min_confidence)),
+    )
+    for column, (label, suffix, mime, make) in zip(st.columns(len(files)), files, strict=True):
+        column.download_button(label, make, file_name=f"{stem}-{suffix}", mime=mime,
+                               on_click="ignore", icon=":material/download:", width="stretch",
+                               key=f"download_{suffix}_{analysis.id}")
+    st.caption(f"At minimum confidence {min_confidence:.2f}, like everything on this page; "
+               "`python cli.py export` writes the same files.")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.charts import confident
 from components.share import RESULTS_PATH
 from components.text import one_line
 from services.models import Analysis, Video
+from services.results import confident
 
 ANALYSIS_COLUMNS = {
     "open": st.column_config.LinkColumn("Open", display_text="Results ↗", width="small"),
@@ -49,45 +49,32 @@ def analysis_choice_label(analysis: Analysis, video: Video) -> str:
     return f"{name} · {analysis.analyzer} · {analysis.status} · {when} · {analysis.id[:8]}"
 
 
-FRAME_COLUMNS = {
-    "timestamp_s": st.column_config.NumberColumn("Time (s)", format="%.2f"),
-    "frame_index": st.column_config.NumberColumn("Frame"),
-    "shot_index": st.column_config.NumberColumn("Shot"),
-    "brightness": st.column_config.NumberColumn("Brightness", format="%.3f"),
-    "contrast": st.column_config.NumberColumn("Contrast", format="%.3f"),
-    "sharpness": st.column_config.NumberColumn("Sharpness", format="%.3f"),
-    "colourfulness": st.column_config.NumberColumn("Colourfulness", format="%.3f"),
-    "motion": st.column_config.NumberColumn("Motion", format="%.3f"),
-    "is_black": st.column_config.CheckboxColumn("Black"),
-    "people": st.column_config.NumberColumn("People"),
-    "objects": st.column_config.NumberColumn("Objects"),
-    "caption": st.column_config.TextColumn("Caption"),
-    "tags": st.column_config.TextColumn("Tags"),
-}
-
-
-def frames_display(
-    frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float, remote: bool
-) -> pd.DataFrame:
-    """Per-frame rows; people, objects and tags counted at the chosen minimum confidence."""
-    table = frames.copy()
-    table["shot_index"] = table["shot_index"].astype("Int64") + 1  # shot 1 first, as the viewer
-    columns = ["timestamp_s", "frame_index", "shot_index", "brightness", "contrast",
-               "sharpness", "colourfulness", "motion", "is_black"]
-    if remote:
-        found = confident(detections, min_confidence)
-        per_kind = found.groupby(["frame_index", "kind"]).size().unstack(fill_value=0)
-        analysed = table["remote_analysed"].fillna(False).astype(bool)
-        for kind, name in (("person", "people"), ("object", "objects")):
-            counts = per_kind[kind] if kind in per_kind else pd.Series(dtype="int64")
-            values = table["frame_index"].map(counts).fillna(0).astype("Int64")
-            table[name] = values.where(analysed, pd.NA)
-        tags = found[found["kind"] == "tag"].sort_values("confidence", ascending=False)
-        table["tags"] = table["frame_index"].map(
-            tags.groupby("frame_index")["label"].agg(lambda s: ", ".join(s.astype(str)))
-        )
-        columns += ["people", "objects", "caption", "tags"]
-    return table[columns]
+def frame_columns(remote: bool) -> dict:
+    """Column config of the frames table (services.results.FRAME_TABLE_COLUMNS, as frames.csv):
+    the analysis id is the page's own, and a local analysis has no people, objects or text."""
+    config = {
+        "analysis_id": None,
+        "frame_index": st.column_config.NumberColumn("Frame"),
+        "timestamp_s": st.column_config.NumberColumn("Time (s)", format="%.2f"),
+        "width": st.column_config.NumberColumn("Width", width="small"),
+        "height": st.column_config.NumberColumn("Height", width="small"),
+        "brightness": st.column_config.NumberColumn("Brightness", format="%.3f"),
+        "contrast": st.column_config.NumberColumn("Contrast", format="%.3f"),
+        "sharpness": st.column_config.NumberColumn("Sharpness", format="%.3f"),
+        "colourfulness": st.column_config.NumberColumn("Colourfulness", format="%.3f"),
+        "motion": st.column_config.NumberColumn("Motion", format="%.3f"),
+        "is_black": st.column_config.CheckboxColumn("Black"),
+        "shot_index": st.column_config.NumberColumn("Shot index", help="Counted from 0"),
+        "people_count": st.column_config.NumberColumn("People"),
+        "object_count": st.column_config.NumberColumn("Objects"),
+        "caption": st.column_config.TextColumn("Caption"),
+        "caption_confidence": st.column_config.NumberColumn("Caption confidence", format="%.2f"),
+        "tags": st.column_config.TextColumn("Tags"),
+    }
+    if not remote:
+        for name in ("people_count", "object_count", "caption", "caption_confidence", "tags"):
+            config[name] = None
+    return config
 
 
 def caption_rows(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float):

@@ -14,7 +14,7 @@ import streamlit as st
 
 from components import data
 from components.azure_ui import azure_ui, detection_controls_ui
-from components.charts import METRICS, metric_chart
+from components.charts import METRICS, frame_step, metric_chart
 from components.context import get_services, route_through_app
 from components.formatting import clock
 from components.results_ui import (
@@ -26,11 +26,13 @@ from components.results_ui import (
     video_ui,
     viewer_ui,
 )
-from components.tables import FRAME_COLUMNS, frames_display
+from components.segments_ui import segments_ui
+from components.tables import frame_columns
 from components.text import escape_markdown
 from services.analysis.jobs import get_analysis
 from services.library import get_video
 from services.models import Analysis, Status, utcnow
+from services.results import frames_table
 
 POLL_SECONDS = 2
 SETTLE_SECONDS = 10
@@ -82,7 +84,8 @@ st.caption(
 )
 azure = analysis.analyzer == "azure"
 min_confidence, kinds = (
-    detection_controls_ui(settings.min_confidence) if azure else (settings.min_confidence, [])
+    detection_controls_ui(settings.min_confidence, analysis.id) if azure
+    else (settings.min_confidence, [])
 )
 was_finished = settled(analysis)
 
@@ -107,7 +110,7 @@ def body() -> None:
     with left:
         st.subheader("Frame")
         viewer_ui(services, frames, detections, t, kinds, min_confidence)
-        share_ui(settings.public_url, current.id, t)
+        share_slot = st.container()  # filled once the selected label is known
         video_ui(services, video, t, running=not Status(current.status).finished)
     with right:
         st.subheader("Over time")
@@ -118,15 +121,22 @@ def body() -> None:
         st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
                    "Red: the selected moment.")
 
+    st.subheader("Segments")
+    segs = data.segments(engine, current.id, key, min_confidence)
+    label = segments_ui(segs, frames, current.id, t, frame_step(frames), remote=azure,
+                        duration=video.duration_s)
+    with share_slot:
+        share_ui(settings.public_url, current.id, t, min_confidence if azure else None, label)
+
     if azure:
         azure_ui(frames, detections, min_confidence, t, current.id)
 
     st.subheader("Frames")
-    st.dataframe(frames_display(frames, detections, min_confidence, azure),
-                 column_config=FRAME_COLUMNS, hide_index=True, width="stretch",
+    st.dataframe(frames_table(frames, detections, min_confidence),
+                 column_config=frame_columns(azure), hide_index=True, width="stretch",
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
-    downloads_ui(services, current, key)
+    downloads_ui(current, video, frames, detections, min_confidence)
 
 
 if was_finished:

@@ -1,20 +1,38 @@
-"""CSV exports, the same from the results page and the CLI."""
+"""Exports at one minimum confidence, the same from the results page and the CLI.
+
+frames.csv, detections.csv and segments.csv, and the insights JSON (one document holding the
+video, the analysis settings, every frame with its detections, and the segments; its schema is
+in the README). Each takes the rows already loaded, so the page reuses what it has drawn.
+"""
 
 from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from services.results import load_detections, load_frames, tags_per_frame
+from services.library import get_video
+from services.models import Analysis, Video
+from services.results import (
+    FRAME_TABLE_COLUMNS,
+    TAG_SEPARATOR,
+    detections_table,
+    frames_table,
+    load_detections,
+    load_frames,
+)
+from services.segments import SEGMENT_COLUMNS, segments
 
-FRAMES_CSV_COLUMNS = [
-    "analysis_id", "frame_index", "timestamp_s", "width", "height", "brightness", "contrast",
-    "sharpness", "colourfulness", "motion", "is_black", "shot_index", "people_count",
-    "object_count", "caption", "caption_confidence", "tags",
-]
+FRAMES_CSV_COLUMNS = FRAME_TABLE_COLUMNS
 DETECTIONS_CSV_COLUMNS = [
     "analysis_id", "frame_index", "timestamp_s", "kind", "label", "confidence", "x", "y", "w", "h",
 ]
+SEGMENTS_CSV_COLUMNS = SEGMENT_COLUMNS
+INSIGHTS_SCHEMA = "framewise.insights/1"
+EXPORTS = ("frames", "detections", "segments", "json")  # what `cli.py export` can write
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -23,12 +41,6 @@ def _inert(value):
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
-
-
-def frames_table(frames: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
-    table = frames.copy()
-    table["tags"] = table["frame_index"].map(tags_per_frame(detections))
-    return table[FRAMES_CSV_COLUMNS]
 
 
 def to_csv(table: pd.DataFrame) -> bytes:
@@ -40,10 +52,121 @@ def to_csv(table: pd.DataFrame) -> bytes:
     return table.to_csv(index=False, na_rep="").encode("utf-8")
 
 
-def frames_csv(engine: Engine, analysis_id: str) -> bytes:
-    frames = load_frames(engine, analysis_id)
-    return to_csv(frames_table(frames, load_detections(engine, analysis_id)))
+def frames_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float) -> bytes:
+    return to_csv(frames_table(frames, detections, min_confidence))
 
 
-def detections_csv(engine: Engine, analysis_id: str) -> bytes:
-    return to_csv(load_detections(engine, analysis_id)[DETECTIONS_CSV_COLUMNS])
+def detections_csv(detections: pd.DataFrame, min_confidence: float) -> bytes:
+    return to_csv(detections_table(detections, min_confidence)[DETECTIONS_CSV_COLUMNS])
+
+
+def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float) -> bytes:
+    return to_csv(segments(frames, detections, min_confidence))
+
+
+def _plain(value):
+    """A JSON value: None for missing numbers, ISO 8601 for times, Python ints and floats."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    columns = list(table.columns)
+    return [{c: _plain(v) for c, v in zip(columns, row, strict=True)}
+            for row in table.itertuples(index=False, name=None)]
+
+
+def video_document(video: Video) -> dict:
+    return {
+        "id": video.id, "file_name": video.original_filename, "duration_s": video.duration_s,
+        "fps": video.fps, "width": video.width, "height": video.height, "codec": video.codec,
+        "rotation": video.rotation, "size_bytes": video.size_bytes, "sha256": video.sha256,
+        "uploaded_by": video.uploaded_by, "uploaded_at": _plain(video.uploaded_at),
+    }
+
+
+def settings_document(analysis: Analysis) -> dict:
+    """The settings an analysis ran with (what decides its results)."""
+    return {
+        "analyzer": analysis.analyzer,
+        "features": [f for f in (analysis.features or "").split(",") if f],
+        "sample_fps": analysis.sample_fps, "max_frames": analysis.max_frames,
+        "adaptive": analysis.adaptive,
+    }
+
+
+def analysis_document(analysis: Analysis) -> dict:
+    return {
+        "id": analysis.id, "status": str(analysis.status), **settings_document(analysis),
+        "frames_planned": analysis.frames_planned, "frames_done": analysis.frames_done,
+        "transactions": analysis.transactions, "truncated": analysis.truncated,
+        "error_message": analysis.error_message, "created_by": analysis.created_by,
+        "created_at": _plain(analysis.created_at), "started_at": _plain(analysis.started_at),
+        "finished_at": _plain(analysis.finished_at),
+    }
+
+
+def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
+             min_confidence: float) -> dict:
+    """The insights document (INSIGHTS_SCHEMA) at the minimum confidence."""
+    table = frames_table(frames, detections, min_confidence)
+    table["remote_analysed"] = frames["remote_analysed"].to_numpy()
+    table["tags"] = table["tags"].map(
+        lambda s: s.split(TAG_SEPARATOR) if isinstance(s, str) and s else [])
+    found = detections_table(detections, min_confidence)
+    per_frame: dict[int, list[dict]] = {}
+    for row in found.itertuples(index=False):
+        box = None if pd.isna(row.x) else {"x": int(row.x), "y": int(row.y), "w": int(row.w),
+                                           "h": int(row.h)}
+        per_frame.setdefault(int(row.frame_index), []).append({
+            "kind": row.kind, "label": _plain(row.label),
+            "confidence": _plain(row.confidence), "box": box,
+        })
+    frame_rows = _records(table.drop(columns=["analysis_id"]))
+    for row in frame_rows:
+        row["detections"] = per_frame.get(row["frame_index"], [])
+    segs = segments(frames, detections, min_confidence).drop(columns=["analysis_id"])
+    return {
+        "schema": INSIGHTS_SCHEMA,
+        "min_confidence": min_confidence,
+        "video": video_document(video),
+        "analysis": analysis_document(analysis),
+        "frames": frame_rows,
+        "segments": _records(segs),
+    }
+
+
+def insights_json(analysis: Analysis, video: Video, frames: pd.DataFrame,
+                  detections: pd.DataFrame, min_confidence: float) -> bytes:
+    doc = insights(analysis, video, frames, detections, min_confidence)
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
+                 which: tuple[str, ...] = EXPORTS) -> dict[str, bytes]:
+    """The bytes of each export asked for (names from EXPORTS), read from the database once."""
+    frames = load_frames(engine, analysis.id)
+    detections = load_detections(engine, analysis.id)
+    made: dict[str, bytes] = {}
+    for name in which:
+        if name == "frames":
+            made[name] = frames_csv(frames, detections, min_confidence)
+        elif name == "detections":
+            made[name] = detections_csv(detections, min_confidence)
+        elif name == "segments":
+            made[name] = segments_csv(frames, detections, min_confidence)
+        elif name == "json":
+            video = get_video(engine, analysis.video_id)
+            if video is None:
+                raise ValueError("the video of this analysis was deleted")
+            made[name] = insights_json(analysis, video, frames, detections, min_confidence)
+        else:
+            raise ValueError(f"unknown export {name!r}")
+    return made

@@ -13,9 +13,9 @@ from components import charts
 from components.formatting import clock, file_size, money
 from components.frame_viewer import KIND_COLOURS, boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
-from components.tables import caption_rows, filter_text, frames_display, text_line_rows
+from components.tables import caption_rows, filter_text, text_line_rows
 from components.text import escape_markdown, one_line
-from services.results import DETECTION_COLUMNS, FRAME_COLUMNS, _typed
+from services.results import DETECTION_COLUMNS, FRAME_COLUMNS, _typed, frames_table
 
 
 def make_frames(n: int = 8, step: float = 0.5) -> pd.DataFrame:
@@ -26,8 +26,8 @@ def make_frames(n: int = 8, step: float = 0.5) -> pd.DataFrame:
             "analysis_id": "a" * 32, "frame_index": i, "timestamp_s": i * step,
             "width": 640, "height": 360, "brightness": 0.02 if i in (2, 3) else 0.5 + i / 100,
             "contrast": 0.1, "sharpness": 2.0, "colourfulness": 0.3, "motion": 0.01 * i,
-            "is_black": i in (2, 3), "shot_index": 0 if i < 4 else 1, "people_count": None,
-            "object_count": None, "remote_analysed": True, "thumbnail_key": f"t/{i}.jpg",
+            "is_black": i in (2, 3), "shot_index": 0 if i < 4 else 1, "remote_analysed": True,
+            "thumbnail_key": f"t/{i}.jpg",
             "caption": "a [link](javascript:x)" if i == 1 else None,
             "caption_confidence": 0.7 if i == 1 else None,
         })
@@ -222,8 +222,8 @@ def test_tables_keep_text_as_text():
     assert lines["text"].tolist() == ["EXIT <b>"]
     assert filter_text(lines, "exit <").shape[0] == 1
     assert filter_text(lines, ".*").shape[0] == 0  # not a regex
-    table = frames_display(frames, dets, 0.5, remote=True)
-    assert table.loc[0, "people"] == 1 and table.loc[0, "tags"] == "outdoor"
+    table = frames_table(frames, dets, 0.5)
+    assert table.loc[0, "people_count"] == 1 and table.loc[0, "tags"] == "outdoor"
 
 
 def test_formatting():

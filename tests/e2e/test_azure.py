@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from services import exports
 from services.models import Status
 from tests.e2e import ui
-from tests.e2e.test_journey import _csv, _results_drawn, _wait_finished
+from tests.e2e.test_journey import _csv, _export, _results_drawn, _wait_finished
 from tests.fixtures.videos import make_sample_clip
 from tests.fixtures.vision_emulator import RECORDED_SIZE, RESPONSES, VisionEmulator
 
@@ -133,7 +133,7 @@ def test_azure_analysis_draws_boxes_and_lists_text(azure_server, emulator, page,
 
     detections_file = ui.download(page, "detections.csv", tmp_path)
     rows = _csv(detections_file.read_bytes())
-    assert rows == _csv(exports.detections_csv(engine, analysis_id))
+    assert rows == _csv(_export(azure_server, analysis_id, "detections"))
     person = next(r for r in rows if r["kind"] == "person" and float(r["confidence"]) > 0.5)
     assert tuple(int(person[k]) for k in "xywh") == PERSON_BOX
     assert any(r["kind"] == "text_line" and r["label"] == "Sample text" for r in rows)

@@ -24,6 +24,14 @@ def _csv(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
+def _export(server, analysis_id: str, name: str) -> bytes:
+    """What `cli.py export` writes for this analysis at the server's default confidence."""
+    services = server.services
+    analysis = get_analysis(services.engine, analysis_id)
+    return exports.export_files(services.engine, analysis, services.settings.min_confidence,
+                                (name,))[name]
+
+
 def _db_rows(server, table, analysis_id: str) -> list:
     with server.services.engine.connect() as conn:
         query = sa.select(table.frame_index, Frame.timestamp_s)
@@ -117,16 +125,15 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
     # The downloads are the exports of the rows in the database.
     frames_file = ui.download(page, "frames.csv", tmp_path)
     detections_file = ui.download(page, "detections.csv", tmp_path)
-    engine = app_server.services.engine
     frames_rows = _csv(frames_file.read_bytes())
-    assert frames_rows == _csv(exports.frames_csv(engine, analysis_id))
+    assert frames_rows == _csv(_export(app_server, analysis_id, "frames"))
     db_frames = _db_rows(app_server, Frame, analysis_id)
     assert len(frames_rows) == len(db_frames) == 1000
     assert [int(r["frame_index"]) for r in frames_rows] == [i for i, _ in db_frames]
     assert [float(r["timestamp_s"]) for r in frames_rows] == pytest.approx(
         [t for _, t in db_frames], abs=1e-6)
     detections_rows = _csv(detections_file.read_bytes())
-    assert detections_rows == _csv(exports.detections_csv(engine, analysis_id))
+    assert detections_rows == _csv(_export(app_server, analysis_id, "detections"))
     assert len(detections_rows) == len(_db_rows(app_server, Detection, analysis_id))
     assert list(csv.reader(io.StringIO(detections_file.read_text("utf-8"))))[0] == \
         exports.DETECTIONS_CSV_COLUMNS

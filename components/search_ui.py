@@ -1,0 +1,75 @@
+"""Search page pieces: the query controls (kept in the URL) and one result card per segment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from components import data
+from components.formatting import clock
+from components.share import mirror, restore
+from components.text import escape_markdown
+from components.timeline import KIND_NAMES
+from services.labels import LABEL_KINDS
+from services.links import format_confidence, parse_confidence
+from services.search import SearchResult
+from services.storage.base import StorageError
+
+LIMITS = (10, 25, 50, 100, 200)
+
+
+@dataclass(frozen=True)
+class SearchControls:
+    query: str
+    kinds: tuple[str, ...]
+    min_confidence: float
+    limit: int
+
+
+def _kinds(raw: str | None) -> list[str] | None:
+    chosen = [k for k in (raw or "").split(",") if k in LABEL_KINDS]
+    return chosen or None
+
+
+def controls_ui(default_confidence: float) -> SearchControls:
+    """The query, kinds, minimum confidence and limit; each mirrored in the URL (?q=&kind=...)."""
+    restore("search_q", "q", lambda raw: raw, "")
+    restore("search_kinds", "kind", _kinds, list(LABEL_KINDS))
+    restore("search_conf", "conf", parse_confidence, float(default_confidence))
+    restore("search_limit", "limit", lambda raw: int(raw) if raw in map(str, LIMITS) else None,
+            50)
+    query = st.text_input("Find", key="search_q",
+                          placeholder="A label, words of text in the picture, part of a caption")
+    left, middle, right = st.columns([3, 2, 1])
+    kinds = left.multiselect("In", LABEL_KINDS, key="search_kinds",
+                             format_func=lambda k: KIND_NAMES.get(k, k))
+    conf = middle.slider("Minimum confidence", 0.0, 1.0, step=0.05, key="search_conf")
+    limit = right.selectbox("At most", LIMITS, key="search_limit")
+    mirror("q", query.strip())
+    mirror("kind", ",".join(kinds) if set(kinds) != set(LABEL_KINDS) else None)
+    mirror("conf", format_confidence(conf))
+    mirror("limit", str(limit) if limit != 50 else None)
+    return SearchControls(query.strip(), tuple(kinds), float(conf), int(limit))
+
+
+def result_ui(store, result: SearchResult) -> None:
+    """One segment: its first frame, where and what it is, and a link to that moment."""
+    with st.container(border=True):
+        image, text = st.columns([1, 4], vertical_alignment="center")
+        if result.thumbnail_key:
+            try:
+                image.image(data.thumbnail(store, result.thumbnail_key), width="stretch")
+            except (OSError, StorageError):
+                image.caption("No thumbnail")
+        conf = ("" if result.max_confidence is None
+                else f" · max confidence {result.max_confidence:.2f}")
+        frames = f"{result.frames} frame{'s' if result.frames != 1 else ''}"
+        text.markdown(f"**{escape_markdown(result.label, 200)}**  \n"
+                      f"{KIND_NAMES.get(result.kind, result.kind)} in "
+                      f"{escape_markdown(result.video, 120)}")
+        text.caption(f"{clock(result.start_s)} to {clock(result.end_s)} · {frames}{conf} · "
+                     f"analysis {result.analysis_id[:8]} of "
+                     f"{result.created_at:%Y-%m-%d %H:%M} UTC")
+        text.link_button(f"Open at {clock(result.start_s)}", result.link,
+                         icon=":material/open_in_new:")

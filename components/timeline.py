@@ -1,0 +1,91 @@
+"""The segment timeline: one row per label, one bar per segment; a click picks it (pure Altair).
+
+A single, non-layered chart, because Altair selections do not work on layered or concatenated
+charts: the selected moment is shown by drawing the bars it falls in opaque, not by a rule.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from components.charts import SERIES_COLOURS, TIME_TITLE
+from services.links import label_key
+
+SEGMENT_PARAM = "segment"
+KIND_NAMES = {
+    "tag": "tag", "object": "object", "person": "person", "text_line": "text",
+    "dense_caption": "dense caption", "caption": "caption", "shot": "shot", "black": "black",
+}
+ROW_CHARS = 40  # label text on the axis; the tooltip has it whole (up to 300 characters)
+
+
+def row_name(kind: str, label: str) -> str:
+    text = " ".join(str(label).split())
+    short = text if len(text) <= ROW_CHARS else text[: ROW_CHARS - 1] + "…"
+    return f"{KIND_NAMES.get(kind, kind)}: {short}"
+
+
+def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: int = 25,
+                  keep: str | None = None) -> pd.DataFrame:
+    """Segments of the `top` labels of `kinds` by frames shown (plus the label `keep`), ready
+    to draw: key (kind:label), row, kind, label, start_s, end_s, bar_end_s, frames, confidence.
+
+    A bar reaches one frame step past its last frame, so a one-frame segment still shows.
+    """
+    segs = segments[segments["kind"].isin(kinds)].copy()
+    segs["key"] = [label_key(k, lab) for k, lab in zip(segs["kind"], segs["label"], strict=True)]
+    ranked = segs.groupby("key")["frames"].sum().sort_values(ascending=False, kind="stable")
+    chosen = list(ranked.index[:top])
+    if keep and keep in ranked.index and keep not in chosen:
+        chosen.append(keep)
+    segs = segs[segs["key"].isin(chosen)]
+    rows = pd.DataFrame({
+        "key": segs["key"].astype(str),
+        "row": [row_name(k, lab) for k, lab in zip(segs["kind"], segs["label"], strict=True)],
+        "kind": segs["kind"].map(lambda k: KIND_NAMES.get(k, k)),
+        "label": segs["label"].astype(str).str.slice(0, 300),
+        "start_s": segs["start_s"].astype(float),
+        "end_s": segs["end_s"].astype(float),
+        "bar_end_s": segs["end_s"].astype(float) + float(step),
+        "frames": segs["frames"].astype(int),
+        "confidence": segs["max_confidence"].astype(float),
+    })
+    order = {key: i for i, key in enumerate(chosen)}
+    rows["order"] = rows["key"].map(order)
+    return rows.sort_values(["order", "start_s"]).drop(columns="order").reset_index(drop=True)
+
+
+def segment_timeline(rows: pd.DataFrame, t: float | None = None, selected: str | None = None,
+                     duration: float | None = None) -> alt.Chart:
+    """Bars of timeline_rows over time, a row per label; a click selects (key, start_s)."""
+    data = rows.copy()
+    data["current"] = False
+    if t is not None and not data.empty:
+        data["current"] = (data["start_s"] <= float(t)) & (float(t) < data["bar_end_s"])
+    data["selected"] = data["key"] == (selected or "")
+    end = max(float(data["bar_end_s"].max()) if not data.empty else 1.0, float(duration or 0))
+    order = list(dict.fromkeys(data["row"]))
+    pick = alt.selection_point(name=SEGMENT_PARAM, fields=["key", "start_s"], on="click",
+                               clear=False)
+    return (
+        alt.Chart(data).mark_bar(cornerRadius=2)
+        .encode(
+            x=alt.X("start_s:Q", title=TIME_TITLE, scale=alt.Scale(domain=[0, end], nice=False)),
+            x2="bar_end_s:Q",
+            y=alt.Y("row:N", title=None, sort=order, axis=alt.Axis(labelLimit=260)),
+            color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"),
+                            scale=alt.Scale(range=SERIES_COLOURS)),
+            opacity=alt.condition(alt.datum.current | alt.datum.selected, alt.value(1.0),
+                                  alt.value(0.5)),
+            stroke=alt.condition(alt.datum.selected, alt.value("#ff4b4b"), alt.value(None)),
+            strokeWidth=alt.value(2),
+            tooltip=[alt.Tooltip("kind:N"), alt.Tooltip("label:N"),
+                     alt.Tooltip("start_s:Q", title="from (s)", format=".2f"),
+                     alt.Tooltip("end_s:Q", title="last frame (s)", format=".2f"),
+                     alt.Tooltip("frames:Q"),
+                     alt.Tooltip("confidence:Q", title="max confidence", format=".2f")],
+        )
+        .add_params(pick)
+        .properties(height=40 + 22 * len(order))
+    )

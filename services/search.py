@@ -1,0 +1,157 @@
+"""Search every analysis for a word: labels, OCR text and captions, answered as label segments.
+
+Portable SQL only: `lower(column) LIKE :pattern` with the wildcards of the query escaped (SQL
+Server also treats `[` as one), so the same statement runs on SQLite, PostgreSQL and Azure SQL.
+A pattern with a leading wildcard cannot use a b-tree index, so the match is one scan of the
+detection rows; the joins back to frames use the (analysis_id, frame_index) indexes. The
+benchmark (bench/search.py) times it on 100 analyses and 60,000 detections.
+
+Case folding is the database's own: SQLite's lower() folds ASCII letters only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.labels import LABEL_KINDS
+from services.links import results_link
+from services.models import Analysis, Detection, Frame, Video
+from services.results import row_tuples
+from services.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
+
+ESCAPE = "\\"
+DEFAULT_LIMIT = 50
+_CHUNK = 200  # analyses per IN list: far below SQL Server's 2,100 parameters
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One segment that matched, with what a results list shows about it."""
+
+    analysis_id: str
+    video: str
+    kind: str
+    label: str
+    start_s: float
+    end_s: float
+    frames: int
+    max_confidence: float | None
+    link: str
+    thumbnail_key: str | None
+    created_at: datetime
+
+    def document(self) -> dict:
+        """The fields `cli.py search` prints, one JSON object per segment."""
+        doc = asdict(self)
+        for private in ("thumbnail_key", "created_at"):
+            doc.pop(private)
+        return doc
+
+
+def like_pattern(query: str) -> str:
+    """`%query%`, lower-cased, with LIKE's wildcards (and the escape itself) escaped."""
+    text = query.strip().lower()
+    for special in (ESCAPE, "%", "_", "["):
+        text = text.replace(special, ESCAPE + special)
+    return f"%{text}%"
+
+
+def _matches(column, pattern: str):
+    return sa.func.lower(column).like(pattern, escape=ESCAPE)
+
+
+def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
+          min_confidence: float) -> pd.DataFrame:
+    """Detections and captions that match, at the minimum confidence (HIT_COLUMNS)."""
+    queries = []
+    detection_kinds = [k for k in kinds if k != "caption"]
+    if detection_kinds:
+        queries.append(
+            sa.select(Detection.analysis_id, Detection.kind, Detection.label,
+                      Detection.frame_index, Detection.confidence)
+            .where(Detection.kind.in_(detection_kinds), _matches(Detection.label, pattern),
+                   sa.or_(Detection.confidence.is_(None),
+                          Detection.confidence >= min_confidence))
+        )
+    if "caption" in kinds:
+        queries.append(
+            sa.select(Frame.analysis_id, sa.literal("caption", sa.String(20)), Frame.caption,
+                      Frame.frame_index, Frame.caption_confidence)
+            .where(Frame.caption.is_not(None), _matches(Frame.caption, pattern),
+                   sa.or_(Frame.caption_confidence.is_(None),
+                          Frame.caption_confidence >= min_confidence))
+        )
+    rows: list[tuple] = []
+    with engine.connect() as conn:
+        for query in queries:
+            rows += row_tuples(conn.execute(query))
+    return pd.DataFrame(rows, columns=HIT_COLUMNS)
+
+
+def _analyses(engine: Engine) -> list[tuple[str, datetime, str]]:
+    """(analysis id, created at, video name) of every analysis, newest first."""
+    query = (sa.select(Analysis.id, Analysis.created_at, Video.original_filename)
+             .join(Video, Video.id == Analysis.video_id)
+             .order_by(Analysis.created_at.desc(), Analysis.id))
+    with engine.connect() as conn:
+        return row_tuples(conn.execute(query))
+
+
+def _positions(engine: Engine, analysis_ids: list[str]) -> pd.DataFrame:
+    """POSITION_COLUMNS + thumbnail_key of the frames the remote analyser saw."""
+    query = (sa.select(Frame.analysis_id, Frame.frame_index, Frame.timestamp_s,
+                       Frame.thumbnail_key)
+             .where(Frame.analysis_id.in_(analysis_ids),
+                    Frame.remote_analysed == True))  # noqa: E712 - SQL, not Python
+    with engine.connect() as conn:
+        rows = row_tuples(conn.execute(query))
+    frames = pd.DataFrame(rows, columns=["analysis_id", "frame_index", "timestamp_s",
+                                         "thumbnail_key"])
+    frames = frames.sort_values(["analysis_id", "frame_index"])
+    frames["position"] = frames.groupby("analysis_id").cumcount()
+    return frames[[*POSITION_COLUMNS, "thumbnail_key"]]
+
+
+def search(engine: Engine, query: str, *, public_url: str, min_confidence: float,
+           kinds: tuple[str, ...] = LABEL_KINDS, limit: int = DEFAULT_LIMIT) -> list[SearchResult]:
+    """Segments whose label, OCR text or caption contains `query` (any case), newest analyses
+    first and in time order within one; at most `limit`. An empty query finds nothing."""
+    if not query.strip() or limit < 1:
+        return []
+    unknown = [k for k in kinds if k not in LABEL_KINDS]
+    if unknown:
+        raise ValueError(f"unknown kind {unknown[0]!r}; choose from {', '.join(LABEL_KINDS)}")
+    hits = _hits(engine, like_pattern(query), tuple(kinds), min_confidence)
+    if hits.empty:
+        return []
+    hit_ids = set(hits["analysis_id"])
+    newest = [row for row in _analyses(engine) if row[0] in hit_ids]
+    results: list[SearchResult] = []
+    for start in range(0, len(newest), _CHUNK):
+        chunk = newest[start:start + _CHUNK]
+        ids = [row[0] for row in chunk]
+        where = _positions(engine, ids)
+        found = merge_runs(hits[hits["analysis_id"].isin(ids)], where[POSITION_COLUMNS])
+        thumbs = where.set_index(["analysis_id", "timestamp_s"])["thumbnail_key"]
+        rank = {aid: i for i, aid in enumerate(ids)}
+        found = found.assign(rank=found["analysis_id"].map(rank)).sort_values(
+            ["rank", "start_s", "kind", "label"], kind="stable")
+        about = {row[0]: row for row in chunk}
+        for seg in found.itertuples(index=False):
+            _, created_at, video = about[seg.analysis_id]
+            results.append(SearchResult(
+                analysis_id=seg.analysis_id, video=video, kind=seg.kind, label=seg.label,
+                start_s=float(seg.start_s), end_s=float(seg.end_s), frames=int(seg.frames),
+                max_confidence=None if pd.isna(seg.max_confidence) else float(seg.max_confidence),
+                link=results_link(public_url, seg.analysis_id, seg.start_s),
+                thumbnail_key=thumbs.get((seg.analysis_id, seg.start_s)),
+                created_at=created_at,
+            ))
+            if len(results) >= limit:
+                return results
+    return results
