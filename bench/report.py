@@ -34,6 +34,12 @@ METHOD = """\
    Video for the result cache.
 6. **Start-up.** `streamlit run app.py` headless on a free port with its own data folder, polled
    every 50 ms; a fresh interpreter importing the 10 service modules, timed from launch.
+7. **Deployment rehearsal** (`bench/deploy_rehearsal.py`). `git archive HEAD` less `.webappignore`
+   (the zip `azd deploy` sends), unpacked; a fresh venv with `pip install -r requirements.txt`
+   alone (as App Service's build does; this machine's package mirror, no pip cache); the Bicep's
+   own startup command with `PORT` set, polled on `/_stcore/health`; then `cli.py analyze
+   --no-wait` on a 4 s clip with nobody visiting, polled with `cli.py list` until the server's
+   worker finishes it. Embedded defaults (SQLite, local folder, local analyser), not Azure.
 """
 
 

@@ -26,6 +26,7 @@ SECTIONS = {
     "4": ("4. Results page", "bench.results_page"),
     "5": ("5. Azure cost", "bench.cost"),
     "6": ("6. Start-up", "bench.startup"),
+    "7": ("7. Deployment rehearsal", "bench.deploy_rehearsal"),
 }
 
 
