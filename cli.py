@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features
 from services.context import Services, open_services
@@ -70,7 +71,7 @@ def _progress(done: int, planned: int) -> None:
 def cmd_analyze(args, services: Services) -> int:
     from services.analysis import jobs
     from services.analysis.worker import Worker
-    from services.library import ingest_video
+    from services.ingest import ingest_video
     from services.models import Status
 
     settings = services.settings
@@ -83,17 +84,16 @@ def cmd_analyze(args, services: Services) -> int:
     features = parse_features(args.features, "--features") if args.features else ()
     if analyzer == "azure" and not features:
         features = settings.vision_features
-    max_bytes = settings.max_upload_mb * 1024 * 1024
-    if path.stat().st_size > max_bytes:  # refuse before copying gigabytes into storage
-        raise UsageError(f"the file is larger than the {settings.max_upload_mb} MB upload limit")
     with path.open("rb") as stream:
+        # The page's checks and messages: suffix and size before a byte is copied, then probe.
         video = ingest_video(
             services.engine, services.store, stream, filename=path.name,
-            uploaded_by=LOCAL_USER, max_bytes=max_bytes,
+            uploaded_by=LOCAL_USER, max_bytes=settings.max_upload_mb * 1024 * 1024,
+            size=path.stat().st_size,
         )
     plan = estimate(
         _video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
-        price_per_1000=settings.vision_price_per_1000,
+        price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive,
     )
     analysis = jobs.queue_analysis(
         services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int)
     p.add_argument("--features", help="Azure features, comma-separated (default from settings)")
     p.add_argument("--adaptive", action="store_true",
-                   help="send to Azure only on new shots, motion, or every 10 s")
+                   help="send to Azure only on new shots, motion, or every "
+                        f"{ADAPTIVE_EVERY_S:g} s")
     p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("export", help="write the exports asked for (all of them when none is)")

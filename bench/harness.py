@@ -12,7 +12,8 @@ from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
-from services.library import ingest_video, video_info
+from services.ingest import ingest_video
+from services.library import video_info
 from services.models import Analysis, Frame, Video
 from services.video.frames import planned_frames
 

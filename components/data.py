@@ -1,4 +1,4 @@
-"""Cached reads for the results page, keyed by analysis id and frames done.
+"""Cached reads: the results page's, keyed by analysis id and frames done; the upload page's.
 
 While an analysis runs, frames_done grows and each poll reads fresh rows; once it has finished
 the key stops changing and reruns (slider moves, clicks) cost no database round trip.
@@ -11,6 +11,10 @@ import streamlit as st
 
 from services import results
 from services import segments as label_segments
+from services.context import Services
+from services.ingest import unregistered_videos
+from services.vision.azure import cache_identity
+from services.vision.cache import cached_answers
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -40,3 +44,17 @@ def playback_url(_store, key: str) -> str | None:
     """A read-only URL valid for an hour, reused for 45 minutes so the player is not reloaded."""
     make = getattr(_store, "url_for_playback", None)  # older stores have no URL to give
     return make(key, expires_minutes=60) if make else None
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def cached_frames(_services: Services, video_sha256: str, features: tuple[str, ...]) -> int:
+    """Answers in the result cache for this video and features (a listing: at most every 20 s)."""
+    settings = _services.settings
+    identity = cache_identity(features, settings.vision_language, settings.vision_gender_neutral)
+    return cached_answers(_services.store, video_sha256, identity)
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def unregistered(_services: Services, where: str) -> list[str]:
+    """Videos in storage without a row; listing a container is a network call: once per 20 s."""
+    return unregistered_videos(_services.engine, _services.store)

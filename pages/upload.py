@@ -6,19 +6,15 @@ import streamlit as st
 
 from components.auth import current_user
 from components.context import get_services, route_through_app
+from components.data import cached_frames, unregistered
 from components.text import escape_markdown
-from components.upload import (
-    ADAPTIVE_EVERY_S,
-    cached_frames,
-    estimate_ui,
-    options_ui,
-    remember_upload,
-    stored_video_ui,
-    video_summary_ui,
-)
+from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
-from services.library import VIDEO_SUFFIXES, get_video, video_info
+from services.ingest import VIDEO_SUFFIXES, ingest_video, register_stored_video
+from services.library import get_video, video_info
+from services.storage.base import StorageError
+from services.video.probe import VideoError
 
 
 def _forget_current_video() -> None:
@@ -40,13 +36,32 @@ uploaded = st.file_uploader(
     on_change=_forget_current_video,
     help=f"Up to {settings.max_upload_mb:,} MB (FRAMEWISE_MAX_UPLOAD_MB).",
 )
-if uploaded is not None:
-    error = remember_upload(services, uploaded, user)
-    if error:
-        st.error(escape_markdown(error, 600))
+# Each uploaded file is ingested once per session (keyed by file_id), not on every rerun.
+ingested: dict[str, str | None] = st.session_state.setdefault("ingested", {})
+if uploaded is not None and uploaded.file_id not in ingested:
+    try:
+        with st.spinner("Storing and probing the video…"):
+            video = ingest_video(services.engine, services.store, uploaded, filename=uploaded.name,
+                                 uploaded_by=user, size=uploaded.size,
+                                 max_bytes=settings.max_upload_mb * 1024 * 1024)
+        ingested[uploaded.file_id] = None
+        st.session_state["current_video_id"] = video.id
+    except (VideoError, StorageError) as exc:
+        ingested[uploaded.file_id] = str(exc)
+if uploaded is not None and (error := ingested.get(uploaded.file_id)):
+    st.error(escape_markdown(error, 600))
 
 with st.expander("Analyse a video already in storage"):
-    stored_video_ui(services, user)
+    where = f"{settings.storage_account_url or settings.data_dir}/{settings.storage_container}"
+    if key := stored_video_ui(unregistered(services, where)):
+        try:
+            with st.spinner("Probing the stored video…"):
+                video = register_stored_video(services.engine, services.store, key, user)
+            unregistered.clear()
+            st.session_state["current_video_id"] = video.id
+            st.session_state.pop("queued_analysis_id", None)
+        except (VideoError, StorageError) as exc:
+            st.error(escape_markdown(exc, 600))
 
 video_id = st.session_state.get("current_video_id")
 video = get_video(services.engine, video_id) if video_id else None
@@ -59,7 +74,7 @@ if video is not None:
     plan = estimate(
         video_info(video), fps=options.fps, max_frames=options.max_frames,
         analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
-        adaptive_every_s=ADAPTIVE_EVERY_S if options.adaptive else None,
+        adaptive=options.adaptive,
         cached=(cached_frames(services, video.sha256, tuple(options.features))
                 if options.analyzer == "azure" and options.features else 0),
     )

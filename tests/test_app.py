@@ -19,7 +19,8 @@ from services.analysis.jobs import queue_analysis
 from services.analysis.worker import Worker
 from services.context import Services
 from services.db import session_scope
-from services.library import ingest_video, list_analyses
+from services.ingest import ingest_video
+from services.library import list_analyses
 from services.models import Analysis, Detection, Frame, Status, Video
 
 ROOT = Path(__file__).resolve().parents[1]

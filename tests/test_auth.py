@@ -31,7 +31,8 @@ from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services
 from services.db import session_scope
-from services.library import ingest_video, list_analyses
+from services.ingest import ingest_video
+from services.library import list_analyses
 from services.models import Status, Video
 
 ROOT = Path(__file__).resolve().parents[1]

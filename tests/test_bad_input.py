@@ -111,7 +111,7 @@ def test_a_file_over_the_upload_limit_is_refused_like_on_the_page(env, clip_8k):
     """Test that FRAMEWISE_MAX_UPLOAD_MB applies to the CLI too, with the page's message."""
     assert clip_8k.stat().st_size > 1024 * 1024
     done = cli({**env, "FRAMEWISE_MAX_UPLOAD_MB": "1"}, "analyze", str(clip_8k))
-    assert_refused(done, "the file is larger than the 1 MB upload limit")
+    assert_refused(done, "8k.mp4 is ", " MB, over the 1 MB upload limit")
     assert leftovers(env) == ({}, [])
 
 

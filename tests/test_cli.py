@@ -11,9 +11,11 @@ import sys
 import pytest
 from sqlmodel import Session, select
 
+from services.analysis.estimate import estimate
 from services.config import load_settings
 from services.context import open_services
 from services.exports import DETECTIONS_CSV_COLUMNS, FRAMES_CSV_COLUMNS
+from services.library import video_info
 from services.models import Analysis, Frame, Video
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_audio_only, make_video
@@ -74,6 +76,26 @@ def test_export_writes_csvs_matching_the_database(env, tmp_path):
     assert len(rows) == len(db_rows) == 2
     assert rows[0]["people_count"] == "" and "None" not in frames_csv.read_text()
     assert det_csv.read_text(encoding="utf-8").splitlines() == [",".join(DETECTIONS_CSV_COLUMNS)]
+
+
+def test_an_adaptive_cli_run_stores_the_adaptive_estimate(env, tmp_path):
+    """Test that analyze --adaptive stores the page's adaptive estimate (one frame per interval)."""
+    video = make_video(tmp_path / "clip.mp4", seconds=30, size=(160, 120))
+    azure = {**env, "AZURE_VISION_ENDPOINT": "https://vision.invalid", "AZURE_VISION_KEY": "k"}
+    runs = {}
+    for flags in ((), ("--adaptive",)):
+        done = cli(azure, "analyze", str(video), "--analyzer", "azure", "--fps", "2",
+                   "--no-wait", *flags)
+        assert done.returncode == 0, done.stderr
+        runs[flags] = json.loads(done.stdout.splitlines()[-1])["analysis_id"]
+    services = open_services(load_settings(azure, dotenv=None))
+    with Session(services.engine) as s:
+        fixed, adaptive = (s.get(Analysis, runs[k]) for k in ((), ("--adaptive",)))
+        video_row = s.exec(select(Video)).first()
+    expected = estimate(video_info(video_row), fps=2, max_frames=None, analyzer="azure",
+                        price_per_1000=services.settings.vision_price_per_1000, adaptive=True)
+    assert adaptive.adaptive and adaptive.estimated_cost == expected.cost
+    assert expected.transactions == 3 and fixed.estimated_cost > adaptive.estimated_cost
 
 
 def test_no_wait_queues_and_a_worker_runs_it(env, tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import estimate
+from services.analysis.pipeline import AdaptivePolicy
 from services.storage.local import LocalBlobStore
 from services.video.frames import SampledFrame
 from services.video.probe import VideoInfo
@@ -42,7 +44,8 @@ def test_fixed_sampling_costs_one_transaction_per_frame():
 def test_adaptive_sampling_gives_a_range_from_one_per_interval():
     """Test that adaptive sampling estimates at least one frame per 10 s, at most every frame."""
     plan = estimate(INFO, fps=1, max_frames=None, analyzer="azure", price_per_1000=1.0,
-                    adaptive_every_s=10)
+                    adaptive=True)
+    assert ADAPTIVE_EVERY_S == 10 and AdaptivePolicy().every_s == ADAPTIVE_EVERY_S
     assert (plan.transactions, plan.most) == (6, 60)
 
 

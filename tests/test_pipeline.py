@@ -14,7 +14,8 @@ from services.analysis.estimate import estimate
 from services.analysis.pipeline import AdaptivePolicy, AnalysisRun
 from services.analysis.worker import Worker
 from services.context import open_services
-from services.library import ingest_video, video_info
+from services.ingest import ingest_video
+from services.library import video_info
 from services.models import Detection, Frame, Status
 from services.vision.base import AnalyzerError, Found, FrameResult
 from tests.fixtures.videos import make_truncated, make_video

@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 from services.context import Services
 from services.db import session_scope
 from services.exports import DETECTIONS_CSV_COLUMNS, to_csv
-from services.library import ingest_video
+from services.ingest import ingest_video
 from services.models import Analysis, Detection, Frame, Status, Video
 
 ROOT = Path(__file__).resolve().parents[1]

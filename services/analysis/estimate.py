@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from services.analysis.adaptive import fewest_sent
 from services.video.frames import planned_frames
 from services.video.probe import VideoInfo
 
@@ -25,7 +25,7 @@ def estimate(
     max_frames: int | None,
     analyzer: str,
     price_per_1000: float,
-    adaptive_every_s: float | None = None,
+    adaptive: bool = False,
     cached: int = 0,
 ) -> Estimate:
     """Frames planned; for Azure one transaction per frame sent and not already cached.
@@ -37,8 +37,7 @@ def estimate(
     if analyzer == "local":
         return Estimate(frames, 0, 0.0)
     sent = frames
-    if adaptive_every_s:
-        # At least one frame per interval; cuts and motion add more, so this is a floor.
-        sent = min(frames, math.ceil(frames / max(1.0, adaptive_every_s * fps)))
+    if adaptive:
+        sent = fewest_sent(frames, fps)
     fewest = max(0, sent - cached)
     return Estimate(frames, fewest, round(fewest * price_per_1000 / 1000, 4), frames, cached)

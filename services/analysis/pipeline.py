@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.analysis import jobs
+from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.config import Settings
 from services.db import session_scope, with_retry
 from services.library import get_video, remove_leftovers, video_info
@@ -54,7 +55,7 @@ class _Pending:
 class AdaptivePolicy:
     """Send a frame to the remote analyser on a new shot, on strong motion, or every N seconds."""
 
-    def __init__(self, every_s: float = 10.0, motion_threshold: float = 0.08):
+    def __init__(self, every_s: float = ADAPTIVE_EVERY_S, motion_threshold: float = 0.08):
         self.every_s = every_s
         self.motion_threshold = motion_threshold
         self._last_t: float | None = None
