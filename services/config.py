@@ -76,7 +76,7 @@ def _default_database_url(data: dict[str, Any]) -> str:
     return f"sqlite:///{(data['data_dir'] / 'framewise.db').as_posix()}"
 
 
-def _default_analyzer(data: dict[str, Any]) -> str:
+def _default_analyzer(data: dict[str, Any]) -> Literal["local", "azure"]:
     return "azure" if data.get("vision_endpoint") else "local"
 
 
@@ -266,7 +266,7 @@ def load_settings(
     try:
         if environ is None:
             return Settings(_env_file=dotenv)
-        given = {key: value for key, value in environ.items() if value.strip()}
+        given: dict[str, Any] = {key: value for key, value in environ.items() if value.strip()}
         return _GivenEnvironment(_env_file=dotenv, **given)
     except ValidationError as exc:
         raise _settings_error(exc) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.analysis.jobs import cancel
 from services.db import session_scope, with_retry
@@ -30,7 +30,7 @@ def list_analyses(
 ) -> list[tuple[Analysis, Video]]:
     """Newest first, optionally filtered by file name, status, analyser or user."""
     with Session(engine) as session:
-        query = select(Analysis, Video).join(Video, Video.id == Analysis.video_id)
+        query = select(Analysis, Video).join(Video, col(Video.id) == Analysis.video_id)
         if search.strip():
             like = f"%{search.strip().lower()}%"
             query = query.where(
@@ -41,7 +41,7 @@ def list_analyses(
                     sa.func.lower(Analysis.created_by).like(like),
                 )
             )
-        query = query.order_by(Analysis.created_at.desc()).limit(limit)
+        query = query.order_by(col(Analysis.created_at).desc()).limit(limit)
         return [(a, v) for a, v in session.exec(query)]
 
 
@@ -57,8 +57,8 @@ def delete_analysis(engine: Engine, store: BlobStore, analysis_id: str) -> None:
     def rows() -> None:
         with session_scope(engine) as session:
             for table in (Detection, Frame):
-                session.execute(sa.delete(table).where(table.analysis_id == analysis_id))
-            session.execute(sa.delete(Analysis).where(Analysis.id == analysis_id))
+                session.execute(sa.delete(table).where(col(table.analysis_id) == analysis_id))
+            session.execute(sa.delete(Analysis).where(col(Analysis.id) == analysis_id))
 
     with_retry(rows)
     store.delete_prefix(f"analyses/{analysis_id}/")
@@ -93,4 +93,4 @@ def remove_leftovers(engine: Engine, store: BlobStore, analysis_id: str, video: 
 
 def _delete_video_row(engine: Engine, video_id: str) -> None:
     with session_scope(engine) as session:
-        session.execute(sa.delete(Video).where(Video.id == video_id))
+        session.execute(sa.delete(Video).where(col(Video.id) == video_id))

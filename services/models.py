@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.mssql import DATETIME2
@@ -51,7 +52,7 @@ def _id_field(**kw) -> str:
     return Field(default_factory=new_id, sa_type=sa.String(32), primary_key=True, **kw)
 
 
-def _time_field(nullable: bool = True, **kw) -> datetime | None:
+def _time_field(nullable: bool = True, **kw) -> Any:
     if nullable:
         return Field(default=None, sa_type=UTCDateTime, nullable=True, **kw)
     return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kw)

@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -122,7 +123,7 @@ def grant_identity(
     *,
     object_id: str | None = None,
     credential=None,
-    connect: Callable[..., object] | None = None,
+    connect: Callable[..., Any] | None = None,
 ) -> list[str]:
     """Run the grant against the database of DATABASE_URL; returns the statements it ran.
 
@@ -151,7 +152,7 @@ def grant_identity(
         raise GrantError(f"cannot connect to {target.server}/{target.database}: "
                          f"{_one_line(exc)}") from None
     try:
-        cursor = conn.cursor()  # type: ignore[attr-defined]
+        cursor = conn.cursor()
         steps = ["CREATE USER", *(f"ALTER ROLE {role} ADD MEMBER" for role in ROLES)]
         for step, statement in zip(steps, statements, strict=True):
             try:
@@ -159,5 +160,5 @@ def grant_identity(
             except Exception as exc:  # noqa: BLE001 - pyodbc.Error from the server
                 raise GrantError(f"{step} failed: {_one_line(exc)}") from None
     finally:
-        conn.close()  # type: ignore[attr-defined]
+        conn.close()
     return statements

@@ -14,12 +14,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.db import session_scope, with_retry
 from services.models import Analysis, Status, utcnow
 
-_table = Analysis.__table__
+_table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]  # made by SQLModel
 
 
 def worker_name(kind: str = "worker") -> str:
@@ -72,7 +72,8 @@ def claim(engine: Engine, owner: str, lease_seconds: int, analysis_id: str | Non
     """Claim one queued (or abandoned) analysis, oldest first; returns its id or None."""
     now = utcnow()
     with Session(engine) as session:
-        query = select(Analysis.id).where(_claimable(now)).order_by(Analysis.created_at).limit(5)
+        query = select(Analysis.id).where(_claimable(now))
+        query = query.order_by(col(Analysis.created_at)).limit(5)
         if analysis_id:
             query = query.where(Analysis.id == analysis_id)
         candidates = list(session.exec(query))
@@ -154,7 +155,7 @@ def live_processes(engine: Engine, analyzer: str = "azure") -> int:
             select(Analysis.lease_owner).where(
                 Analysis.status == Status.running,
                 Analysis.analyzer == analyzer,
-                Analysis.lease_expires_at > now,
+                col(Analysis.lease_expires_at) > now,
             )
         ).all()
     return len({_process_of(owner) for owner in owners if owner})

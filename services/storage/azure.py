@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from azure.core import MatchConditions
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -31,16 +32,18 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.storage.blob import (
+    BlobBlock,
     BlobSasPermissions,
     BlobServiceClient,
     ContainerClient,
     ContentSettings,
+    UserDelegationKey,
     generate_blob_sas,
 )
 
 from services.config import Settings
 from services.credentials import default_credential
-from services.storage.base import CHUNK, BlobTooLarge, StorageError, check_key
+from services.storage.base import CHUNK, BlobTooLarge, Readable, StorageError, check_key
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,13 @@ class AzureBlobStore:
         shared_key = hasattr(container.credential, "account_key")
         self.setting = setting or (CONN_SETTING if shared_key else URL_SETTING)
         self._service = service
-        self._delegation_key = None
+        self._delegation_key: tuple[UserDelegationKey, datetime] | None = None
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings,
-        credential_factory: Callable[[], object] = default_credential,
+        credential_factory: Callable[[], TokenCredential] = default_credential,
         **client_options,
     ) -> AzureBlobStore:
         """Connect with the connection string, else the account URL and an Entra ID credential."""
@@ -107,7 +110,7 @@ class AzureBlobStore:
         try:
             yield
         except ResourceNotFoundError as exc:
-            if exc.error_code == "ContainerNotFound" or key is None:
+            if getattr(exc, "error_code", None) == "ContainerNotFound" or key is None:
                 raise StorageError(
                     f"container {self.container.container_name!r} not found; "
                     f"check {CONTAINER_SETTING}"
@@ -139,7 +142,7 @@ class AzureBlobStore:
             except ResourceExistsError:
                 pass
 
-    def write_stream(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+    def write_stream(self, key: str, stream: Readable, *, max_bytes: int | None = None) -> int:
         blob = self.container.get_blob_client(check_key(key))
         prefix = uuid.uuid4().hex  # a fresh id per upload, so a concurrent upload cannot mix in
         blocks: list[str] = []
@@ -155,7 +158,8 @@ class AzureBlobStore:
                 blocks.append(block_id)
                 del chunk  # drop the reference before reading the next block
             if blocks:
-                blob.commit_block_list(blocks, content_settings=_content(key))
+                committed = [BlobBlock(block_id) for block_id in blocks]
+                blob.commit_block_list(committed, content_settings=_content(key))
             else:
                 blob.upload_blob(b"", overwrite=True, content_settings=_content(key))
         return total
@@ -175,7 +179,7 @@ class AzureBlobStore:
         with self._errors(key):
             props = blob.get_blob_properties()
         raw = _BlobReader(self, blob, key, props.size, props.etag)
-        return io.BufferedReader(raw, buffer_size=self.chunk_size)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=self.chunk_size)
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -206,7 +210,7 @@ class AzureBlobStore:
             try:
                 blob.delete_blob()
             except ResourceNotFoundError as exc:
-                if exc.error_code == "ContainerNotFound":
+                if getattr(exc, "error_code", None) == "ContainerNotFound":
                     raise
                 # a missing blob is not an error, as in LocalBlobStore
 
@@ -227,7 +231,7 @@ class AzureBlobStore:
         blob = self.container.get_blob_client(check_key(key))
         now = datetime.now(UTC)
         expiry = now + timedelta(minutes=expires_minutes)
-        sas_args = dict(
+        sas_args: dict[str, Any] = dict(
             account_name=self.container.account_name,
             container_name=self.container.container_name,
             blob_name=key,
@@ -297,7 +301,7 @@ class _BlobReader(io.RawIOBase):
         return len(data)
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def _read_full(stream: Readable, size: int) -> bytes:
     """Read up to size bytes, looping over short reads so blocks stay full-sized."""
     first = stream.read(size)
     if not first or len(first) == size:

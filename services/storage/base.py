@@ -23,10 +23,16 @@ class BlobTooLarge(ValueError):
     """The stream was longer than the allowed size; nothing was kept."""
 
 
+class Readable(Protocol):
+    """What write_stream reads from: an upload, a file, a hashing wrapper."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class BlobStore(Protocol):
     """Where videos and artefacts live: a local folder or an Azure Blob container."""
 
-    def write_stream(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+    def write_stream(self, key: str, stream: Readable, *, max_bytes: int | None = None) -> int:
         """Copy the stream under key in chunks; return the byte count. Leaves nothing on failure."""
         ...
 

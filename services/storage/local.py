@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from services.storage.base import CHUNK, BlobTooLarge, check_key
+from services.storage.base import CHUNK, BlobTooLarge, Readable, check_key
 
 TEMP_PREFIX = ".upload-"  # half-written files; never listed, swept when a worker starts
 
@@ -27,7 +27,7 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def write_stream(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+    def write_stream(self, key: str, stream: Readable, *, max_bytes: int | None = None) -> int:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)

@@ -65,7 +65,7 @@ def encode_jpeg(rgb: np.ndarray) -> bytes:
 def read_rgb(pipe: IO[bytes], width: int, height: int) -> np.ndarray | None:
     """One rgb24 frame from the pipe, straight into a fresh array; None at end of stream."""
     rgb = np.empty((height, width, 3), np.uint8)  # fresh per frame: consumers may keep it
-    view, got = memoryview(rgb).cast("B"), 0
+    view, got = rgb.data.cast("B"), 0
     while got < len(view):  # straight into the array: no intermediate bytes copy
         n = pipe.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
@@ -128,9 +128,9 @@ class FrameStream:
                 self.command(), stdin=DEVNULL, stdout=PIPE, stderr=errfile, bufsize=0
             )
             self.pid = self._proc.pid
-            _grow_pipe(self._proc.stdout)
+            _grow_pipe(stdout_of(self._proc))
             try:
-                yield from self._read(self._proc.stdout)
+                yield from self._read(stdout_of(self._proc))
                 self.returncode = self._proc.wait()
                 self._finish(errfile)
             finally:
@@ -172,7 +172,7 @@ class FrameStream:
             return
         if proc.poll() is None:
             proc.kill()
-        proc.stdout.close()
+        stdout_of(proc).close()
         code = proc.wait()
         if self.returncode is None:
             self.returncode = code
@@ -182,6 +182,12 @@ class FrameStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def stdout_of(proc: Popen[bytes]) -> IO[bytes]:
+    """The pipe of a process started with stdout=PIPE (subprocess types it as optional)."""
+    assert proc.stdout is not None
+    return proc.stdout
 
 
 def _grow_pipe(pipe) -> None:

@@ -131,7 +131,7 @@ def probe(path: str | Path) -> VideoInfo:
     if codec == "none" or codec not in _decodable_codecs():
         name = "this video's codec" if codec == "none" else f"the video codec '{codec}'"
         raise VideoError(f"This app cannot decode {name}.", tail_lines(err))
-    if not known:
+    if duration is None or not known:
         raise VideoError("The video's duration is unknown.")
     duration_s = sum(float(x) * u for x, u in zip(duration.groups(), (3600, 60, 1), strict=True))
     if duration_s <= 0:

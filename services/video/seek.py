@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterator
 from subprocess import DEVNULL, PIPE, Popen
 
-from services.video.frames import FrameStream, SampledFrame, read_rgb
+from services.video.frames import FrameStream, SampledFrame, read_rgb, stdout_of
 from services.video.probe import ffmpeg_exe
 
 # Sparser than one sampled frame per this many source frames (5 s at 30 fps), seeking to each
@@ -51,9 +51,9 @@ class SeekingFrameStream(FrameStream):
                                                  stderr=errfile, bufsize=0))
                     self._proc = self._queue.popleft()
                     self.pid = self._proc.pid
-                    rgb = read_rgb(self._proc.stdout, self.width, self.height)
+                    rgb = read_rgb(stdout_of(self._proc), self.width, self.height)
                     self.returncode = self._proc.wait()
-                    self._proc.stdout.close()
+                    stdout_of(self._proc).close()
                     if rgb is None:
                         break  # past the end of what decodes: the file is shorter than its header
                     yield self._frame(index, float(index * step), rgb)
@@ -67,7 +67,7 @@ class SeekingFrameStream(FrameStream):
             proc = queue.popleft()
             if proc.poll() is None:
                 proc.kill()
-            proc.stdout.close()
+            stdout_of(proc).close()
             proc.wait()
         super()._stop()
 

@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
-from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
+from azure.ai.vision.imageanalysis.models import ImageAnalysisResult, VisualFeatures
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -113,7 +114,7 @@ def _service_error(exc: HttpResponseError) -> tuple[str, str]:
     """(code, message) from the service's {"error": {...}} body or its x-ms-error-code header."""
     code = message = ""
     if exc.response is not None:
-        code = exc.response.headers.get("x-ms-error-code") or ""
+        code = exc.response.headers.get("x-ms-error-code") or ""  # type: ignore[attr-defined]
         try:
             err = json.loads(exc.response.text())["error"]
             code, message = str(err.get("code") or code), str(err.get("message") or "")
@@ -167,7 +168,7 @@ class AzureAnalyzer:
 
         url = urlparse(self.endpoint)
         # azure-core refuses bearer tokens over plain HTTP; allow it only for a loopback emulator.
-        self._extra = {}
+        self._extra: dict[str, Any] = {}
         if url.scheme == "http" and not self._uses_key:
             if url.hostname not in LOOPBACK:
                 raise AnalyzerError("AZURE_VISION_ENDPOINT must be an https:// URL")
@@ -238,7 +239,7 @@ class AzureAnalyzer:
             try:
                 return self._client.analyze(
                     image_data=data,
-                    visual_features=list(self.features),
+                    visual_features=[VisualFeatures(f) for f in self.features],
                     language=self.language,
                     gender_neutral_caption=self.gender_neutral,
                     cls=_keep_raw,
@@ -338,9 +339,9 @@ class _PacedAdapter(requests.adapters.HTTPAdapter):
         super().__init__(**kwargs)
         self._limiter = limiter
 
-    def send(self, request, **kwargs):
+    def send(self, request, *args, **kwargs):
         self._limiter.acquire()
-        return super().send(request, **kwargs)
+        return super().send(request, *args, **kwargs)
 
 
 class _Boxes:
