@@ -106,7 +106,9 @@ def cmd_analyze(args, services: Services) -> int:
         worker.run_one(analysis.id, on_progress=_progress)
         print(file=sys.stderr)
     final = jobs.get_analysis(services.engine, analysis.id)
-    summary = {
+    if final is None:
+        raise UsageError(f"analysis {analysis.id} was deleted while it ran")
+    summary: dict[str, object] = {
         "analysis_id": final.id,
         "status": final.status,
         "frames": final.frames_done,
@@ -115,12 +117,13 @@ def cmd_analyze(args, services: Services) -> int:
     }
     if final.error_message:
         # Our analysers scrub their messages; mask again, as a message may quote anything.
-        summary["error"] = _Redact(settings.secrets()).mask(final.error_message)
-        print(f"error: {summary['error']}", file=sys.stderr)
+        error = _Redact(settings.secrets()).mask(final.error_message)
+        summary["error"] = error
+        print(f"error: {error}", file=sys.stderr)
     if final.truncated:
         print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
     print(json.dumps(summary))
-    return 0 if final.status in (Status.succeeded, Status.queued) else 1
+    return 0 if Status(final.status) in (Status.succeeded, Status.queued) else 1
 
 
 def _video_info(video):

@@ -77,7 +77,7 @@ def parse_auth_section(section: Mapping) -> AuthConfig:
     """Check an [auth] mapping the way st.login will need it; raises AuthConfigError."""
     named = section.get(MICROSOFT)
     provider = MICROSOFT if isinstance(named, Mapping) else None
-    provider_section: Mapping = named if provider else section
+    provider_section: Mapping = named if isinstance(named, Mapping) else section
     missing = [k for k in ("redirect_uri", "cookie_secret") if not section.get(k)]
     missing += [k for k in PROVIDER_KEYS if not provider_section.get(k)]
     if missing:

@@ -25,7 +25,7 @@ def detection_controls_ui(default_confidence: float, analysis_id: str) -> tuple[
     mirror("conf", format_confidence(min_confidence))
     kinds = list(KIND_COLOURS)
     shown = st.sidebar.pills("Boxes", kinds, selection_mode="multi", default=kinds,
-                             format_func=KIND_LABELS.get)
+                             format_func=lambda kind: KIND_LABELS[kind])
     st.sidebar.caption("Red people, blue objects, amber text, dashed green smart crops.")
     return float(min_confidence), list(shown or [])
 

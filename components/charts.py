@@ -170,7 +170,7 @@ def metric_chart(
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
         )
     )
-    return alt.layer(*_decorations(frames, t, end), line).properties(height=height)
+    return alt.LayerChart(layer=[*_decorations(frames, t, end), line], height=height)
 
 
 def jump_chart(
@@ -236,7 +236,7 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
             alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
             .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
         )
-    return alt.layer(*layers).properties(height=height)
+    return alt.LayerChart(layer=layers, height=height)
 
 
 def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
@@ -263,7 +263,7 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
             .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
         )
     # The height covers the x axis too: about 60 px, then 22 px per tag row.
-    return alt.layer(*layers).properties(height=60 + 22 * len(order))
+    return alt.LayerChart(layer=layers, height=60 + 22 * len(order))
 
 
 def compare_chart(

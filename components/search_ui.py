@@ -37,7 +37,7 @@ def controls_ui(default_confidence: float) -> SearchControls:
     restore("search_q", "q", lambda raw: raw, "")
     restore("search_kinds", "kind", _kinds, list(LABEL_KINDS))
     restore("search_conf", "conf", parse_confidence, float(default_confidence))
-    restore("search_limit", "limit", lambda raw: int(raw) if raw in map(str, LIMITS) else None,
+    restore("search_limit", "limit", lambda raw: next((n for n in LIMITS if str(n) == raw), None),
             50)
     query = st.text_input("Find", key="search_q",
                           placeholder="A label, words of text in the picture, part of a caption")

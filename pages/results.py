@@ -31,7 +31,7 @@ from components.tables import frame_columns
 from components.text import escape_markdown
 from services.analysis.jobs import get_analysis
 from services.library import get_video
-from services.models import Analysis, Status, utcnow
+from services.models import Analysis, Status, Video, utcnow
 from services.results import frames_table
 
 POLL_SECONDS = 2
@@ -90,9 +90,9 @@ min_confidence, kinds = (
 was_finished = settled(analysis)
 
 
-def body() -> None:
+def body(analysis_id: str, video: Video) -> None:
     """Everything drawn from the analysis's rows; a fragment while the analysis runs."""
-    current = get_analysis(engine, analysis.id)
+    current = get_analysis(engine, analysis_id)
     if current is None or (not was_finished and settled(current)):
         st.rerun()  # deleted, or just finished: redraw the whole page once
     key = rows_key(current)
@@ -140,6 +140,6 @@ def body() -> None:
 
 
 if was_finished:
-    body()
+    body(analysis.id, video)
 else:
-    st.fragment(body, run_every=POLL_SECONDS)()
+    st.fragment(body, run_every=POLL_SECONDS)(analysis.id, video)

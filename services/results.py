@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from services.models import Detection, Frame
 
@@ -35,11 +36,11 @@ _INT_COLUMNS = ["frame_index", "width", "height", "shot_index", "people_count", 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     """Nullable integer and boolean columns, so a missing value stays missing (not 3.0 or None)."""
-    for col in df.columns:
-        if col in _INT_COLUMNS:
-            df[col] = df[col].astype("Int64")
-        elif col in ("is_black", "remote_analysed"):
-            df[col] = df[col].astype("boolean")
+    for name in df.columns:
+        if name in _INT_COLUMNS:
+            df[name] = df[name].astype("Int64")
+        elif name in ("is_black", "remote_analysed"):
+            df[name] = df[name].astype("boolean")
     return df
 
 
@@ -51,7 +52,8 @@ def row_tuples(result) -> list[tuple]:
 
 def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
     cols = [getattr(Frame, c) for c in FRAME_COLUMNS]
-    query = sa.select(*cols).where(Frame.analysis_id == analysis_id).order_by(Frame.frame_index)
+    query = (sa.select(*cols).where(col(Frame.analysis_id) == analysis_id)
+             .order_by(col(Frame.frame_index)))
     with engine.connect() as conn:
         rows = row_tuples(conn.execute(query))
     return _typed(pd.DataFrame(rows, columns=FRAME_COLUMNS))
@@ -60,11 +62,11 @@ def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
 def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
     cols = [getattr(Detection, c) for c in DETECTION_COLUMNS if c != "timestamp_s"]
     query = (
-        sa.select(*cols, Frame.timestamp_s)
-        .join(Frame, sa.and_(Frame.analysis_id == Detection.analysis_id,
-                             Frame.frame_index == Detection.frame_index))
-        .where(Detection.analysis_id == analysis_id)
-        .order_by(Detection.frame_index, Detection.id)
+        sa.select(*cols, col(Frame.timestamp_s))
+        .join(Frame, sa.and_(col(Frame.analysis_id) == Detection.analysis_id,
+                             col(Frame.frame_index) == Detection.frame_index))
+        .where(col(Detection.analysis_id) == analysis_id)
+        .order_by(col(Detection.frame_index), col(Detection.id))
     )
     with engine.connect() as conn:
         rows = row_tuples(conn.execute(query))

@@ -17,6 +17,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from services.labels import LABEL_KINDS
 from services.links import results_link
@@ -72,19 +73,19 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
     detection_kinds = [k for k in kinds if k != "caption"]
     if detection_kinds:
         queries.append(
-            sa.select(Detection.analysis_id, Detection.kind, Detection.label,
-                      Detection.frame_index, Detection.confidence)
-            .where(Detection.kind.in_(detection_kinds), _matches(Detection.label, pattern),
-                   sa.or_(Detection.confidence.is_(None),
-                          Detection.confidence >= min_confidence))
+            sa.select(col(Detection.analysis_id), col(Detection.kind), col(Detection.label),
+                      col(Detection.frame_index), col(Detection.confidence))
+            .where(col(Detection.kind).in_(detection_kinds), _matches(Detection.label, pattern),
+                   sa.or_(col(Detection.confidence).is_(None),
+                          col(Detection.confidence) >= min_confidence))
         )
     if "caption" in kinds:
         queries.append(
-            sa.select(Frame.analysis_id, sa.literal("caption", sa.String(20)), Frame.caption,
-                      Frame.frame_index, Frame.caption_confidence)
-            .where(Frame.caption.is_not(None), _matches(Frame.caption, pattern),
-                   sa.or_(Frame.caption_confidence.is_(None),
-                          Frame.caption_confidence >= min_confidence))
+            sa.select(col(Frame.analysis_id), sa.literal("caption", sa.String(20)),
+                      col(Frame.caption), col(Frame.frame_index), col(Frame.caption_confidence))
+            .where(col(Frame.caption).is_not(None), _matches(Frame.caption, pattern),
+                   sa.or_(col(Frame.caption_confidence).is_(None),
+                          col(Frame.caption_confidence) >= min_confidence))
         )
     rows: list[tuple] = []
     with engine.connect() as conn:
@@ -95,19 +96,19 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
 
 def _analyses(engine: Engine) -> list[tuple[str, datetime, str]]:
     """(analysis id, created at, video name) of every analysis, newest first."""
-    query = (sa.select(Analysis.id, Analysis.created_at, Video.original_filename)
-             .join(Video, Video.id == Analysis.video_id)
-             .order_by(Analysis.created_at.desc(), Analysis.id))
+    query = (sa.select(col(Analysis.id), col(Analysis.created_at), col(Video.original_filename))
+             .join(Video, col(Video.id) == Analysis.video_id)
+             .order_by(col(Analysis.created_at).desc(), col(Analysis.id)))
     with engine.connect() as conn:
         return row_tuples(conn.execute(query))
 
 
 def _positions(engine: Engine, analysis_ids: list[str]) -> pd.DataFrame:
     """POSITION_COLUMNS + thumbnail_key of the frames the remote analyser saw."""
-    query = (sa.select(Frame.analysis_id, Frame.frame_index, Frame.timestamp_s,
-                       Frame.thumbnail_key)
-             .where(Frame.analysis_id.in_(analysis_ids),
-                    Frame.remote_analysed == True))  # noqa: E712 - SQL, not Python
+    query = (sa.select(col(Frame.analysis_id), col(Frame.frame_index), col(Frame.timestamp_s),
+                       col(Frame.thumbnail_key))
+             .where(col(Frame.analysis_id).in_(analysis_ids),
+                    col(Frame.remote_analysed) == True))  # noqa: E712 - SQL, not Python
     with engine.connect() as conn:
         rows = row_tuples(conn.execute(query))
     frames = pd.DataFrame(rows, columns=["analysis_id", "frame_index", "timestamp_s",

@@ -25,7 +25,7 @@ from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.config import Settings
 from services.db import session_scope, with_retry
 from services.library import get_video, remove_leftovers, video_info
-from services.models import Analysis, Detection, Frame, Status
+from services.models import Analysis, Detection, Frame, Status, Video
 from services.storage.base import BlobStore, artefact_key
 from services.video.frames import SampledFrame
 from services.video.probe import VideoError
@@ -113,7 +113,7 @@ class AnalysisRun:
         self.transactions = 0
         self._last_beat = 0.0
         self._alive = True
-        self._video = None
+        self._video: Video | None = None
 
     def run(self) -> Status:
         analysis = jobs.get_analysis(self.engine, self.analysis_id)
@@ -180,7 +180,8 @@ class AnalysisRun:
                     light = replace(frame, jpeg=frame.jpeg, rgb=None)
                     light_thumb = replace(light, jpeg=thumbnail(frame))
                     future = None
-                    if remote and (policy is None or policy.should_send(frame.timestamp_s, stats)):
+                    sent = policy is None or policy.should_send(frame.timestamp_s, stats)
+                    if remote and executor and sent:
                         future = executor.submit(remote.analyze, light)
                     pending.append(_Pending(light_thumb, stats, future))
                     while pending and (len(pending) >= window or _ready(pending[0])):
