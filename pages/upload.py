@@ -41,11 +41,11 @@ ingested: dict[str, str | None] = st.session_state.setdefault("ingested", {})
 if uploaded is not None and uploaded.file_id not in ingested:
     try:
         with st.spinner("Storing and probing the video…"):
-            video = ingest_video(services.engine, services.store, uploaded, filename=uploaded.name,
+            added = ingest_video(services.engine, services.store, uploaded, filename=uploaded.name,
                                  uploaded_by=user, size=uploaded.size,
                                  max_bytes=settings.max_upload_mb * 1024 * 1024)
         ingested[uploaded.file_id] = None
-        st.session_state["current_video_id"] = video.id
+        st.session_state["current_video_id"] = added.id
     except (VideoError, StorageError) as exc:
         ingested[uploaded.file_id] = str(exc)
 if uploaded is not None and (error := ingested.get(uploaded.file_id)):
@@ -56,9 +56,9 @@ with st.expander("Analyse a video already in storage"):
     if key := stored_video_ui(unregistered(services, where)):
         try:
             with st.spinner("Probing the stored video…"):
-                video = register_stored_video(services.engine, services.store, key, user)
+                stored = register_stored_video(services.engine, services.store, key, user)
             unregistered.clear()
-            st.session_state["current_video_id"] = video.id
+            st.session_state["current_video_id"] = stored.id
             st.session_state.pop("queued_analysis_id", None)
         except (VideoError, StorageError) as exc:
             st.error(escape_markdown(exc, 600))
