@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.vision_emulator",
     "tests.fixtures.apptest",
+    "tests.fixtures.library",
 ]
 
 

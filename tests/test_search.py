@@ -1,0 +1,60 @@
+"""Search across analyses (services/search.py) over rows made by the pipeline, on SQLite and
+PostgreSQL: segments, newest analyses first, case, wildcards, kinds, confidence and limit."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.search import like_pattern, search
+from tests.fixtures.library import SALE_LINE, WORD_LINE
+
+BASE = "http://framewise.test"
+
+
+def find(library, query: str, **kwargs):
+    kwargs.setdefault("min_confidence", 0.5)
+    return search(library.services.engine, query, public_url=BASE, **kwargs)
+
+
+def test_a_word_in_one_stretch_of_the_second_analysis_is_exactly_one_segment(scene_library):
+    """Test that 'zebra' finds one segment of analysis b, 3 s to 5 s, with a link to 3 s."""
+    [hit] = find(scene_library, "zebra")
+    assert hit.document() == {
+        "analysis_id": scene_library.b, "video": "crossing.mp4", "kind": "text_line",
+        "label": WORD_LINE, "start_s": 3.0, "end_s": 5.0, "frames": 3,
+        "max_confidence": pytest.approx(0.97),
+        "link": f"{BASE}/results?analysis={scene_library.b}&t=3",
+    }
+    assert hit.thumbnail_key.endswith("/thumbs/0000003.jpg")
+    assert [h.label for h in find(scene_library, "ZeBrA CROSS")] == [WORD_LINE]
+
+
+def test_results_are_newest_analyses_first_and_in_time_order(scene_library):
+    """Test that a label of both analyses lists b's segments before a's."""
+    hits = find(scene_library, "furniture")
+    assert [(h.analysis_id, h.kind, h.start_s, h.end_s) for h in hits] == [
+        (scene_library.b, "tag", 0.0, 7.0), (scene_library.a, "tag", 0.0, 7.0)]
+    captions = find(scene_library, "wearing a mask", kinds=("caption",))
+    assert [h.analysis_id for h in captions] == [scene_library.b, scene_library.a]
+    assert {h.frames for h in captions} == {8}
+
+
+def test_wildcards_in_the_query_match_only_themselves(scene_library):
+    """Test that %, _ and [ in a query are literal characters, not LIKE patterns."""
+    for query in ("%", "_", "50%_off", "[today]", "[t"):
+        assert [h.label for h in find(scene_library, query)] == [SALE_LINE], query
+    assert find(scene_library, "50%x") == [] and find(scene_library, "[x]") == []
+    assert like_pattern(" A%b_[c\\ ") == "%a\\%b\\_\\[c\\\\%"
+
+
+def test_kind_minimum_confidence_and_limit(scene_library):
+    """Test that --kind keeps one kind, the confidence drops weak labels, and limit caps rows."""
+    person = find(scene_library, "person")
+    assert {h.kind for h in person} == {"tag", "object", "person", "caption"}
+    assert {h.kind for h in find(scene_library, "person", kinds=("object",))} == {"object"}
+    assert len(find(scene_library, "using")) == 2  # the 0.536 tag, in both analyses
+    assert find(scene_library, "using", min_confidence=0.6) == []
+    assert len(find(scene_library, "person", limit=2)) == 2
+    assert find(scene_library, "   ") == [] and find(scene_library, "no such thing") == []
+    with pytest.raises(ValueError, match="unknown kind"):
+        find(scene_library, "x", kinds=("smart_crop",))
