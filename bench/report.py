@@ -40,6 +40,12 @@ METHOD = """\
    own startup command with `PORT` set, polled on `/_stcore/health`; then `cli.py analyze
    --no-wait` on a 4 s clip with nobody visiting, polled with `cli.py list` until the server's
    worker finishes it. Embedded defaults (SQLite, local folder, local analyser), not Azure.
+8. **Search** (`bench/search.py`). 100 azure analyses of 60 frames each and 600 detections each
+   (60,000 in all: tags, objects, people, OCR lines, dense captions, smart crops), bulk-inserted
+   into a fresh SQLite database and a fresh PostgreSQL (the tests' throwaway server, same
+   machine); `services.search.search` at minimum confidence 0.5 over every kind, including
+   captions; one warm-up run, then the median of 5. The schema has no index for search (a
+   `LIKE '%word%'` cannot use one); the joins back to frames use the existing indexes.
 """
 
 

@@ -27,6 +27,7 @@ SECTIONS = {
     "5": ("5. Azure cost", "bench.cost"),
     "6": ("6. Start-up", "bench.startup"),
     "7": ("7. Deployment rehearsal", "bench.deploy_rehearsal"),
+    "8": ("8. Search", "bench.search"),
 }
 
 

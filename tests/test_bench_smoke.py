@@ -8,6 +8,7 @@ import os
 import pytest
 
 from bench import cost, memory, results_page, sampling, startup, throughput
+from bench import search as search_bench
 from bench.common import Row, timed
 from bench.emulator import EmulatorProcess
 from bench.harness import services_for
@@ -98,6 +99,17 @@ def test_results_page_view_and_export(tmp_path):
     rows = results_page.rows(repeats=1, n_frames=30, n_detections=400)
     assert [r.met is not None for r in rows] == [True, True]
     services.engine.dispose()
+
+
+def test_search_rows_find_the_rare_word_once(tmp_path):
+    """Test that the search section builds its library and reports every query with a verdict."""
+    services = services_for(tmp_path)
+    search_bench.build_library(services.engine, n_analyses=3, frames_each=30, detections_each=60)
+    found = {q: n for q, _, _, _, _, n in search_bench.time_queries(services.engine, repeats=1)}
+    assert found["zebra"] == 1 and found["no such words"] == 0 and found["tag07"] > 0
+    services.engine.dispose()
+    rows = search_bench.rows(repeats=1, postgres=False, n_analyses=3)
+    assert len(rows) == len(search_bench.QUERIES) and all(r.met is not None for r in rows)
 
 
 def test_cost_rows_on_a_tiny_shots_video(tmp_path):
