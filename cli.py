@@ -1,4 +1,4 @@
-"""Headless Framewise: analyze, export, search, compare, list, cancel, worker; no Streamlit.
+"""Headless Framewise: analyze, export, search, compare, list, cancel, worker, db; no Streamlit.
 
 Exit codes: 0 success, 1 the analysis failed, 2 bad input or settings (one line `error: ...`).
 The last line `analyze` prints on stdout is one JSON object; progress goes to stderr.
@@ -237,6 +237,19 @@ def cmd_db_grant_identity(args, services: Services | None) -> int:
     return 0
 
 
+def cmd_db_upgrade(args, services: Services | None) -> int:
+    from services.db import make_engine
+    from services.migrations import upgrade_schema
+
+    engine = make_engine(load_settings().database_url)
+    try:
+        before, after = upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    print(json.dumps({"from": before, "to": after}))
+    return 0
+
+
 def _add_db_commands(sub) -> None:
     """`db ...`: database administration; runs without opening the app's services."""
     db = sub.add_parser("db", help="database administration")
@@ -247,6 +260,8 @@ def _add_db_commands(sub) -> None:
     p.add_argument("name", help="the identity's name: the web app's name for its managed identity")
     p.add_argument("--object-id", help="the identity's principal (object) id, to skip the lookup")
     p.set_defaults(func=cmd_db_grant_identity, opens_services=False)
+    p = db_sub.add_parser("upgrade", help="upgrade the schema to the latest revision (Alembic)")
+    p.set_defaults(func=cmd_db_upgrade, opens_services=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +320,8 @@ def _setup_logging(level: str) -> None:
         logging.getLogger("sqlalchemy.pool").setLevel(logging.DEBUG)
     else:
         logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        # Alembic announces its backend on every start; upgrade_schema logs what it changed.
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 class _Redact(logging.Filter):

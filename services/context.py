@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from services.config import Settings
-from services.db import create_schema, make_engine
+from services.db import make_engine
+from services.migrations import upgrade_schema
 from services.storage.azure import AzureBlobStore
 from services.storage.base import BlobStore
 from services.storage.factory import make_blob_store
@@ -21,10 +22,11 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    """Engine with the schema created, and the blob store; errors name the setting at fault."""
+    """Engine with the schema upgraded to the latest revision, and the blob store; errors name
+    the setting at fault."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     if settings.uses_azure_storage:
         # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
         # check it once with no retries first, so a wrong setting fails within seconds.

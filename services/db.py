@@ -1,4 +1,4 @@
-"""Engine, sessions, schema creation, Azure SQL token auth and retries of transient errors.
+"""Engine, sessions, the database clock, Azure SQL token auth and retries of transient errors.
 
 No dialect-specific SQL here: the same statements run on SQLite, PostgreSQL and Azure SQL.
 """
@@ -17,11 +17,13 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, SQLModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session
 
-from services import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from services.credentials import default_credential
+from services.models import UTCDateTime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,18 +156,53 @@ def make_engine(url: str, *, credential_factory: Callable[[], object] | None = N
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables and indexes; raises DatabaseUnavailable when it cannot connect."""
-    try:
-        with_retry(lambda: SQLModel.metadata.create_all(engine))
-    except (OperationalError, DBAPIError) as exc:
-        lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
-        reason = lines[0].strip() if lines else type(exc).__name__
-        if engine.url.password:
-            reason = reason.replace(str(engine.url.password), "***")
-        raise DatabaseUnavailable(
-            f"setting DATABASE_URL: cannot open the database ({reason[:200]})"
-        ) from None
+def unavailable(exc: DBAPIError, engine: Engine) -> DatabaseUnavailable:
+    """DatabaseUnavailable naming DATABASE_URL and the driver's first line (password masked)."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    reason = lines[0].strip() if lines else type(exc).__name__
+    if engine.url.password:
+        reason = reason.replace(str(engine.url.password), "***")
+    return DatabaseUnavailable(f"setting DATABASE_URL: cannot open the database ({reason[:200]})")
+
+
+class db_now(FunctionElement):
+    """The database's clock in UTC, plus `seconds`: leases are compared against one clock.
+
+    Compiled per backend into the same naive-UTC form UTCDateTime stores, so it compares with
+    and can be stored into the timestamp columns.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: float = 0.0):
+        super().__init__(sa.literal(float(seconds), sa.Float()))
+
+
+@compiles(db_now)
+def _db_now_default(element, compiler, **kw):
+    return f"(CURRENT_TIMESTAMP + {compiler.process(element.clauses, **kw)} * INTERVAL '1' SECOND)"
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element, compiler, **kw):
+    seconds = compiler.process(element.clauses, **kw)
+    return f"(timezone('UTC', statement_timestamp()) + {seconds} * INTERVAL '1 second')"
+
+
+@compiles(db_now, "mssql")
+def _db_now_mssql(element, compiler, **kw):
+    # DATEADD takes whole units: milliseconds keep sub-second leases exact enough.
+    seconds = compiler.process(element.clauses, **kw)
+    return f"DATEADD(millisecond, CAST({seconds} * 1000 AS INT), SYSUTCDATETIME())"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element, compiler, **kw):
+    # The text form SQLAlchemy stores SQLite datetimes in ('YYYY-MM-DD HH:MM:SS.fff' sorts and
+    # parses alike); julianday arithmetic adds the seconds.
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', julianday('now') + {seconds} / 86400.0)"
 
 
 @contextmanager

@@ -1,7 +1,10 @@
-"""SQLModel tables: Video, Analysis, Frame, Detection.
+"""SQLModel tables: Video, Analysis, Frame, Detection, and blob deletes still to retry.
 
 Boxes are in pixels of the analysed frame, origin top left; `relative_box` derives [0, 1] values.
 Indexed string columns carry explicit lengths because SQL Server cannot index VARCHAR(MAX).
+Human text is HumanText: NVARCHAR on SQL Server (VARCHAR turns non-Latin text into `?` under
+Azure SQL's default collation), cut to its column on the way in, never an error.
+The schema changes only through a migration (services/migrations/versions/).
 """
 
 from __future__ import annotations
@@ -48,6 +51,48 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class HumanText(TypeDecorator):
+    """Unicode text of at most `length` characters: longer text is cut to fit, never refused.
+
+    SQL Server counts NVARCHAR length in UTF-16 code units (an emoji takes two), the others in
+    characters; NUL and lone surrogates, which PostgreSQL and the drivers refuse, are dropped.
+    """
+
+    impl = sa.Unicode
+    cache_ok = True
+
+    def __init__(self, length: int):
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return fit_text(str(value), self.length, utf16=dialect.name == "mssql")
+
+
+def fit_text(text: str, length: int, *, utf16: bool = False) -> str:
+    """`text` without NUL or lone surrogates, cut to `length` characters (or UTF-16 units)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. half of an emoji from a JSON escape
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    if not utf16 or len(text) * 2 <= length:
+        return text[:length]
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > length:
+            return text[:i]
+    return text
+
+
+# Row ids of the big tables: BIGINT (SQLite only autoincrements a column typed INTEGER).
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def _id_field(**kw) -> str:
     return Field(default_factory=new_id, sa_type=sa.String(32), primary_key=True, **kw)
 
@@ -70,11 +115,17 @@ class Status(StrEnum):
         return self in (Status.succeeded, Status.failed, Status.cancelled)
 
 
+STATUS_TYPE = sa.Enum(
+    Status, native_enum=False, length=16, validate_strings=True,
+    values_callable=lambda members: [m.value for m in members],
+)
+
+
 class Video(SQLModel, table=True):
     """An uploaded video: the blob key is generated, the original name is for display only."""
 
     id: str = _id_field()
-    original_filename: str = Field(sa_type=sa.String(255))
+    original_filename: str = Field(sa_type=HumanText(255))
     blob_key: str = Field(sa_type=sa.String(200), unique=True)
     size_bytes: int = Field(sa_type=sa.BigInteger)
     sha256: str = Field(sa_type=sa.String(64), index=True)
@@ -84,7 +135,7 @@ class Video(SQLModel, table=True):
     height: int
     codec: str = Field(sa_type=sa.String(40))
     rotation: int = 0
-    uploaded_by: str = Field(sa_type=sa.String(255))
+    uploaded_by: str = Field(sa_type=HumanText(255))
     uploaded_at: datetime = _time_field(nullable=False, index=True)
 
 
@@ -93,7 +144,7 @@ class Analysis(SQLModel, table=True):
 
     id: str = _id_field()
     video_id: str = Field(sa_type=sa.String(32), foreign_key="video.id", index=True)
-    status: str = Field(default=Status.queued, sa_type=sa.String(16), index=True)
+    status: Status = Field(default=Status.queued, sa_type=STATUS_TYPE, index=True)
     analyzer: str = Field(sa_type=sa.String(16))
     features: str = Field(default="", sa_type=sa.String(200))
     sample_fps: float = 1.0
@@ -104,8 +155,8 @@ class Analysis(SQLModel, table=True):
     transactions: int = 0
     estimated_cost: float = 0.0
     truncated: bool = False
-    error_message: str | None = Field(default=None, sa_type=sa.String(2000))
-    created_by: str = Field(sa_type=sa.String(255))
+    error_message: str | None = Field(default=None, sa_type=HumanText(2000))
+    created_by: str = Field(sa_type=HumanText(255))
     created_at: datetime = _time_field(nullable=False, index=True)
     started_at: datetime | None = _time_field()
     finished_at: datetime | None = _time_field()
@@ -124,7 +175,7 @@ class Frame(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("analysis_id", "frame_index"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id", index=True)
     frame_index: int
     timestamp_s: float
@@ -132,7 +183,7 @@ class Frame(SQLModel, table=True):
     height: int
     thumbnail_key: str | None = Field(default=None, sa_type=sa.String(200))
     raw_result_key: str | None = Field(default=None, sa_type=sa.String(200))
-    caption: str | None = Field(default=None, sa_type=sa.String(1000))
+    caption: str | None = Field(default=None, sa_type=HumanText(1000))
     caption_confidence: float | None = None
     people_count: int | None = None
     object_count: int | None = None
@@ -152,16 +203,27 @@ class Detection(SQLModel, table=True):
 
     __table_args__ = (sa.Index("ix_detection_analysis_frame", "analysis_id", "frame_index"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
     frame_index: int
     kind: str = Field(sa_type=sa.String(20))
-    label: str | None = Field(default=None, sa_type=sa.String(1000))
+    label: str | None = Field(default=None, sa_type=HumanText(4000))  # OCR lines
     confidence: float | None = None
     x: int | None = None
     y: int | None = None
     w: int | None = None
     h: int | None = None
+
+
+class PendingBlobDelete(SQLModel, table=True):
+    """A blob (or, ending in '/', a prefix) whose delete failed after its rows went: retried."""
+
+    __tablename__ = "pending_blob_delete"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    blob_key: str = Field(sa_type=sa.String(200), unique=True)
+    created_at: datetime = _time_field(nullable=False)
+    attempts: int = 0
 
 
 DETECTION_KINDS = ("person", "object", "tag", "dense_caption", "text_line", "smart_crop")

@@ -27,12 +27,12 @@ from services import db
 from services.db import (
     AZURE_SQL_SCOPE,
     DatabaseUnavailable,
-    create_schema,
     is_transient,
     make_engine,
     session_scope,
     with_retry,
 )
+from services.migrations import upgrade_schema
 from services.models import Analysis, Frame, Video
 
 SERVICES = Path(db.__file__).resolve().parent
@@ -84,9 +84,9 @@ def _wrapped(orig: BaseException, cls=OperationalError) -> DBAPIError:
 # ---------------------------------------------------------------- schema and constraints
 
 
-def test_create_schema_makes_every_table_and_the_frame_unique_key(engine):
-    """Test that create_schema builds all four tables, the (analysis, frame) key, and reruns."""
-    create_schema(engine)  # a second run (every app start) must be harmless
+def test_upgrade_schema_makes_every_table_and_the_frame_unique_key(engine):
+    """Test that upgrade_schema builds all four tables, the (analysis, frame) key, and reruns."""
+    assert upgrade_schema(engine)[1] == upgrade_schema(engine)[0]  # every start: harmless
     insp = sa.inspect(engine)
     assert {"video", "analysis", "frame", "detection"} <= set(insp.get_table_names())
     uniques = [tuple(u["column_names"]) for u in insp.get_unique_constraints("frame")]
@@ -197,7 +197,7 @@ def test_sqlite_writer_waits_for_a_lock_instead_of_failing(tmp_path):
     """Test that a second writer waits for a held SQLite write lock rather than erroring."""
     path = tmp_path / "fw.db"
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    upgrade_schema(engine)
     holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     threading.Timer(0.3, holder.execute, args=("COMMIT",)).start()
@@ -267,7 +267,7 @@ def test_with_retry_outlasts_a_real_sqlite_lock(tmp_path):
     """Test that with_retry turns a real 'database is locked' into success once the lock goes."""
     path = tmp_path / "fw.db"
     setup = make_engine(f"sqlite:///{path}")
-    create_schema(setup)
+    upgrade_schema(setup)
     setup.dispose()
     impatient = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
     holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -497,6 +497,53 @@ def test_timestamps_use_datetime2_on_sql_server():
     assert re.search(r"lease_expires_at DATETIME2\b", ddl), ddl
 
 
+# Columns of machine text (ids, keys, hashes, codes) that may stay VARCHAR; any other string
+# column is human text and must be NVARCHAR, or Azure SQL stores non-Latin text as '?'.
+MACHINE_TEXT = {
+    "id", "video_id", "analysis_id", "blob_key", "sha256", "codec", "status", "analyzer",
+    "features", "lease_owner", "thumbnail_key", "raw_result_key", "kind",
+}
+
+
+def sql_server_text_and_id_problems(metadata: sa.MetaData) -> list[str]:
+    """VARCHAR columns of human text, and integer row ids that are not BIGINT, in mssql DDL."""
+    dialect = mssql.dialect()
+    bad = []
+    for table in metadata.sorted_tables:
+        ddl = str(CreateTable(table).compile(dialect=dialect))
+        for column in table.columns:
+            line = re.search(rf"^\s*\[?{column.name}\]? (\w+)", ddl, re.MULTILINE)
+            assert line, f"{table.name}.{column.name} not in\n{ddl}"
+            kind = line.group(1).upper()
+            if kind in ("VARCHAR", "TEXT", "CHAR") and column.name not in MACHINE_TEXT:
+                bad.append(f"{table.name}.{column.name} {kind}")
+            if column.primary_key and kind in ("INTEGER", "INT", "SMALLINT"):
+                bad.append(f"{table.name}.{column.name} {kind} (32-bit row id)")
+    return bad
+
+
+def test_sql_server_ddl_has_nvarchar_text_and_bigint_row_ids():
+    """Test that every human-text column compiles to NVARCHAR and every row id to BIGINT."""
+    assert sql_server_text_and_id_problems(SQLModel.metadata) == []
+    for table, column, width in (("video", "original_filename", 255), ("frame", "caption", 1000),
+                                 ("detection", "label", 4000), ("analysis", "error_message", 2000)):
+        ddl = str(CreateTable(SQLModel.metadata.tables[table]).compile(dialect=mssql.dialect()))
+        assert f"{column} NVARCHAR({width})" in ddl
+    for table in ("frame", "detection"):
+        ddl = str(CreateTable(SQLModel.metadata.tables[table]).compile(dialect=mssql.dialect()))
+        assert re.search(r"^\s*id BIGINT NOT NULL IDENTITY", ddl, re.MULTILINE), ddl
+
+
+def test_the_sql_server_checker_flags_varchar_text_and_int_ids():
+    """Test that the checker catches a VARCHAR caption and an INTEGER primary key."""
+    md = sa.MetaData()
+    sa.Table("t", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("caption", sa.String(100)), sa.Column("sha256", sa.String(64)),
+             sa.Column("note", sa.Unicode(50)))
+    assert sql_server_text_and_id_problems(md) == ["t.id INTEGER (32-bit row id)",
+                                                   "t.caption VARCHAR"]
+
+
 FORBIDDEN_SQL = (
     "ON CONFLICT",
     "INSERT OR",
@@ -656,7 +703,7 @@ def test_make_engine_rejects_a_garbage_url():
         assert "hunter2" not in str(caught.value)
 
 
-def test_create_schema_on_an_unreachable_server_names_database_url():
+def test_upgrade_schema_on_an_unreachable_server_names_database_url():
     """Test that a closed port gives a one-line DatabaseUnavailable without the password."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -664,7 +711,7 @@ def test_create_schema_on_an_unreachable_server_names_database_url():
         engine = make_engine(f"postgresql+psycopg2://fw:hunter2secret@127.0.0.1:{port}/fw")
         started = time.monotonic()
         with pytest.raises(DatabaseUnavailable) as caught:
-            create_schema(engine)
+            upgrade_schema(engine)
     message = str(caught.value)
     assert "DATABASE_URL" in message
     assert "\n" not in message
