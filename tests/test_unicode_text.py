@@ -19,7 +19,7 @@ from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
 from services.db import session_scope
-from services.library import ingest_video
+from services.ingest import ingest_video
 from services.models import Analysis, Detection, Frame, Status, fit_text
 from tests.fixtures.apptest import SETTINGS_ENV
 from tests.fixtures.tools import ROOT
@@ -96,11 +96,16 @@ def test_text_in_four_scripts_survives_to_the_page_and_both_csvs(
         texts = pd.concat([df.value for df in at.dataframe if "text" in df.value.columns])
         assert OCR_LINE in set(texts["text"])
 
-        done = jobs.get_analysis(engine, analysis.id).frames_done
+        stored = jobs.get_analysis(engine, analysis.id)
+        made = exports.export_files(engine, stored, services.settings.min_confidence,
+                                    ("frames", "detections"))  # what `cli.py export` writes
+        done = stored.frames_done
+        shown_rows = (data.frames(engine, analysis.id, done),  # what the page has loaded
+                      data.detections(engine, analysis.id, done))
         for frames_csv, detections_csv in (
-            (exports.frames_csv(engine, analysis.id), exports.detections_csv(engine, analysis.id)),
-            (data.frames_csv(engine, analysis.id, done),  # what the page's buttons offer
-             data.detections_csv(engine, analysis.id, done)),
+            (made["frames"], made["detections"]),
+            (exports.frames_csv(*shown_rows, services.settings.min_confidence),
+             exports.detections_csv(shown_rows[1], services.settings.min_confidence)),
         ):
             frames = pd.read_csv(io.BytesIO(frames_csv), encoding="utf-8")
             found = pd.read_csv(io.BytesIO(detections_csv), encoding="utf-8")
