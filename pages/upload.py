@@ -9,18 +9,23 @@ from components.context import get_services, route_through_app
 from components.data import cached_frames, unregistered
 from components.text import escape_markdown
 from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
+from components.upload_route import DESK
+from components.upload_widget import page_session_id, upload_widget_ui
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
-from services.ingest import VIDEO_SUFFIXES, ingest_video, register_stored_video
+from services.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.library import get_video, video_info
 from services.storage.base import StorageError
 from services.video.probe import VideoError
 
 
-def _forget_current_video() -> None:
-    # A new or removed file replaces whatever video the form was showing.
-    st.session_state.pop("current_video_id", None)
-    st.session_state.pop("queued_analysis_id", None)
+def _show_upload(message: str | None, video_id: str | None = None) -> None:
+    # A new upload replaces the video the form showed: by itself, or by its error, which stays
+    # on the page until the next upload.
+    st.session_state["upload_error"] = message
+    if message or video_id:
+        st.session_state["current_video_id"] = video_id
+        st.session_state.pop("queued_analysis_id", None)
 
 
 route_through_app()
@@ -29,26 +34,26 @@ settings = services.settings
 user = current_user()
 
 st.title("Upload a video")
-uploaded = st.file_uploader(
-    "Video file",
-    type=[s.lstrip(".") for s in VIDEO_SUFFIXES],
-    max_upload_size=settings.max_upload_mb,
-    on_change=_forget_current_video,
-    help=f"Up to {settings.max_upload_mb:,} MB (FRAMEWISE_MAX_UPLOAD_MB).",
-)
-# Each uploaded file is ingested once per session (keyed by file_id), not on every rerun.
-ingested: dict[str, str | None] = st.session_state.setdefault("ingested", {})
-if uploaded is not None and uploaded.file_id not in ingested:
-    try:
-        with st.spinner("Storing and probing the video…"):
-            added = ingest_video(services.engine, services.store, uploaded, filename=uploaded.name,
-                                 uploaded_by=user, size=uploaded.size,
-                                 max_bytes=settings.max_upload_mb * 1024 * 1024)
-        ingested[uploaded.file_id] = None
-        st.session_state["current_video_id"] = added.id
-    except (VideoError, StorageError) as exc:
-        ingested[uploaded.file_id] = str(exc)
-if uploaded is not None and (error := ingested.get(uploaded.file_id)):
+session_id = page_session_id()
+max_bytes = settings.max_upload_mb * 1024 * 1024
+# A fresh single-use token each run, for this session and user only (the upload route's key).
+token = DESK.mint(session_id=session_id, user=user, services=services, max_bytes=max_bytes)
+event = upload_widget_ui(token=token, session_id=session_id, max_bytes=max_bytes,
+                         suffixes=VIDEO_SUFFIXES)
+if event is not None and event.kind == "refused":
+    try:  # the browser refused it before sending: the service words why
+        check_upload(event.name, size=event.size, max_bytes=max_bytes)
+    except VideoError as exc:
+        _show_upload(str(exc))
+elif event is not None and event.kind == "failed":
+    _show_upload(f"{display_name(event.name)} was not uploaded: {event.message}")
+elif event is not None and event.kind == "cancelled":
+    _show_upload(None)
+    st.toast(f"Upload of {escape_markdown(display_name(event.name), 120)} cancelled: "
+             "nothing was stored.")
+for outcome in DESK.take(session_id, user):  # what the route did with this session's uploads
+    _show_upload(outcome.error, outcome.video_id)
+if error := st.session_state.get("upload_error"):
     st.error(escape_markdown(error, 600))
 
 with st.expander("Analyse a video already in storage"):
@@ -89,7 +94,7 @@ if video is not None:
             features=options.features, adaptive=options.adaptive, estimated_cost=plan.cost,
         )
         st.session_state["queued_analysis_id"] = analysis.id
-elif uploaded is None:
+elif not st.session_state.get("upload_error"):
     st.info("Choose a video file to start. It is stored under a generated name, probed, and "
             "then you choose how to analyse it.")
 

@@ -7,8 +7,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port="${PORT:-8000}"
 python cli.py db upgrade
-# Streamlit's own upload limit follows FRAMEWISE_MAX_UPLOAD_MB, as in scripts/run.sh.
-limit=$(python -c 'from services.config import load_settings; print(load_settings().max_upload_mb)')
-export STREAMLIT_SERVER_MAX_UPLOAD_SIZE="$limit"
+# Uploads stream to the app's own route, which enforces FRAMEWISE_MAX_UPLOAD_MB.
 exec python -m streamlit run app.py --server.port "$port" --server.address 0.0.0.0 \
   --server.headless true --browser.gatherUsageStats false

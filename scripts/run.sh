@@ -2,7 +2,5 @@
 # Set up (first time) and serve Framewise on the embedded defaults: http://localhost:8501
 set -euo pipefail
 source "$(dirname "$0")/venv.sh" requirements.txt
-# Streamlit's own upload limit follows FRAMEWISE_MAX_UPLOAD_MB (read from .env too).
-limit=$(.venv/bin/python -c 'from services.config import load_settings; print(load_settings().max_upload_mb)')
-export STREAMLIT_SERVER_MAX_UPLOAD_SIZE="$limit"
+# Uploads stream to the app's own route, which enforces FRAMEWISE_MAX_UPLOAD_MB (from .env too).
 exec .venv/bin/python -m streamlit run app.py "$@"

@@ -29,6 +29,14 @@ MB = 1024 * 1024
 _KEY_SUFFIXES = (*VIDEO_SUFFIXES, ".ts", ".mts", ".m2ts", ".3gp", ".flv", ".ogv")
 
 
+class TooLarge(VideoError):
+    """The file is over FRAMEWISE_MAX_UPLOAD_MB (announced, or found while streaming)."""
+
+
+class NotAVideoName(VideoError):
+    """The file's name is outside the suffix list."""
+
+
 def display_name(filename: str | None) -> str:
     """A file name safe to show and store: no folders, no control characters, 200 chars at most."""
     name = (filename or "").replace("\x00", "")
@@ -56,9 +64,10 @@ def check_upload(
     """
     shown = shown or _shown(display_name(filename))
     if not filename.lower().endswith(VIDEO_SUFFIXES):
-        raise VideoError(f"{shown} is not a video file; choose one of {', '.join(VIDEO_SUFFIXES)}")
+        raise NotAVideoName(f"{shown} is not a video file; choose one of "
+                            f"{', '.join(VIDEO_SUFFIXES)}")
     if max_bytes is not None and size is not None and size > max_bytes:
-        raise VideoError(over_limit(shown, max_bytes, size))
+        raise TooLarge(over_limit(shown, max_bytes, size))
 
 
 def over_limit(shown: str, max_bytes: int, size: int | None = None) -> str:
@@ -118,7 +127,7 @@ def ingest_video(
         try:
             stored = store.write_stream(key, hashing, max_bytes=max_bytes)
         except BlobTooLarge:
-            raise VideoError(over_limit(shown, max_bytes or 0)) from None
+            raise TooLarge(over_limit(shown, max_bytes or 0)) from None
         except StorageError as exc:
             raise StorageError(f"{shown} could not be stored: {exc}") from exc
         if stored == 0:

@@ -22,6 +22,7 @@ from services.db import session_scope
 from services.ingest import ingest_video
 from services.library import list_analyses
 from services.models import Analysis, Detection, Frame, Status, Video
+from tests.fixtures.uploads import upload_through_page, widget_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,12 +73,16 @@ def texts(at: AppTest, kind: str) -> list[str]:
 
 
 def test_upload_page_is_the_default(services):
-    """Test that the app opens on the upload page with a video-only uploader and the user line."""
+    """Test that the app opens on the upload page with a video-only upload widget holding a
+    token for this session, and the user line."""
     at = app().run()
     assert not at.exception
     assert at.title[0].value == "Upload a video"
-    allowed = at.file_uploader[0].allowed_type
-    assert ".mp4" in allowed and ".txt" not in allowed
+    assert not at.get("file_uploader")  # one upload path: the streaming widget
+    data = widget_data(at)
+    assert ".mp4" in data["suffixes"] and ".txt" not in data["suffixes"]
+    assert data["session_id"] and len(data["token"]) >= 32
+    assert data["limit_bytes"] == services.settings.max_upload_mb * 1024 * 1024
     assert "Signed in as local user (no sign-in configured)" in texts(at.sidebar, "caption")
 
 
@@ -85,7 +90,7 @@ def test_upload_then_queue(services, video_factory):
     """Test that an uploaded video is stored once, probed, estimated and queued with a link."""
     data = video_factory(seconds=3).read_bytes()
     at = app().run()
-    at.file_uploader[0].set_value(("my clip.mp4", data, "video/mp4")).run()
+    assert upload_through_page(at, "my clip.mp4", data)[0] == 200
     assert not at.exception, at.exception
     assert not at.error
     metrics = {m.label: m.value for m in at.metric}
@@ -109,7 +114,7 @@ def test_upload_then_queue(services, video_factory):
 def test_azure_is_disabled_without_endpoint(services, video_factory):
     """Test that the Azure analyser cannot be chosen while AZURE_VISION_ENDPOINT is unset."""
     at = app().run()
-    at.file_uploader[0].set_value(("a.mp4", video_factory().read_bytes(), "video/mp4")).run()
+    upload_through_page(at, "a.mp4", video_factory().read_bytes())
     radio = at.radio[0]
     assert radio.value == "local" and radio.disabled
     assert any("AZURE_VISION_ENDPOINT" in c for c in texts(at, "caption"))
@@ -119,8 +124,8 @@ def test_bad_file_is_refused_and_leaves_nothing(services):
     """Test that text bytes named .mp4 give one error line and add no row and no blob."""
     name = "[notes](javascript:alert(1)).mp4"
     at = app().run()
-    at.file_uploader[0].set_value((name, b"hello, not a video\n" * 50, "video/mp4")).run()
-    assert not at.exception
+    status, _ = upload_through_page(at, name, b"hello, not a video\n" * 50)
+    assert status == 422 and not at.exception
     assert len(at.error) == 1
     assert shown(at.error[0].value).startswith(f"{name} cannot be analysed: ")
     assert "](javascript" not in at.error[0].value  # the name is text, not a link

@@ -34,6 +34,7 @@ from services.db import session_scope
 from services.ingest import ingest_video
 from services.library import list_analyses
 from services.models import Status, Video
+from tests.fixtures.uploads import upload_through_page
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -308,7 +309,7 @@ def analysed(services: Services, video_path: Path) -> str:
 
 def assert_no_data(at: AppTest, analysis_id: str) -> None:
     """Nothing of the stored analyses shows: no tables, charts, metrics, names or ids."""
-    for kind in ("dataframe", "vega_lite_chart", "metric", "file_uploader", "image",
+    for kind in ("dataframe", "vega_lite_chart", "metric", "bidi_component", "image",
                  "download_button", "selectbox", "page_link", "code"):
         assert not at.get(kind), kind
     text = everything(at)
@@ -383,8 +384,7 @@ def test_allowed_user_uploads_and_queues_as_themselves(services, video_factory, 
     assert at.title[0].value == "Upload a video"
     assert [c.value for c in at.sidebar.caption] == ["Signed in as ana\\@example\\.com"]
     assert [b.proto.label for b in at.sidebar.button] == ["Sign out"]
-    at.file_uploader[0].set_value(("mine.mp4", video_factory(seconds=3).read_bytes(),
-                                   "video/mp4")).run()
+    assert upload_through_page(at, "mine.mp4", video_factory(seconds=3).read_bytes())[0] == 200
     assert not at.exception, at.exception
     at.button[0].click().run()
     assert not at.exception, at.exception
@@ -470,7 +470,7 @@ def test_without_auth_the_app_runs_as_local_user(services, video_factory):
         assert [c.value for c in at.sidebar.caption] == [
             "Signed in as local user (no sign-in configured)"]
         assert not at.sidebar.button
-    at.file_uploader[0].set_value(("a.mp4", video_factory().read_bytes(), "video/mp4")).run()
+    assert upload_through_page(at, "a.mp4", video_factory().read_bytes())[0] == 200
     at.button[0].click().run()
     [(analysis, video)] = list_analyses(services.engine)
     assert (video.uploaded_by, analysis.created_by) == ("local", "local")

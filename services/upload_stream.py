@@ -1,0 +1,151 @@
+"""A streamed upload into the BlobStore: the request body, chunk by chunk, through ingest.
+
+The body arrives on the server's event loop; the BlobStore writes block. A worker thread runs
+the ingest and pulls the body one chunk at a time from the loop, so at most one store block
+(4 MB) per upload is in memory and a slow store slows the sender instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from threading import BoundedSemaphore
+
+from services.ingest import NotAVideoName, TooLarge, check_upload, display_name, ingest_video
+from services.storage.base import StorageError
+from services.upload_sessions import UploadDesk, UploadOutcome, UploadRefused
+from services.video.probe import VideoError
+
+log = logging.getLogger(__name__)
+STALL_S = 120.0  # no byte for this long: the connection is taken as broken
+MAX_RUNNING = 4  # uploads at once per process; more are asked to try again
+
+
+class UploadInterrupted(Exception):
+    """The body stopped before its end: the browser cancelled, closed, or lost its connection."""
+
+
+class BodyReader:
+    """A blocking file-like `read(n)` over an async byte stream that lives on `loop`.
+
+    Called from a worker thread only; each read waits for the next chunks of the stream.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop,
+                 *, stall_s: float = STALL_S):
+        self._chunks = chunks
+        self._loop = loop
+        self._stall_s = stall_s
+        self._buffer = bytearray()
+        self._ended = False
+        self.received = 0
+
+    async def _next(self) -> bytes | None:
+        return await anext(self._chunks, None)
+
+    def _pull(self) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
+        try:
+            chunk = future.result(timeout=self._stall_s)
+        except FutureTimeout:
+            future.cancel()
+            raise UploadInterrupted(f"no data for {self._stall_s:g} s") from None
+        except Exception as exc:  # the server's disconnect error, whichever server it is
+            raise UploadInterrupted(type(exc).__name__) from exc
+        if chunk is None:
+            self._ended = True
+        else:
+            self.received += len(chunk)
+            self._buffer += chunk
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._ended and (n < 0 or len(self._buffer) < n):
+            self._pull()
+        size = len(self._buffer) if n < 0 else min(n, len(self._buffer))
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to an upload: status and a small JSON body."""
+
+    status: int
+    body: dict
+
+
+class UploadReceiver:
+    """Redeems the token, checks the file, and streams the body through ingest in a thread."""
+
+    def __init__(self, desk: UploadDesk, *, max_running: int = MAX_RUNNING,
+                 stall_s: float = STALL_S):
+        self.desk = desk
+        self._stall_s = stall_s
+        self._slots = BoundedSemaphore(max_running)
+        self._max_running = max_running
+        # Own threads: a long upload must not hold the threads Starlette serves files with.
+        self._threads = ThreadPoolExecutor(max_running, thread_name_prefix="framewise-upload")
+
+    @property
+    def running(self) -> int:
+        """Uploads being received now."""
+        return self._max_running - self._slots._value  # a BoundedSemaphore counts free slots
+
+    async def receive(
+        self,
+        *,
+        token: str,
+        session_id: str,
+        filename: str,
+        length: int | None,
+        chunks: AsyncIterator[bytes],
+        is_live: Callable[[str], bool],
+    ) -> Answer:
+        try:
+            grant = self.desk.redeem(token, session_id=session_id, is_live=is_live)
+        except UploadRefused as refused:
+            return Answer(refused.status, {"error": str(refused), "recorded": False})
+        try:
+            check_upload(filename, size=length, max_bytes=grant.max_bytes)
+        except NotAVideoName as exc:
+            return self._refuse(grant, 415, str(exc))
+        except TooLarge as exc:
+            return self._refuse(grant, 413, str(exc))
+        if not self._slots.acquire(blocking=False):
+            return Answer(503, {"error": "too many uploads at once on this server: try again "
+                                         "in a minute", "recorded": False})
+        try:
+            reader = BodyReader(chunks, asyncio.get_running_loop(), stall_s=self._stall_s)
+            services = grant.services
+
+            def ingest():
+                return ingest_video(services.engine, services.store, reader, filename=filename,
+                                    uploaded_by=grant.user, max_bytes=grant.max_bytes,
+                                    size=length)
+
+            video = await asyncio.get_running_loop().run_in_executor(self._threads, ingest)
+        except UploadInterrupted as exc:
+            # ingest removed what it had written; nothing is kept, nothing to show the page.
+            log.info("upload of %s interrupted after %d bytes (%s): nothing stored",
+                     display_name(filename), reader.received, exc)
+            return Answer(400, {"error": "the upload was interrupted: nothing was stored",
+                                "recorded": False})
+        except TooLarge as exc:
+            return self._refuse(grant, 413, str(exc))
+        except VideoError as exc:
+            return self._refuse(grant, 422, str(exc))
+        except StorageError as exc:
+            return self._refuse(grant, 503, str(exc))
+        finally:
+            self._slots.release()
+        self.desk.finish(grant, UploadOutcome(grant.user, video_id=video.id))
+        return Answer(200, {"video_id": video.id, "recorded": True})
+
+    def _refuse(self, grant, status: int, message: str) -> Answer:
+        self.desk.finish(grant, UploadOutcome(grant.user, error=message))
+        return Answer(status, {"error": message, "recorded": True})
