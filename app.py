@@ -21,6 +21,7 @@ from components.auth import (
 )
 from components.context import ensure_worker, get_services, mark_routed
 from components.text import escape_markdown
+from components.upload_route import upload_routes
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
 from services.storage.base import StorageError
@@ -28,43 +29,55 @@ from services.storage.base import StorageError
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.getLogger("azure").setLevel(logging.WARNING)
 
-st.set_page_config(page_title="Framewise", page_icon=":material/movie:", layout="wide")
 
-try:
-    services = get_services()
-except (SettingsError, DatabaseUnavailable, StorageError) as exc:
-    # One line naming the setting and what to do; never a traceback.
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    st.error(f"Framewise cannot start: {escape_markdown(message, 400)}. Fix it in the app "
-             "settings (environment or .env) and reload the page.")
-    st.stop()
+def main() -> None:
+    """One session's run: page config, services, the gate, navigation, the page."""
+    st.set_page_config(page_title="Framewise", page_icon=":material/movie:", layout="wide")
 
-ensure_worker(services)
+    try:
+        services = get_services()
+    except (SettingsError, DatabaseUnavailable, StorageError) as exc:
+        # One line naming the setting and what to do; never a traceback.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        st.error(f"Framewise cannot start: {escape_markdown(message, 400)}. Fix it in the app "
+                 "settings (environment or .env) and reload the page.")
+        st.stop()
 
-try:
-    access = access_state(services.settings.allowed_users)
-except AuthConfigError as exc:
-    # Sign-in is configured but unusable: refuse everyone rather than run without it.
-    st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix the `FRAMEWISE_AUTH_*` "
-             "settings or .streamlit/secrets.toml (see secrets.toml.example) and reload the page.")
-    st.stop()
+    ensure_worker(services)
 
-pages = [
-    st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload",
-            default=True),
-    st.Page("pages/analyses.py", title="Analyses", icon=":material/list:", url_path="analyses"),
-    st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
-            url_path="results"),
-    st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
-            url_path="compare"),
-]
-# Navigation first (hidden until someone is let in), so the gate knows the page that was asked
-# for; no page script runs before the gate has let the session in.
-page = st.navigation(pages, position="sidebar" if access.lets_in else "hidden")
-if not access.lets_in:
-    gate_ui(access, page)  # sign-in page or refusal; ends the run
-resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
-sidebar_user_ui(access)
-mark_routed()
-page.run()
+    try:
+        access = access_state(services.settings.allowed_users)
+    except AuthConfigError as exc:
+        # Sign-in is configured but unusable: refuse everyone rather than run without it.
+        st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix the "
+                 "`FRAMEWISE_AUTH_*` settings or .streamlit/secrets.toml (see "
+                 "secrets.toml.example) and reload the page.")
+        st.stop()
+
+    pages = [
+        st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload",
+                default=True),
+        st.Page("pages/analyses.py", title="Analyses", icon=":material/list:", url_path="analyses"),
+        st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
+                url_path="results"),
+        st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
+                url_path="compare"),
+    ]
+    # Navigation first (hidden until someone is let in), so the gate knows the page that was asked
+    # for; no page script runs before the gate has let the session in.
+    page = st.navigation(pages, position="sidebar" if access.lets_in else "hidden")
+    if not access.lets_in:
+        gate_ui(access, page)  # sign-in page or refusal; ends the run
+    resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
+    sidebar_user_ui(access)
+    mark_routed()
+    page.run()
+
+
+if __name__ == "__main__":
+    main()  # a session's run (Streamlit's script runner, AppTest)
+else:
+    # Imported by the server (`streamlit run` finds this st.App): the pages' script is this file;
+    # the upload widget streams files to the routes served beside them.
+    app = st.App(__file__, routes=upload_routes())

@@ -11,14 +11,19 @@ import hashlib
 import re
 import unicodedata
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import BinaryIO
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.db import session_scope, with_retry
 from services.models import Video
-from services.storage.base import BlobStore, BlobTooLarge, StorageError, new_video_key
+from services.storage.base import (
+    BlobStore,
+    BlobTooLarge,
+    Readable,
+    StorageError,
+    new_video_key,
+)
 from services.video.probe import VideoError, VideoInfo, probe
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv")
@@ -86,7 +91,7 @@ def _key_suffix(name: str) -> str:
 class _Hashing:
     """Wraps a stream and hashes what passes through, so the upload is read only once."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: Readable):
         self._stream = stream
         self.sha256 = hashlib.sha256()
 
@@ -106,7 +111,7 @@ def _probe_stored(store: BlobStore, key: str) -> VideoInfo:
 def ingest_video(
     engine: Engine,
     store: BlobStore,
-    stream: BinaryIO,
+    stream: Readable,
     *,
     filename: str,
     uploaded_by: str,

@@ -111,6 +111,18 @@ class AppServer:
         if "services" in self.__dict__:
             self.services.engine.dispose()
 
+    def memory_mb(self, field: str = "VmRSS") -> float:
+        """The server process's resident memory (VmRSS) or its peak since the last reset (VmHWM)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith(field + ":"))
+        return int(kb) / 1024
+
+    def reset_peak_memory(self) -> None:
+        """Start VmHWM again from the current RSS (Linux: 5 into clear_refs)."""
+        assert self.process is not None
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -64,7 +64,7 @@ def _signed_out_page(page) -> None:
     """The sign-in page: a button, and nothing of the app (no navigation, uploader or data)."""
     expect(page.get_by_role("button", name="Sign in with Microsoft")).to_be_visible()
     expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
-    expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(0)
+    expect(page.get_by_test_id("fwUploadDropzone")).to_have_count(0)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     assert SECRET_NAME not in page.content()
 

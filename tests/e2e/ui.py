@@ -47,11 +47,22 @@ def query(page: Page) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
-def upload(page: Page, files) -> None:
-    """Put a file into the real file uploader (a path, or a name/mimeType/buffer payload)."""
-    dropzone = page.get_by_test_id("stFileUploaderDropzone")
-    dropzone.locator("input[type='file']").set_input_files(files)
-    wait_for_run(page, timeout=60_000)
+def upload(page: Page, files, timeout: float = 60_000) -> None:
+    """Choose a file in the upload widget (a path, or a name/mimeType/buffer payload) and wait
+    until it has streamed to the server and the page has run with the outcome."""
+    choose_file(page, files)
+    upload_finished(page, timeout)
+
+
+def upload_finished(page: Page, timeout: float = 60_000) -> None:
+    """Wait until the widget is back to its file picker and the page ran with the outcome."""
+    expect(page.get_by_test_id("fwUploadDropzone")).to_be_visible(timeout=timeout)
+    wait_for_run(page, timeout=timeout)
+
+
+def choose_file(page: Page, files) -> None:
+    """Pick a file in the upload widget; the browser starts streaming it at once."""
+    page.get_by_test_id("fwUploadInput").set_input_files(files)
 
 
 def set_number(page: Page, label: str, value: float) -> None:
