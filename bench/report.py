@@ -46,6 +46,11 @@ METHOD = """\
    machine); `services.search.search` at minimum confidence 0.5 over every kind, including
    captions; one warm-up run, then the median of 5. The schema has no index for search (a
    `LIKE '%word%'` cannot use one); the joins back to frames use the existing indexes.
+9. **Browser upload memory** (`bench/upload_memory.py`). `streamlit run app.py` (local folder
+   store); headless Chromium chooses a 1 GiB video (a 4 s clip padded with an MP4 `free` box) in
+   the Upload page's widget, once, then in two browser contexts at once. The server's VmRSS once
+   the pages have loaded is the idle figure; VmHWM, reset just before, is the peak, read when the
+   page shows the stored video.
 """
 
 

@@ -28,6 +28,7 @@ SECTIONS = {
     "6": ("6. Start-up", "bench.startup"),
     "7": ("7. Deployment rehearsal", "bench.deploy_rehearsal"),
     "8": ("8. Search", "bench.search"),
+    "9": ("9. Browser upload memory", "bench.upload_memory"),
 }
 
 
