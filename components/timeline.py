@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 
 from components.charts import SERIES_COLOURS, TIME_TITLE
-from services.links import label_key
+from services.links import label_key, parse_label_key
 
 SEGMENT_PARAM = "segment"
 KIND_NAMES = {
@@ -18,6 +18,7 @@ KIND_NAMES = {
     "dense_caption": "dense caption", "caption": "caption", "shot": "shot", "black": "black",
 }
 ROW_CHARS = 40  # label text on the axis; the tooltip has it whole (up to 300 characters)
+ROW_PX = 24
 
 
 def row_name(kind: str, label: str) -> str:
@@ -40,9 +41,13 @@ def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: in
     if keep and keep in ranked.index and keep not in chosen:
         chosen.append(keep)
     segs = segs[segs["key"].isin(chosen)]
+    names: dict[str, str] = {}
+    for key in chosen:  # two long labels may shorten alike: each row keeps its own name
+        name = row_name(*(parse_label_key(key) or ("", key)))
+        names[key] = name if name not in names.values() else f"{name} ({len(names) + 1})"
     rows = pd.DataFrame({
         "key": segs["key"].astype(str),
-        "row": [row_name(k, lab) for k, lab in zip(segs["kind"], segs["label"], strict=True)],
+        "row": segs["key"].map(names),
         "kind": segs["kind"].map(lambda k: KIND_NAMES.get(k, k)),
         "label": segs["label"].astype(str).str.slice(0, 300),
         "start_s": segs["start_s"].astype(float),
@@ -87,5 +92,5 @@ def segment_timeline(rows: pd.DataFrame, t: float | None = None, selected: str |
                      alt.Tooltip("confidence:Q", title="max confidence", format=".2f")],
         )
         .add_params(pick)
-        .properties(height=40 + 22 * len(order))
+        .properties(height=alt.Step(ROW_PX))  # a fixed height per label row: no label skipped
     )
