@@ -1,9 +1,14 @@
-"""Framewise: entry point. Page config, settings and services, the worker, the sign-in gate,
-navigation.
+"""Framewise's entry point, in two roles.
 
-The gate runs before any page: with sign-in configured ([auth] in .streamlit/secrets.toml), a
-signed-out visitor, or one outside FRAMEWISE_ALLOWED_USERS, gets the sign-in page or a refusal
-whatever the URL (share links included), and no page script runs.
+The server: `streamlit run app.py` finds the st.App at the bottom, imports this file once as the
+module `app` and serves it. The lifespan (components/server.py) starts the embedded worker with
+the server and stops it with the server; routes and secrets come from the same module.
+
+The script: every session runs this file as `__main__`, i.e. `main()`: page config, settings and
+services, the sign-in gate, navigation. The gate runs before any page: with sign-in configured
+([auth] in .streamlit/secrets.toml, or FRAMEWISE_AUTH_* settings), a signed-out visitor, or one
+outside FRAMEWISE_ALLOWED_USERS, gets the sign-in page or a refusal whatever the URL (share
+links included), and no page script runs.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from components.auth import (
     resume_link,
     sidebar_user_ui,
 )
-from components.context import ensure_worker, get_services, mark_routed
+from components.context import get_services
+from components.legacy_pages import mark_routed
+from components.server import lifespan, routes, server_secrets
 from components.text import escape_markdown
-from components.upload_route import upload_routes
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
 from services.storage.base import StorageError
@@ -31,9 +37,8 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def main() -> None:
-    """One session's run: page config, services, the gate, navigation, the page."""
+    """One run of one session: everything before the page, then the page."""
     st.set_page_config(page_title="Framewise", page_icon=":material/movie:", layout="wide")
-
     try:
         services = get_services()
     except (SettingsError, DatabaseUnavailable, StorageError) as exc:
@@ -42,8 +47,6 @@ def main() -> None:
         st.error(f"Framewise cannot start: {escape_markdown(message, 400)}. Fix it in the app "
                  "settings (environment or .env) and reload the page.")
         st.stop()
-
-    ensure_worker(services)
 
     try:
         access = access_state(services.settings.allowed_users)
@@ -57,15 +60,16 @@ def main() -> None:
     pages = [
         st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload",
                 default=True),
-        st.Page("pages/analyses.py", title="Analyses", icon=":material/list:", url_path="analyses"),
+        st.Page("pages/analyses.py", title="Analyses", icon=":material/list:",
+                url_path="analyses"),
         st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
                 url_path="results"),
         st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
                 url_path="compare"),
     ]
-    # Navigation first (hidden until someone is let in), so the gate knows the page that was asked
-    # for; no page script runs before the gate has let the session in.
+    # Navigation first (hidden until someone is let in), so the gate knows the page that was
+    # asked for; no page script runs before the gate has let the session in.
     page = st.navigation(pages, position="sidebar" if access.lets_in else "hidden")
     if not access.lets_in:
         gate_ui(access, page)  # sign-in page or refusal; ends the run
@@ -76,8 +80,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()  # a session's run (Streamlit's script runner, AppTest)
+    main()  # a session's run (streamlit's script runner, AppTest)
 else:
-    # Imported by the server (`streamlit run` finds this st.App): the pages' script is this file;
-    # the upload widget streams files to the routes served beside them.
-    app = st.App(__file__, routes=upload_routes())
+    # Imported by the server: one st.App per process, its lifespan tied to the server's.
+    app = st.App(__file__, lifespan=lifespan, routes=routes(), secrets=server_secrets())

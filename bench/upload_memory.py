@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.e2e.server import AppServer
+
 from bench.common import OUT, Row, limit_row, log, scratch
 from tests.e2e import ui
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-from tests.e2e.server import AppServer
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
 

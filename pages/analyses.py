@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.context import get_services, route_through_app
+from components.context import get_services
+from components.legacy_pages import route_through_app
 from components.tables import ANALYSIS_COLUMNS, analyses_table, analysis_choice_label
 from components.text import escape_markdown
-from services.library import delete_analysis, delete_video, list_analyses
+from services.library import count_analyses, delete_analysis, delete_video, list_analyses
 from services.models import Status
 
 route_through_app()
@@ -51,7 +52,7 @@ st.page_link("pages/results.py", label="Open its results", icon=":material/monit
              query_params={"analysis": analysis.id})
 
 name = escape_markdown(video.original_filename, 120)
-siblings = sum(1 for a, _ in list_analyses(engine) if a.video_id == video.id)
+siblings = count_analyses(engine, video.id)
 left, right = st.columns(2)
 with left, st.container(border=True):
     st.markdown("**Delete this analysis**")

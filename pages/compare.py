@@ -7,7 +7,8 @@ import streamlit as st
 
 from components import data
 from components.compare_ui import compare_ui
-from components.context import get_services, route_through_app
+from components.context import get_services
+from components.legacy_pages import route_through_app
 from components.share import mirror, restore
 from components.tables import analysis_choice_label
 from services.compare import compare_rows

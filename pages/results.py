@@ -15,8 +15,9 @@ import streamlit as st
 from components import data
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, frame_step, metric_chart
-from components.context import get_services, route_through_app
+from components.context import get_services
 from components.formatting import clock
+from components.legacy_pages import route_through_app
 from components.results_ui import (
     downloads_ui,
     share_ui,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from components.context import get_services, route_through_app
+from components.context import get_services
+from components.legacy_pages import route_through_app
 from components.search_ui import controls_ui, result_ui
 from services.search import search
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from components.auth import current_user
-from components.context import get_services, route_through_app
+from components.context import get_services
 from components.data import cached_frames, unregistered
+from components.legacy_pages import route_through_app
 from components.text import escape_markdown
 from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
 from components.upload_route import DESK

@@ -45,6 +45,13 @@ def list_analyses(
         return [(a, v) for a, v in session.exec(query)]
 
 
+def count_analyses(engine: Engine, video_id: str) -> int:
+    """How many analyses a video has (one COUNT, not every row)."""
+    query = select(sa.func.count()).select_from(Analysis).where(col(Analysis.video_id) == video_id)
+    with Session(engine) as session:
+        return session.exec(query).one()
+
+
 def get_video(engine: Engine, video_id: str) -> Video | None:
     with Session(engine) as session:
         return session.get(Video, video_id)

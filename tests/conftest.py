@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.vision_emulator",
     "tests.fixtures.apptest",
     "tests.fixtures.library",
+    "tests.fixtures.app_server",
 ]
 
 

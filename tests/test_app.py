@@ -253,16 +253,20 @@ def test_delete_analysis_needs_confirmation(services, video_factory):
 
 
 def test_delete_video_removes_all_its_analyses(services, video_factory):
-    """Test that deleting a video removes it, all its analyses and every blob."""
+    """Test that deleting a video says how many analyses go, then removes them and every blob."""
     first = analysed(services, video_factory())
-    at = open_page("analyses")
     video_id = list_analyses(services.engine)[0][1].id
+    queue_analysis(services.engine, video_id=video_id, analyzer="local", created_by="local",
+                   sample_fps=1.0, max_frames=None, frames_planned=3)  # a second one, queued
+    at = open_page("analyses")
+    assert any("all 2 of its analyses go" in c.value for c in at.caption)
     at.checkbox(key=f"confirm_video_{video_id}").check().run()
     at.button(key=f"delete_video_{video_id}").click().run()
     assert not at.exception
     assert list_analyses(services.engine) == []
     assert blob_keys(services) == []
-    assert first
+    with session_scope(services.engine) as session:
+        assert session.get(Analysis, first) is None
 
 
 def test_bad_setting_stops_with_one_line(services, monkeypatch):

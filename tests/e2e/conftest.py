@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import AppServer
 from tests.e2e.ui import Steps
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.tools import missing
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,0 +1,94 @@
+"""What starts and stops with the Streamlit server: the st.App lifespan and the server's routes.
+
+app.py builds `st.App(..., lifespan=lifespan, routes=routes(), secrets=app_secrets())` from here.
+The embedded worker starts when the server starts, not at the first page visit, so an analysis
+queued with `cli.py analyze --no-wait` while nobody has the app open is processed; when the
+server stops (SIGTERM from App Service restarts and deploys) the worker stops claiming and hands
+its running analyses back. FRAMEWISE_EMBEDDED_WORKER=0 leaves it off (run `cli.py worker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from components.auth import app_secrets
+from components.context import get_services
+from components.upload_route import upload_routes
+from services.analysis.worker import Worker
+from services.config import SettingsError
+from services.db import DatabaseUnavailable
+from services.storage.base import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def routes() -> list[BaseRoute]:
+    """HTTP routes the server adds beside Streamlit's own (st.App checks they don't clash)."""
+    return [*upload_routes()]  # the upload widget streams files to these
+
+
+@dataclass
+class EmbeddedWorker:
+    """The server's worker and the thread it runs in."""
+
+    worker: Worker
+    thread: threading.Thread
+    stop_event: threading.Event
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout)
+
+
+def start_embedded_worker() -> EmbeddedWorker | None:
+    """Start the worker thread of this server process; None when it is off or cannot start."""
+    try:
+        services = get_services()
+    except (SettingsError, DatabaseUnavailable, StorageError) as exc:
+        # The pages show the same error to whoever opens the app; no traceback in the log.
+        log.error("embedded worker not started: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None
+    if not services.settings.embedded_worker:
+        log.info("embedded worker off (FRAMEWISE_EMBEDDED_WORKER=0)")
+        return None
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    stop = threading.Event()
+    # The thread only touches services: it must never call st.* (no script run context).
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="framewise-worker",
+                              daemon=True)
+    thread.start()
+    log.info("embedded worker %s started with the server", worker.owner)
+    return EmbeddedWorker(worker, thread, stop)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """Before the first request: the worker running. At shutdown: stop it."""
+    embedded = await asyncio.to_thread(start_embedded_worker)  # opens the database: blocking
+    try:
+        yield {"embedded_worker": embedded}
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+            log.info("embedded worker %s stopped with the server", embedded.worker.owner)
+
+
+def server_secrets() -> dict[str, Any]:
+    """st.secrets the server adds: the [auth] section from FRAMEWISE_AUTH_* settings, if any.
+
+    Incomplete settings add nothing here: the pages then refuse everyone with the same one-line
+    error naming the variable (components.auth), rather than the server failing to start.
+    """
+    try:
+        return app_secrets()
+    except SettingsError as exc:
+        log.error("sign-in settings not loaded: %s", exc)
+        return {}

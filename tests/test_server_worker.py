@@ -1,0 +1,59 @@
+"""The worker belongs to the server: a real `streamlit run app.py`, no browser, nobody on the app.
+
+The embedded worker starts with the server (the st.App lifespan in components/server.py), so an
+analysis queued with `cli.py analyze --no-wait` is processed although no page was ever opened.
+SIGTERM (App Service restarts and deploys send it) hands the running analysis back at once, so a
+`cli.py worker` resumes it; the lease is 10 minutes here, so only a hand-back lets it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from components.server import lifespan
+from services.analysis.jobs import get_analysis
+from services.models import Status
+from tests.fixtures.videos import make_video
+from tests.fixtures.workers import wait_for
+
+
+def _status(server, analysis_id: str) -> str | None:
+    analysis = get_analysis(server.services.engine, analysis_id)
+    return analysis.status if analysis else None
+
+
+def test_an_analysis_queued_from_the_cli_is_processed_with_nobody_on_the_app(app_servers,
+                                                                              tmp_path):
+    """Test that the server's own worker runs a `--no-wait` analysis before any page is opened."""
+    server = app_servers()
+    video = make_video(tmp_path / "clip.mp4", seconds=3)
+    analysis_id = server.cli("analyze", str(video), "--no-wait")["analysis_id"]
+    wait_for(lambda: _status(server, analysis_id) == Status.succeeded,
+             "the server's worker to finish the analysis", timeout=90)
+    analysis = get_analysis(server.services.engine, analysis_id)
+    assert analysis is not None and analysis.frames_done == analysis.frames_planned == 3
+    assert analysis.lease_owner is None
+
+
+def test_the_lifespan_starts_the_worker_and_stops_it_at_shutdown(app_services, monkeypatch):
+    """Test that the st.App lifespan runs a worker thread while it lasts and ends it on exit."""
+    monkeypatch.setenv("FRAMEWISE_EMBEDDED_WORKER", "1")
+    seen = {}
+
+    async def serve():
+        async with lifespan(None) as state:
+            seen["alive"] = state["embedded_worker"].thread.is_alive()
+        return state["embedded_worker"]
+
+    embedded = asyncio.run(serve())
+    assert seen["alive"] is True
+    assert not embedded.thread.is_alive()
+
+
+def test_framewise_embedded_worker_0_keeps_the_worker_off(app_services):
+    """Test that with FRAMEWISE_EMBEDDED_WORKER=0 (as app_services sets) no worker starts."""
+    async def serve():
+        async with lifespan(None) as state:
+            return state["embedded_worker"]
+
+    assert asyncio.run(serve()) is None
