@@ -5,6 +5,8 @@ services.migrations.upgrade_schema passes its locked connection in config.attrib
 `alembic` command line (alembic.ini at the repository root) opens DATABASE_URL itself.
 """
 
+from typing import Any
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -13,7 +15,8 @@ from services.config import load_settings
 from services.db import make_engine
 
 config = context.config
-OPTIONS = dict(target_metadata=SQLModel.metadata, render_as_batch=True, compare_type=True)
+OPTIONS: dict[str, Any] = dict(target_metadata=SQLModel.metadata, render_as_batch=True,
+                               compare_type=True)
 
 
 def run_offline() -> None:
