@@ -34,18 +34,6 @@ def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: 
                                    detections(_engine, analysis_id, frames_done), min_confidence)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def thumbnail(_store, key: str) -> bytes:
-    return _store.read_bytes(key)
-
-
-@st.cache_data(ttl=45 * 60, show_spinner=False)
-def playback_url(_store, key: str) -> str | None:
-    """A read-only URL valid for an hour, reused for 45 minutes so the player is not reloaded."""
-    make = getattr(_store, "url_for_playback", None)  # older stores have no URL to give
-    return make(key, expires_minutes=60) if make else None
-
-
 @st.cache_data(ttl=20, show_spinner=False)
 def cached_frames(_services: Services, video_sha256: str, features: tuple[str, ...]) -> int:
     """Answers in the result cache for this video and features (a listing: at most every 20 s)."""

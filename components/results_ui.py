@@ -7,47 +7,38 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.engine import Engine
 
-from components import data
 from components.charts import JUMP_PARAM, frame_spans, jump_chart
 from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
-from services import exports
-from services.analysis.jobs import cancel
-from services.context import Services
+from services.exports import Download
+from services.media import Media
 from services.models import Analysis, Status, Video
 from services.results import confident
-from services.storage.base import StorageError
 
 
-def _cancel(engine: Engine, analysis_id: str) -> None:
-    """Cancel button callback: the worker notices at its next heartbeat (about a second)."""
-    if not cancel(engine, analysis_id):
-        st.toast("The analysis had already ended.", icon=":material/info:")
-
-
-def status_ui(analysis: Analysis, stored: int | None = None, engine: Engine | None = None) -> None:
-    """Progress and a cancel button while it runs; the outcome once it has ended.
+def status_ui(analysis: Analysis, stored: int | None = None, cancellable: bool = False) -> bool:
+    """Progress while it runs, the outcome once it has ended; True when Cancel was clicked.
 
     `stored` is the number of frame rows actually stored (it can run ahead of frames_done, the
-    count of the worker's last heartbeat); with `engine`, a queued or running analysis gets a
-    "Cancel analysis" button.
+    count of the worker's last heartbeat); when `cancellable`, a queued or running analysis gets
+    a "Cancel analysis" button.
     """
     status = Status(analysis.status)
     done = max(analysis.frames_done, stored or 0)
+    clicked = False
     if status in (Status.queued, Status.running):
         label = ("Queued: waiting for a worker…" if status == Status.queued else
                  f"Analysing: {done:,} of {analysis.frames_planned:,} frames")
         planned = analysis.frames_planned
         st.progress(min(1.0, done / planned) if planned else 0.0, text=label)
-        if engine is not None:
-            st.button("Cancel analysis", key=f"cancel_{analysis.id}", icon=":material/cancel:",
-                      on_click=_cancel, args=(engine, analysis.id),
-                      help="Stops the analysis within a few seconds; the frames analysed so far "
-                           "stay, with their charts and exports.")
+        if cancellable:
+            clicked = st.button(
+                "Cancel analysis", key=f"cancel_{analysis.id}", icon=":material/cancel:",
+                help="Stops the analysis within a few seconds; the frames analysed so far stay, "
+                     "with their charts and exports.")
     elif status == Status.failed:
         reason = escape_markdown(analysis.error_message or "no reason was recorded", 600)
         st.error(f"The analysis failed: {reason}. Check the video and the settings named in "
@@ -61,6 +52,7 @@ def status_ui(analysis: Analysis, stored: int | None = None, engine: Engine | No
     if analysis.truncated:
         st.warning("The video ends early (it is truncated or damaged): it was analysed as far "
                    "as it decodes.")
+    return clicked
 
 
 def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFrame,
@@ -133,21 +125,21 @@ def time_ui(frames: pd.DataFrame, analysis_id: str, duration: float | None = Non
     return t
 
 
-def viewer_ui(services: Services, frames: pd.DataFrame, detections: pd.DataFrame, t: float,
-              kinds: list[str], min_confidence: float) -> None:
-    """The thumbnail of the frame nearest t with its boxes, and what is known about it."""
-    row = frames.iloc[nearest_index(frames["timestamp_s"].astype(float).tolist(), t)]
-    if pd.isna(row["thumbnail_key"]):
-        st.info("This frame has no thumbnail.")
-        return
-    try:
-        thumb = data.thumbnail(services.store, row["thumbnail_key"])
-    except (OSError, StorageError) as exc:
-        st.warning(f"The thumbnail cannot be read: {escape_markdown(exc, 200)}")
+def frame_at(frames: pd.DataFrame, t: float) -> pd.Series:
+    """The row of the frame nearest t."""
+    return frames.iloc[nearest_index(frames["timestamp_s"].astype(float).tolist(), t)]
+
+
+def viewer_ui(row: pd.Series, thumb: Media, detections: pd.DataFrame, kinds: list[str],
+              min_confidence: float) -> None:
+    """A frame's thumbnail with its boxes, and what is known about it."""
+    if not isinstance(thumb.content, bytes):
+        st.info(escape_markdown(thumb.problem or "This frame has no thumbnail.", 300))
         return
     index = int(row["frame_index"])
     boxes = boxes_for_frame(detections, index, kinds, min_confidence)
-    st.image(draw_boxes(thumb, boxes, int(row["width"]), int(row["height"])), width="stretch")
+    st.image(draw_boxes(thumb.content, boxes, int(row["width"]), int(row["height"])),
+             width="stretch")
     facts = [f"Frame {index} at {clock(row['timestamp_s'])}"]
     if pd.notna(row["shot_index"]):
         facts.append(f"shot {int(row['shot_index']) + 1}")
@@ -168,45 +160,29 @@ def share_ui(public_url: str, analysis_id: str, t: float, confidence: float | No
     st.caption("Copy this link to share this moment and view (base URL: FRAMEWISE_PUBLIC_URL).")
 
 
-def video_ui(services: Services, video: Video, t: float, running: bool = False) -> None:
-    """Play the source video from t, loading it only when asked (it can be large)."""
-    if not st.toggle("Play the source video from here", key="play_video", disabled=running,
-                     help="Available once the analysis has ended." if running else None):
-        return
+def play_video_ui(running: bool = False) -> bool:
+    """Whether to play the source video (it can be large: loaded only when asked)."""
+    return st.toggle("Play the source video from here", key="play_video", disabled=running,
+                     help="Available once the analysis has ended." if running else None)
+
+
+def video_ui(video: Video, source: Media, t: float) -> None:
+    """Play the source video from t: a URL the browser streams, or a file Streamlit serves."""
     mime = mimetypes.guess_type(video.blob_key)[0] or "video/mp4"
-    try:
-        url = data.playback_url(services.store, video.blob_key)
-        if url:  # a short-lived read-only URL: the browser streams from storage directly
-            st.video(url, format=mime, start_time=int(t))
-        else:  # the local folder: Streamlit serves the file's bytes
-            with services.store.local_path(video.blob_key) as path:
-                st.video(str(path), format=mime, start_time=int(t))
-    except (OSError, StorageError) as exc:
-        st.warning(f"The video cannot be played: {escape_markdown(exc, 200)}")
+    if isinstance(source.content, str):
+        st.video(source.content, format=mime, start_time=int(t))
+    else:
+        st.warning(escape_markdown(source.problem or "The video cannot be played.", 300))
     if mime not in ("video/mp4", "video/webm", "video/ogg"):
         st.caption(f"Browsers may not play {one_line(mime, 40)} files; the analysis is unaffected.")
 
 
-def downloads_ui(analysis: Analysis, video: Video, frames: pd.DataFrame,
-                 detections: pd.DataFrame, min_confidence: float) -> None:
-    """The exports `cli.py export --min-confidence` writes, at the page's minimum confidence.
-
-    Each file is made when its button is clicked (deferred), not on every rerun of the page.
-    """
-    stem = f"framewise-{analysis.id[:8]}"
-    files = (
-        ("frames.csv", "frames.csv", "text/csv",
-         partial(exports.frames_csv, frames, detections, min_confidence)),
-        ("detections.csv", "detections.csv", "text/csv",
-         partial(exports.detections_csv, detections, min_confidence)),
-        ("segments.csv", "segments.csv", "text/csv",
-         partial(exports.segments_csv, frames, detections, min_confidence)),
-        ("insights.json", "insights.json", "application/json",
-         partial(exports.insights_json, analysis, video, frames, detections, min_confidence)),
-    )
-    for column, (label, suffix, mime, make) in zip(st.columns(len(files)), files, strict=True):
-        column.download_button(label, make, file_name=f"{stem}-{suffix}", mime=mime,
-                               on_click="ignore", icon=":material/download:", width="stretch",
-                               key=f"download_{suffix}_{analysis.id}")
+def downloads_ui(analysis_id: str, files: list[Download], min_confidence: float) -> None:
+    """A button per export; each file is made when its button is clicked, not on every rerun."""
+    stem = f"framewise-{analysis_id[:8]}"
+    for column, file in zip(st.columns(len(files)), files, strict=True):
+        column.download_button(file.name, file.make, file_name=f"{stem}-{file.name}",
+                               mime=file.mime, on_click="ignore", icon=":material/download:",
+                               width="stretch", key=f"download_{file.name}_{analysis_id}")
     st.caption(f"At minimum confidence {min_confidence:.2f}, like everything on this page; "
                "`python cli.py export` writes the same files.")

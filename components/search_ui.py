@@ -6,15 +6,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import data
 from components.formatting import clock
 from components.share import mirror, restore
 from components.text import escape_markdown
 from components.timeline import KIND_NAMES
 from services.labels import LABEL_KINDS
 from services.links import format_confidence, parse_confidence
+from services.media import Media
 from services.search import SearchResult
-from services.storage.base import StorageError
 
 LIMITS = (10, 25, 50, 100, 200)
 
@@ -53,15 +52,14 @@ def controls_ui(default_confidence: float) -> SearchControls:
     return SearchControls(query.strip(), tuple(kinds), float(conf), int(limit))
 
 
-def result_ui(store, result: SearchResult) -> None:
+def result_ui(result: SearchResult, thumb: Media) -> None:
     """One segment: its first frame, where and what it is, and a link to that moment."""
     with st.container(border=True):
         image, text = st.columns([1, 4], vertical_alignment="center")
-        if result.thumbnail_key:
-            try:
-                image.image(data.thumbnail(store, result.thumbnail_key), width="stretch")
-            except (OSError, StorageError):
-                image.caption("No thumbnail")
+        if isinstance(thumb.content, bytes):
+            image.image(thumb.content, width="stretch")
+        else:
+            image.caption("No thumbnail")
         conf = ("" if result.max_confidence is None
                 else f" · max confidence {result.max_confidence:.2f}")
         frames = f"{result.frames} frame{'s' if result.frames != 1 else ''}"

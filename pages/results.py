@@ -20,6 +20,8 @@ from components.formatting import clock
 from components.legacy_pages import route_through_app
 from components.results_ui import (
     downloads_ui,
+    frame_at,
+    play_video_ui,
     share_ui,
     status_ui,
     summary_ui,
@@ -30,7 +32,9 @@ from components.results_ui import (
 from components.segments_ui import segments_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
-from services.analysis.jobs import get_analysis
+from services import media
+from services.analysis.jobs import cancel, get_analysis
+from services.exports import downloads
 from services.library import get_video
 from services.models import Analysis, Status, Video, utcnow
 from services.results import frames_table
@@ -61,7 +65,7 @@ def rows_key(a: Analysis) -> int | str:
 
 route_through_app()
 services = get_services()
-settings, engine = services.settings, services.engine
+settings, engine, store = services.settings, services.engine, services.store
 
 analysis_id = (st.query_params.get("analysis") or "").strip()
 analysis = get_analysis(engine, analysis_id) if analysis_id else None
@@ -98,7 +102,10 @@ def body(analysis_id: str, video: Video) -> None:
         st.rerun()  # deleted, or just finished: redraw the whole page once
     key = rows_key(current)
     frames = data.frames(engine, current.id, key)
-    status_ui(current, stored=len(frames), engine=engine)
+    if status_ui(current, stored=len(frames), cancellable=True):
+        if not cancel(engine, current.id):  # the worker notices at its next heartbeat
+            st.toast("The analysis had already ended.", icon=":material/info:")
+        st.rerun()
     if frames.empty:
         if not Status(current.status).finished:
             st.caption("The first frames appear here as soon as they are analysed.")
@@ -110,9 +117,12 @@ def body(analysis_id: str, video: Video) -> None:
     left, right = st.columns(2, gap="medium")
     with left:
         st.subheader("Frame")
-        viewer_ui(services, frames, detections, t, kinds, min_confidence)
+        frame = frame_at(frames, t)
+        viewer_ui(frame, media.thumbnail(store, frame["thumbnail_key"]), detections, kinds,
+                  min_confidence)
         share_slot = st.container()  # filled once the selected label is known
-        video_ui(services, video, t, running=not Status(current.status).finished)
+        if play_video_ui(running=not Status(current.status).finished):
+            video_ui(video, media.playback(store, video.blob_key), t)
     with right:
         st.subheader("Over time")
         for name, title in METRICS:
@@ -137,7 +147,8 @@ def body(analysis_id: str, video: Video) -> None:
                  column_config=frame_columns(azure), hide_index=True, width="stretch",
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
-    downloads_ui(current, video, frames, detections, min_confidence)
+    downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence),
+                 min_confidence)
 
 
 if was_finished:

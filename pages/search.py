@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from components.context import get_services
 from components.legacy_pages import route_through_app
 from components.search_ui import controls_ui, result_ui
+from services import media
 from services.search import search
 
 route_through_app()
@@ -39,4 +40,4 @@ if not found:
 more = " (the first ones: raise “At most” for more)" if len(found) == controls.limit else ""
 st.caption(f"{len(found)} segment{'s' if len(found) != 1 else ''}{more}")
 for result in found:
-    result_ui(services.store, result)
+    result_ui(result, media.thumbnail(services.store, result.thumbnail_key))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -147,6 +150,29 @@ def insights_json(analysis: Analysis, video: Video, frames: pd.DataFrame,
                   detections: pd.DataFrame, min_confidence: float) -> bytes:
     doc = insights(analysis, video, frames, detections, min_confidence)
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file of the results page's downloads, made only when asked for."""
+
+    name: str
+    mime: str
+    make: Callable[[], bytes]
+
+
+def downloads(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
+              min_confidence: float) -> list[Download]:
+    """The files `cli.py export` writes, from the rows the page already loaded."""
+    return [
+        Download("frames.csv", "text/csv",
+                 partial(frames_csv, frames, detections, min_confidence)),
+        Download("detections.csv", "text/csv", partial(detections_csv, detections, min_confidence)),
+        Download("segments.csv", "text/csv",
+                 partial(segments_csv, frames, detections, min_confidence)),
+        Download("insights.json", "application/json",
+                 partial(insights_json, analysis, video, frames, detections, min_confidence)),
+    ]
 
 
 def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
