@@ -99,8 +99,22 @@ def test_a_word_of_the_second_analysis_is_found_opened_exported_shared_and_compa
     expect(ui.slider_label(page)).to_have_text("0:03.0")
     expect(ui.frame_caption(page)).to_contain_text("Frame 3 at 0:03.0")
 
-    # Select the word's label, raise the confidence one step: both ride in the share link.
+    # A click on the sign's bar in the segment timeline selects its label and jumps to 6 s.
+    bar = page.get_by_test_id("stVegaLiteChart").locator(
+        f"[aria-roledescription='bar'][aria-label*='{SALE_LINE}']")
+    expect(bar).to_have_count(1)
+    bar.click()
+    ui.wait_for_run(page)
+    expect(ui.slider_label(page)).to_have_text("0:06.0")
+    expect(page.get_by_test_id("stSelectbox").filter(has_text="Selected label")
+           .get_by_role("combobox")).to_have_value(f"text: {SALE_LINE}")
+    assert ui.query(page)["label"] == f"text_line:{SALE_LINE}"
+    steps.shot(page, "timeline-clicked")
+
+    # Select the word's label (back to 3 s), raise the confidence one step: both ride in the
+    # share link.
     choose(page, "Selected label", f"text: {WORD_LINE}")
+    expect(ui.slider_label(page)).to_have_text("0:03.0")
     expect(page.get_by_text("now in the one from 0:03.0 to 0:05.0 (3 frames)")).to_be_visible()
     ui.slider_thumb(page, "Minimum confidence").focus()
     page.keyboard.press("ArrowRight")
@@ -121,6 +135,15 @@ def test_a_word_of_the_second_analysis_is_found_opened_exported_shared_and_compa
     furniture = [r for r in rows if r["kind"] == "tag" and r["label"] == "furniture"]
     assert [(r["start_s"], r["end_s"], r["frames"]) for r in furniture] == [("0.0", "7.0", "8")]
     assert {r["analysis_id"] for r in rows} == {b}
+    # frames.csv from the page at the slider's 0.55 is what `export --min-confidence 0.55`
+    # writes: the counts are taken at the confidence asked, not stored when the frame was.
+    page_frames = ui.download(page, "frames.csv", tmp_path).read_bytes()
+    exported = tmp_path / "cli-frames.csv"
+    cli_lines(server, "export", b, "--frames", str(exported), "--min-confidence", "0.55")
+    assert page_frames == exported.read_bytes()
+    first = next(csv.DictReader(io.StringIO(page_frames.decode("utf-8"))))
+    assert (first["people_count"], first["object_count"]) == ("1", "5")
+    assert "plant" in first["tags"] and "using" not in first["tags"]  # the 0.536 tag is out
 
     # A colleague opens the share link: same label, confidence and moment.
     other = new_context().new_page()
