@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e import ui
-from tests.e2e.server import PYTHON, ROOT
 from tests.e2e.test_journey import _results_drawn
+from tests.fixtures.app_server import PYTHON, ROOT
 from tests.fixtures.library import FEATURES, SALE_LINE, WORD_LINE, make_scene_videos
 from tests.fixtures.scenes import BLUE, GREEN, SceneEmulator
 
