@@ -16,7 +16,8 @@ import numpy as np
 
 from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import services_for
-from services.db import create_schema, make_engine
+from services.db import make_engine
+from services.migrations import upgrade_schema
 from services.models import Analysis, Detection, Frame, Video, utcnow
 from services.search import search
 
@@ -134,7 +135,7 @@ def rows(repeats: int = 5, postgres: bool = True, n_analyses: int = 100) -> list
 
         with private_postgres() as url:
             engine = make_engine(url)
-            create_schema(engine)
+            upgrade_schema(engine)
             out += _rows("PostgreSQL", engine, repeats, n_analyses)
             engine.dispose()
     except BaseException as exc:  # noqa: BLE001 - pytest.skip when PostgreSQL is missing

@@ -1,9 +1,9 @@
 """Section 9: the Streamlit server's memory while Chromium uploads 1 GB videos through the Upload
 page (one, then two at once), against the server's idle memory: goal within 250 MB of idle.
 
-The server is `streamlit run app.py` (tests/e2e/server.py); its VmRSS is read once the page has
-loaded (idle), VmHWM (peak) is reset just before the upload and read once the page shows the
-stored video. The video is a 4 s clip padded with an MP4 `free` box to 1 GiB.
+The server is `streamlit run app.py` (tests/fixtures/app_server.py); its VmRSS is read once the
+page has loaded (idle), VmHWM (peak) is reset just before the upload and read once the page
+shows the stored video. The video is a 4 s clip padded with an MP4 `free` box to 1 GiB.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.e2e.server import AppServer
-
 from bench.common import OUT, Row, limit_row, log, scratch
 from tests.e2e import ui
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
 

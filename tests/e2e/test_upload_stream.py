@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from services.models import Video
 from tests.e2e import ui
-from tests.e2e.server import AppServer
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
 
