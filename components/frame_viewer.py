@@ -102,9 +102,3 @@ def draw_boxes(
             draw.rectangle((left, top - lift, right + 4, bottom - lift + 2), fill=colour)
             draw.text((x0 + 2, y0 - lift), text, fill="white", font=font)
     return image
-
-
-def to_png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()

@@ -1,6 +1,6 @@
 """SQLModel tables: Video, Analysis, Frame, Detection, and blob deletes still to retry.
 
-Boxes are in pixels of the analysed frame, origin top left; `relative_box` derives [0, 1] values.
+Boxes are in pixels of the analysed frame, origin top left.
 Indexed string columns carry explicit lengths because SQL Server cannot index VARCHAR(MAX).
 Human text is HumanText: NVARCHAR on SQL Server (VARCHAR turns non-Latin text into `?` under
 Azure SQL's default collation), cut to its column on the way in, never an error.
@@ -227,10 +227,3 @@ class PendingBlobDelete(SQLModel, table=True):
 
 
 DETECTION_KINDS = ("person", "object", "tag", "dense_caption", "text_line", "smart_crop")
-
-
-def relative_box(det: Detection, width: int, height: int) -> tuple[float, float, float, float]:
-    """The box as fractions of the frame's width and height (FiftyOne's convention)."""
-    if det.x is None or det.y is None or det.w is None or det.h is None:
-        raise ValueError("detection has no box")
-    return det.x / width, det.y / height, det.w / width, det.h / height

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.apptest",
     "tests.fixtures.library",
     "tests.fixtures.app_server",
+    "tests.fixtures.cli",
 ]
 
 

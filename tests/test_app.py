@@ -7,13 +7,11 @@ background worker from starting, so each test runs analyses itself with Worker.r
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlmodel import select
-from streamlit.testing.v1 import AppTest
 
 from services.analysis.jobs import queue_analysis
 from services.analysis.worker import Worker
@@ -22,6 +20,7 @@ from services.db import session_scope
 from services.ingest import ingest_video
 from services.library import list_analyses
 from services.models import Analysis, Detection, Frame, Status, Video
+from tests.fixtures.apptest import app, open_page, shown, texts
 from tests.fixtures.uploads import upload_through_page, widget_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,20 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def services(app_services) -> Services:
     return app_services
-
-
-def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-
-
-def open_page(page: str, **query: str) -> AppTest:
-    at = app().run()
-    assert not at.exception, at.exception
-    if page != "upload":
-        at.switch_page(f"pages/{page}.py")
-        at.query_params.update(query)
-        at.run()
-    return at
 
 
 def analysed(services: Services, video_path: Path, name: str = "clip.mp4") -> str:
@@ -61,15 +46,6 @@ def analysed(services: Services, video_path: Path, name: str = "clip.mp4") -> st
 
 def blob_keys(services: Services, prefix: str = "") -> list[str]:
     return services.store.list(prefix)
-
-
-def shown(markdown: str) -> str:
-    """Markdown as it reads on screen: escaped characters without their backslashes."""
-    return re.sub(r"\\(.)", r"\1", markdown)
-
-
-def texts(at: AppTest, kind: str) -> list[str]:
-    return [str(e.value) for e in at.get(kind)]
 
 
 def test_upload_page_is_the_default(services):

@@ -9,10 +9,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.fixtures.azurite import unique_container
+from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_sample_clip
 from tests.fixtures.vision_emulator import RESPONSES
-from tests.test_cli import cli
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 ALL_FEATURES = "tags,caption,denseCaptions,objects,read,smartCrops,people"
 
@@ -24,7 +23,7 @@ def sample_clip(tmp_path):
 
 
 @pytest.fixture
-def azure_env(env, azurite, vision_emulator):  # noqa: F811
+def azure_env(env, azurite, vision_emulator):
     return {
         **env,
         "AZURE_VISION_ENDPOINT": vision_emulator.endpoint,

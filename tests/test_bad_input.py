@@ -16,6 +16,7 @@ from services.config import load_settings
 from services.db import make_engine
 from services.models import Analysis, Detection, Frame, Video
 from tests.fixtures.azurite import ACCOUNT, ACCOUNT_KEY
+from tests.fixtures.cli import cli
 from tests.fixtures.videos import (
     _run,
     make_audio_only,
@@ -24,16 +25,14 @@ from tests.fixtures.videos import (
     make_vfr,
     make_video,
 )
-from tests.test_cli import cli
-from tests.test_cli import env as _env  # noqa: F401  (fixture, wrapped below)
 
 
 @pytest.fixture
-def env(_env, tmp_path):  # noqa: F811
+def env(env, tmp_path):
     """The CLI's environment, with its own temporary folder so leftover temp files show."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    return {**_env, "TMPDIR": str(tmp)}
+    return {**env, "TMPDIR": str(tmp)}
 
 
 @pytest.fixture(scope="module")

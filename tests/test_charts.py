@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-import pandas as pd
 import pytest
 from PIL import Image
 
@@ -15,45 +14,8 @@ from components.frame_viewer import KIND_COLOURS, boxes_for_frame, draw_boxes, n
 from components.share import format_seconds, parse_seconds, share_link
 from components.tables import caption_rows, filter_text, text_line_rows
 from components.text import escape_markdown, one_line
-from services.results import DETECTION_COLUMNS, FRAME_COLUMNS, _typed, frames_table
-
-
-def make_frames(n: int = 8, step: float = 0.5) -> pd.DataFrame:
-    """Frames as load_frames returns them: a cut at frame 4, frames 2 and 3 black."""
-    rows = []
-    for i in range(n):
-        rows.append({c: None for c in FRAME_COLUMNS} | {
-            "analysis_id": "a" * 32, "frame_index": i, "timestamp_s": i * step,
-            "width": 640, "height": 360, "brightness": 0.02 if i in (2, 3) else 0.5 + i / 100,
-            "contrast": 0.1, "sharpness": 2.0, "colourfulness": 0.3, "motion": 0.01 * i,
-            "is_black": i in (2, 3), "shot_index": 0 if i < 4 else 1, "remote_analysed": True,
-            "thumbnail_key": f"t/{i}.jpg",
-            "caption": "a [link](javascript:x)" if i == 1 else None,
-            "caption_confidence": 0.7 if i == 1 else None,
-        })
-    return _typed(pd.DataFrame(rows, columns=FRAME_COLUMNS))
-
-
-def make_detections() -> pd.DataFrame:
-    rows = [
-        (0, "person", "person", 0.96, 100, 50, 200, 300),
-        (0, "person", "person", 0.0017, 400, 50, 40, 40),
-        (0, "object", "car", 0.8, 300, 200, 100, 80),
-        (1, "object", "car", 0.7, 310, 200, 100, 80),
-        (0, "tag", "outdoor", 0.99, None, None, None, None),
-        (1, "tag", "outdoor", 0.95, None, None, None, None),
-        (1, "tag", "tree", 0.6, None, None, None, None),
-        (1, "tag", "blurry", 0.1, None, None, None, None),
-        (1, "text_line", "EXIT <b>", 0.9, 10, 10, 60, 20),
-        (0, "smart_crop", None, None, 0, 0, 640, 360),
-        (0, "dense_caption", "a person near a car", 0.8, 100, 50, 300, 300),
-    ]
-    records = [
-        {"analysis_id": "a" * 32, "frame_index": f, "timestamp_s": f * 0.5, "kind": k,
-         "label": label, "confidence": c, "x": x, "y": y, "w": w, "h": h}
-        for f, k, label, c, x, y, w, h in rows
-    ]
-    return _typed(pd.DataFrame(records, columns=DETECTION_COLUMNS))
+from services.results import frames_table
+from tests.fixtures.factories import make_detections, make_frames
 
 
 def spec(chart) -> dict:

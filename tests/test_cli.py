@@ -17,22 +17,9 @@ from services.context import open_services
 from services.exports import DETECTIONS_CSV_COLUMNS, FRAMES_CSV_COLUMNS
 from services.library import video_info
 from services.models import Analysis, Frame, Video
+from tests.fixtures.cli import cli
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_audio_only, make_video
-
-
-def cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True,
-                          text=True, env=env, cwd=env["FRAMEWISE_DATA_DIR"], timeout=timeout)
-
-
-@pytest.fixture
-def env(tmp_path) -> dict:
-    data = tmp_path / "data"
-    data.mkdir()
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("FRAMEWISE_", "AZURE_", "DATABASE_URL"))}
-    return {**clean, "FRAMEWISE_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
 
 
 def _state(env) -> tuple[int, int, list[str]]:

@@ -11,9 +11,9 @@ import pytest
 
 from services.config import load_settings
 from services.context import open_services
+from tests.fixtures.cli import cli
 from tests.fixtures.library import WORD_LINE, make_scene_videos, run_analysis, scene_env
 from tests.fixtures.tools import ROOT
-from tests.test_cli import cli
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from services.config import load_settings
 from services.context import Services, open_services
+from tests.fixtures.apptest import open_page, shown, texts
 from tests.fixtures.library import WORD_LINE, make_scene_videos, run_analysis, scene_env
-from tests.test_app import open_page, shown, texts
 
 APP_URL = "http://localhost:8501"  # the app's FRAMEWISE_PUBLIC_URL (its default)
 WORD_KEY = f"text_line:{WORD_LINE}"

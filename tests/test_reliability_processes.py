@@ -27,6 +27,7 @@ from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 from services.vision.base import FrameResult
 from services.vision.ratelimit import share_rate, shared_limiter
 from tests.fixtures.azurite import unique_container
+from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import (
     RecordingEmulator,
@@ -38,8 +39,6 @@ from tests.fixtures.workers import (
 )
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
 from tests.fixtures.workers import workers as workers  # noqa: F401  (fixture)
-from tests.test_cli import cli
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 
 def queue(env, video: Path, *args: str) -> str:  # noqa: F811

@@ -18,10 +18,9 @@ from sqlalchemy.engine import make_url
 
 from services.config import load_settings
 from tests.fixtures.azurite import ACCOUNT, ACCOUNT_KEY, unique_container
+from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import VisionEmulator
-from tests.test_cli import cli
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 VISION_KEY = "fwk-7f3e9c2a51d8-SECRET-vision-key"
 WRONG_KEY = "fwk-00badc0ffee0-SECRET-wrong-key"
@@ -56,7 +55,7 @@ def _leaks(settings_env: dict, *texts: str) -> list[str]:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_secrets_stay_out_of_debug_logs_errors_and_exports(
-    env, database_url, azurite, emulator, tmp_path  # noqa: F811
+    env, database_url, azurite, emulator, tmp_path
 ):
     """Test that key, account key and DB password never appear in any output or export."""
     good = {

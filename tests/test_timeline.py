@@ -14,7 +14,7 @@ from services.links import (
     results_link,
 )
 from services.segments import SEGMENT_COLUMNS
-from tests.test_charts import make_frames
+from tests.fixtures.factories import make_frames
 
 
 def segs(*rows: tuple) -> pd.DataFrame:

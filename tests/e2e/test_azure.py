@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 from services import exports
 from services.models import Status
 from tests.e2e import ui
-from tests.e2e.test_journey import _csv, _export, _results_drawn, _wait_finished
 from tests.fixtures.videos import make_sample_clip
 from tests.fixtures.vision_emulator import RECORDED_SIZE, RESPONSES, VisionEmulator
 
@@ -88,11 +87,11 @@ def test_azure_analysis_draws_boxes_and_lists_text(azure_server, emulator, page,
     steps.shot(page, "azure-chosen")
 
     analysis_id = ui.queue_and_open_results(page)
-    analysis = _wait_finished(azure_server, analysis_id)
+    analysis = ui.wait_finished(azure_server, analysis_id)
     assert analysis.status == Status.succeeded, analysis.error_message
     assert (analysis.frames_done, analysis.transactions) == (2, 2)
     assert emulator.violations == []
-    _results_drawn(page)
+    ui.results_drawn(page)
     expect(page.get_by_test_id("stHeading").filter(has_text="People and objects over time")) \
         .to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="Max people in a frame")) \
@@ -132,8 +131,8 @@ def test_azure_analysis_draws_boxes_and_lists_text(azure_server, emulator, page,
     steps.shot(page, "ocr-text")
 
     detections_file = ui.download(page, "detections.csv", tmp_path)
-    rows = _csv(detections_file.read_bytes())
-    assert rows == _csv(_export(azure_server, analysis_id, "detections"))
+    rows = ui.csv_rows(detections_file.read_bytes())
+    assert rows == ui.csv_rows(ui.exported(azure_server, analysis_id, "detections"))
     person = next(r for r in rows if r["kind"] == "person" and float(r["confidence"]) > 0.5)
     assert tuple(int(person[k]) for k in "xywh") == PERSON_BOX
     assert any(r["kind"] == "text_line" and r["label"] == "Sample text" for r in rows)

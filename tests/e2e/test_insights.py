@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e import ui
-from tests.e2e.test_journey import _results_drawn
 from tests.fixtures.app_server import PYTHON, ROOT
 from tests.fixtures.library import FEATURES, SALE_LINE, WORD_LINE, make_scene_videos
 from tests.fixtures.scenes import BLUE, GREEN, SceneEmulator
@@ -95,7 +94,7 @@ def test_a_word_of_the_second_analysis_is_found_opened_exported_shared_and_compa
 
     # Its link: the results page of b at 3 s.
     ui.goto(page, link)
-    _results_drawn(page)
+    ui.results_drawn(page)
     expect(ui.slider_label(page)).to_have_text("0:03.0")
     expect(ui.frame_caption(page)).to_contain_text("Frame 3 at 0:03.0")
 
@@ -148,7 +147,7 @@ def test_a_word_of_the_second_analysis_is_found_opened_exported_shared_and_compa
     # A colleague opens the share link: same label, confidence and moment.
     other = new_context().new_page()
     ui.goto(other, shared)
-    _results_drawn(other)
+    ui.results_drawn(other)
     expect(ui.slider_label(other)).to_have_text("0:03.0")
     expect(ui.slider_label(other, "Minimum confidence")).to_have_text("0.55")
     expect(other.get_by_test_id("stSelectbox").filter(has_text="Selected label")

@@ -20,18 +20,6 @@ from tests.fixtures.videos import make_video
 pytestmark = pytest.mark.e2e
 
 
-def _csv(data: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-
-
-def _export(server, analysis_id: str, name: str) -> bytes:
-    """What `cli.py export` writes for this analysis at the server's default confidence."""
-    services = server.services
-    analysis = get_analysis(services.engine, analysis_id)
-    return exports.export_files(services.engine, analysis, services.settings.min_confidence,
-                                (name,))[name]
-
-
 def _db_rows(server, table, analysis_id: str) -> list:
     with server.services.engine.connect() as conn:
         query = sa.select(table.frame_index, Frame.timestamp_s)
@@ -45,29 +33,6 @@ def _db_rows(server, table, analysis_id: str) -> list:
 def _count(server, table) -> int:
     with server.services.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-
-
-def _wait_finished(server, analysis_id: str, timeout: float = 120.0) -> Analysis:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        analysis = get_analysis(server.services.engine, analysis_id)
-        if analysis is not None and Status(analysis.status).finished:
-            return analysis
-        time.sleep(0.25)
-    raise AssertionError(f"analysis {analysis_id} did not finish:\n{server.log_tail()}")
-
-
-def _results_drawn(page) -> None:
-    """The finished results page: no progress bar, charts drawn, a thumbnail shown."""
-    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=60_000)
-    ui.wait_for_run(page)
-    charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts.first).to_be_visible()
-    assert charts.count() >= 6  # the jump strip and one chart per metric
-    for i in range(charts.count()):
-        expect(charts.nth(i).locator("canvas, svg").first).to_be_attached()
-    expect(ui.thumbnail(page)).to_have_attribute("src", re.compile(r"(^data:image/|/media/)"))
-    ui.wait_image_loaded(ui.thumbnail(page))
 
 
 def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
@@ -101,11 +66,11 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
         page.wait_for_timeout(200)
     assert len(seen) >= 2, f"the progress never moved: {seen}"
     assert len({v for v, _ in seen}) >= 2 or len({t for _, t in seen}) >= 2
-    analysis = _wait_finished(app_server, analysis_id)
+    analysis = ui.wait_finished(app_server, analysis_id)
     assert analysis.status == Status.succeeded, analysis.error_message
     assert analysis.frames_done == 1000
 
-    _results_drawn(page)
+    ui.results_drawn(page)
     expect(page.get_by_role("heading", name="journey.mp4")).to_be_visible()
     steps.shot(page, "results")
 
@@ -125,15 +90,15 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
     # The downloads are the exports of the rows in the database.
     frames_file = ui.download(page, "frames.csv", tmp_path)
     detections_file = ui.download(page, "detections.csv", tmp_path)
-    frames_rows = _csv(frames_file.read_bytes())
-    assert frames_rows == _csv(_export(app_server, analysis_id, "frames"))
+    frames_rows = ui.csv_rows(frames_file.read_bytes())
+    assert frames_rows == ui.csv_rows(ui.exported(app_server, analysis_id, "frames"))
     db_frames = _db_rows(app_server, Frame, analysis_id)
     assert len(frames_rows) == len(db_frames) == 1000
     assert [int(r["frame_index"]) for r in frames_rows] == [i for i, _ in db_frames]
     assert [float(r["timestamp_s"]) for r in frames_rows] == pytest.approx(
         [t for _, t in db_frames], abs=1e-6)
-    detections_rows = _csv(detections_file.read_bytes())
-    assert detections_rows == _csv(_export(app_server, analysis_id, "detections"))
+    detections_rows = ui.csv_rows(detections_file.read_bytes())
+    assert detections_rows == ui.csv_rows(ui.exported(app_server, analysis_id, "detections"))
     assert len(detections_rows) == len(_db_rows(app_server, Detection, analysis_id))
     assert list(csv.reader(io.StringIO(detections_file.read_text("utf-8"))))[0] == \
         exports.DETECTIONS_CSV_COLUMNS
@@ -151,7 +116,7 @@ def test_share_link_reopens_the_same_moment(start_server, new_context, steps, tm
 
     first = new_context().new_page()
     ui.goto(first, f"{app_server.url}/results?analysis={analysis_id}")
-    _results_drawn(first)
+    ui.results_drawn(first)
     ui.slider_thumb(first).focus()
     for _ in range(5):
         first.keyboard.press("ArrowRight")
@@ -169,7 +134,7 @@ def test_share_link_reopens_the_same_moment(start_server, new_context, steps, tm
 
     second = new_context().new_page()  # a colleague: no cookies, no session state
     ui.goto(second, link)
-    _results_drawn(second)
+    ui.results_drawn(second)
     expect(second.get_by_role("heading", name="shared-clip.mp4")).to_be_visible()
     assert ui.query(second) == {"analysis": analysis_id, "t": "2.5"}
     expect(ui.slider_label(second)).to_have_text("0:02.5")
@@ -234,9 +199,9 @@ def test_two_analysts_queue_at_once_and_both_see_both(app_server, new_context, s
         steps.shot(page, f"queued-{who}")
     assert len(set(ids)) == 2
     for who, (page, analysis_id, name) in enumerate(zip(pages, ids, names, strict=True)):
-        analysis = _wait_finished(app_server, analysis_id)
+        analysis = ui.wait_finished(app_server, analysis_id)
         assert analysis.status == Status.succeeded, analysis.error_message
-        _results_drawn(page)
+        ui.results_drawn(page)
         expect(page.get_by_role("heading", name=name)).to_be_visible()
         steps.shot(page, f"results-{'ab'[who]}")
     for who, page in zip("ab", pages, strict=True):

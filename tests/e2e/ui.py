@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Download, Locator, Page, expect
+
+from services import exports
+from services.analysis.jobs import get_analysis
+from services.models import Analysis, Status
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -161,3 +168,40 @@ class Steps:
             if height > size["height"]:
                 page.set_viewport_size(size)
         return path
+
+
+def csv_rows(data: bytes) -> list[dict[str, str]]:
+    """A downloaded or exported CSV as dicts keyed by its header."""
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+def exported(server, analysis_id: str, name: str) -> bytes:
+    """What `cli.py export` writes for this analysis at the server's default confidence."""
+    services = server.services
+    analysis = get_analysis(services.engine, analysis_id)
+    return exports.export_files(services.engine, analysis, services.settings.min_confidence,
+                                (name,))[name]
+
+
+def wait_finished(server, analysis_id: str, timeout: float = 120.0) -> Analysis:
+    """Poll the server's database until the analysis has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        analysis = get_analysis(server.services.engine, analysis_id)
+        if analysis is not None and Status(analysis.status).finished:
+            return analysis
+        time.sleep(0.25)
+    raise AssertionError(f"analysis {analysis_id} did not finish:\n{server.log_tail()}")
+
+
+def results_drawn(page) -> None:
+    """The finished results page: no progress bar, charts drawn, a thumbnail shown."""
+    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=60_000)
+    wait_for_run(page)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts.first).to_be_visible()
+    assert charts.count() >= 6  # the jump strip and one chart per metric
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator("canvas, svg").first).to_be_attached()
+    expect(thumbnail(page)).to_have_attribute("src", re.compile(r"(^data:image/|/media/)"))
+    wait_image_loaded(thumbnail(page))
