@@ -30,6 +30,7 @@ from components.server import lifespan, routes, server_secrets
 from components.text import escape_markdown
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
+from services.logmask import install_secret_masking
 from services.storage.base import StorageError
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -47,6 +48,8 @@ def main() -> None:
         st.error(f"Framewise cannot start: {escape_markdown(message, 400)}. Fix it in the app "
                  "settings (environment or .env) and reload the page.")
         st.stop()
+
+    install_secret_masking(services.settings.secrets())  # the server's log, as the CLI's
 
     try:
         access = access_state(services.settings.allowed_users)

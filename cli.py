@@ -1,4 +1,4 @@
-"""Headless Framewise: analyze, export, search, compare, list, cancel, worker, db; no Streamlit.
+"""Headless Framewise (no Streamlit): analyze, export, search, compare, list, cancel, retry, worker.
 
 Exit codes: 0 success, 1 the analysis failed, 2 bad input or settings (one line `error: ...`).
 The last line `analyze` prints on stdout is one JSON object; progress goes to stderr.
@@ -11,9 +11,7 @@ import json
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import quote
 
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import estimate
@@ -21,6 +19,7 @@ from services.config import Settings, SettingsError, load_settings, parse_featur
 from services.context import Services, open_services
 from services.db import DatabaseUnavailable
 from services.labels import LABEL_KINDS
+from services.logmask import SecretMask, install_secret_masking
 from services.sql_grant import GrantError
 from services.storage.base import StorageError
 from services.video.probe import VideoError
@@ -68,11 +67,15 @@ def _progress(done: int, planned: int) -> None:
     print(f"\rframes {done}/{planned}", end="", file=sys.stderr, flush=True)
 
 
+def _status(text: str | None) -> None:
+    """A wait begins or ends (throttling, an outage): say so on its own line."""
+    print(f"\n{text}" if text else "\nthe service answers again; going on", file=sys.stderr,
+          flush=True)
+
+
 def cmd_analyze(args, services: Services) -> int:
     from services.analysis import jobs
-    from services.analysis.worker import Worker
     from services.ingest import ingest_video
-    from services.models import Status
 
     settings = services.settings
     path = Path(args.path)
@@ -101,25 +104,44 @@ def cmd_analyze(args, services: Services) -> int:
         features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
     )
     print(f"queued analysis {analysis.id}: {plan.frames} frames", file=sys.stderr)
-    if not args.no_wait:
+    return _run_and_report(services, analysis.id, args.no_wait)
+
+
+def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
+    """Run the analysis here (unless no_wait) and print the one JSON line of the outcome."""
+    from services.analysis import jobs
+    from services.analysis.progress import frames_failed
+    from services.analysis.worker import Worker
+    from services.models import Status
+
+    settings = services.settings
+    if not no_wait:
         worker = Worker(engine=services.engine, store=services.store, settings=settings)
-        worker.run_one(analysis.id, on_progress=_progress)
+        # SIGTERM (or Ctrl-C) hands the analysis back to the queue at once, frames kept.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: worker.request_stop(hand_back=True))
+        worker.run_one(analysis_id, on_progress=_progress, on_status=_status)
         print(file=sys.stderr)
-    final = jobs.get_analysis(services.engine, analysis.id)
+    final = jobs.get_analysis(services.engine, analysis_id)
     if final is None:
-        raise UsageError(f"analysis {analysis.id} was deleted while it ran")
+        raise UsageError(f"analysis {analysis_id} was deleted while it ran")
+    failed = frames_failed(services.engine, final.id)
     summary: dict[str, object] = {
         "analysis_id": final.id,
         "status": final.status,
         "frames": final.frames_done,
+        "frames_failed": failed,
         "transactions": final.transactions,
         "truncated": final.truncated,
     }
     if final.error_message:
         # Our analysers scrub their messages; mask again, as a message may quote anything.
-        error = _Redact(settings.secrets()).mask(final.error_message)
+        error = SecretMask(settings.secrets()).mask(final.error_message)
         summary["error"] = error
         print(f"error: {error}", file=sys.stderr)
+    if failed:
+        print(f"warning: {failed} frames were refused by the service and are stored as not "
+              "analysed (see the error column of frames.csv)", file=sys.stderr)
     if final.truncated:
         print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
     print(json.dumps(summary))
@@ -212,19 +234,35 @@ def cmd_cancel(args, services: Services) -> int:
     return 0
 
 
+def cmd_retry(args, services: Services) -> int:
+    from services.analysis.retry import RetryRefused, retry_analysis
+
+    try:
+        analysis = retry_analysis(services.engine, args.analysis_id)
+    except RetryRefused as exc:
+        raise UsageError(str(exc)) from None
+    print(f"queued analysis {analysis.id} again: {analysis.frames_done} of "
+          f"{analysis.frames_planned} frames already stored", file=sys.stderr)
+    return _run_and_report(services, analysis.id, args.no_wait)
+
+
 def cmd_worker(args, services: Services) -> int:
     from services.analysis.worker import Worker
 
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    # SIGTERM (App Service restarts, deploys) or Ctrl-C: stop claiming, hand the running
+    # analyses back to the queue at once and exit, so another worker resumes them.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: worker.request_stop(hand_back=True))
     if args.once:
+        worker.sweep_temp()
         ran = worker.run_one()
         print(json.dumps({"analysis_id": ran[0], "status": ran[1]} if ran else {}))
         return 0
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("worker %s waiting for analyses", worker.owner)
-    worker.run_forever(stop)
+    log.info("worker %s waiting for analyses (up to %d at once)", worker.owner,
+             worker.max_analyses)
+    worker.run_forever()
+    log.info("worker %s stopped", worker.owner)
     return 0
 
 
@@ -303,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a queued or running analysis")
     p.add_argument("analysis_id")
     p.set_defaults(func=cmd_cancel)
+    p = sub.add_parser("retry", help="queue a failed or cancelled analysis again, continuing "
+                       "from its first missing frame")
+    p.add_argument("analysis_id")
+    p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
+    p.set_defaults(func=cmd_retry)
     p = sub.add_parser("worker", help="run queued analyses")
     p.add_argument("--once", action="store_true", help="run at most one analysis, then exit")
     p.set_defaults(func=cmd_worker)
@@ -324,30 +367,9 @@ def _setup_logging(level: str) -> None:
         logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-class _Redact(logging.Filter):
-    """Masks secret values in every record: a second line of defence behind the SDKs' redaction."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        forms = {form for s in secrets for form in (s, quote(s, safe=""))}
-        self._secrets = sorted(forms, key=len, reverse=True)
-
-    def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.mask(record.getMessage()), None
-        if record.exc_info:
-            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
-
 def _one_line(exc: BaseException, settings: Settings | None) -> str:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return _Redact(settings.secrets() if settings else []).mask(message)
+    return SecretMask(settings.secrets() if settings else []).mask(message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         _setup_logging(settings.log_level)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_Redact(settings.secrets()))
+        install_secret_masking(settings.secrets())
         opens = getattr(args, "opens_services", True)
         return args.func(args, open_services(settings) if opens else None)
     except (SettingsError, DatabaseUnavailable, StorageError, VideoError, UsageError,

@@ -17,9 +17,12 @@ from bench.common import PY, ROOT, child_env
 class EmulatorProcess:
     """`with EmulatorProcess(rate_limit=10, delay_s=0.3) as emu:` ... `emu.stats()`."""
 
-    def __init__(self, *, rate_limit: float | None = None, delay_s: float = 0.0):
+    def __init__(self, *, rate_limit: float | None = None, delay_s: float = 0.0,
+                 stretches: list[dict] | None = None):
+        # stretches: [{"status": 429, "retry_after": "5", "seconds": 40, "after": 8}, ...]
         self.args = [PY, "-m", "bench.emulator", json.dumps(
-            {"rate_limit": rate_limit, "response_delay_s": delay_s})]
+            {"rate_limit": rate_limit, "response_delay_s": delay_s,
+             "stretches": stretches or []})]
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""
         self.key = "emulator-key"
@@ -51,9 +54,12 @@ class EmulatorProcess:
 
 
 def _serve(options: dict) -> None:
-    from tests.fixtures.vision_emulator import VisionEmulator
+    from tests.fixtures.vision_emulator import Fault, VisionEmulator
 
+    stretches = options.pop("stretches", [])
     emulator = VisionEmulator(**options).start()
+    scripted = [emulator.stretch(Fault(s["status"], retry_after=s.get("retry_after")),
+                                 s["seconds"], s.get("after", 0)) for s in stretches]
     print(json.dumps({"endpoint": emulator.endpoint, "key": emulator.key}), flush=True)
     for line in sys.stdin:
         if line.strip() == "stats":
@@ -64,9 +70,21 @@ def _serve(options: dict) -> None:
                 "violations": len(emulator.violations),
                 "peak_in_flight": emulator.peak_in_flight,
                 "max_in_1s": emulator.max_in_window(1.0),
+                "stretches": [_stretch_stats(emulator, s) for s in scripted],
             }
             print(json.dumps(stats), flush=True)
     emulator.stop()
+
+
+def _stretch_stats(emulator, stretch) -> dict:
+    """When a stretch began and ended (monotonic clock), and the requests that met it."""
+    if stretch.started is None:
+        return {"started": None, "ended": None, "requests": 0, "max_in_1s": 0}
+    during = emulator.arrivals(stretch.started, stretch.ended)
+    times = [s.at for s in during]
+    most = max((sum(1 for u in times if t <= u < t + 1.0) for t in times), default=0)
+    return {"started": stretch.started, "ended": stretch.ended, "requests": len(during),
+            "max_in_1s": most}
 
 
 if __name__ == "__main__":

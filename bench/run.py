@@ -29,6 +29,8 @@ SECTIONS = {
     "7": ("7. Deployment rehearsal", "bench.deploy_rehearsal"),
     "8": ("8. Search", "bench.search"),
     "9": ("9. Browser upload memory", "bench.upload_memory"),
+    "10": ("10. Outages", "bench.outages"),
+    "11": ("11. Blob video in place", "bench.blob_in_place"),
 }
 
 
@@ -36,8 +38,10 @@ def prepare(which: list[str]) -> None:
     """Generate (or find cached) every video first, so no timed section waits for one."""
     from bench import videos
 
-    if "1" in which or "2" in which:
+    if "1" in which or "2" in which or "10" in which:
         videos.coded_video()
+    if "11" in which:
+        videos.big_video(seconds=13)
     if "3" in which:
         videos.doubled_video(videos.big_video())
     if "5" in which:

@@ -42,7 +42,7 @@ def status_ui(analysis: Analysis, stored: int | None = None, cancellable: bool =
     elif status == Status.failed:
         reason = escape_markdown(analysis.error_message or "no reason was recorded", 600)
         st.error(f"The analysis failed: {reason}. Check the video and the settings named in "
-                 "the message, then queue it again from the Upload page.")
+                 "the message, then retry it: it continues from the first missing frame.")
     elif status == Status.cancelled:
         if done:
             st.info(f"The analysis was cancelled after {done:,} of "
@@ -53,6 +53,33 @@ def status_ui(analysis: Analysis, stored: int | None = None, cancellable: bool =
         st.warning("The video ends early (it is truncated or damaged): it was analysed as far "
                    "as it decodes.")
     return clicked
+
+
+def wait_ui(text: str | None) -> None:
+    """What a running analysis waits for (throttling, an outage), so the bar is not frozen."""
+    if text:
+        st.warning(escape_markdown(text, 300), icon=":material/hourglass_top:")
+
+
+def refused_ui(frames: pd.DataFrame) -> None:
+    """How many frames the service refused: stored as not analysed, with its reason."""
+    refused = frames[frames["error"].notna()] if "error" in frames else frames.iloc[0:0]
+    if refused.empty:
+        return
+    reason = escape_markdown(one_line(str(refused["error"].iloc[0]), 200))
+    count = (f"{len(refused):,} frames were" if len(refused) > 1 else "1 frame was")
+    st.warning(f"{count} not analysed: the service refused it (first reason: {reason}). Such "
+               "frames show no detections; the column error of frames.csv gives each reason.",
+               icon=":material/image_not_supported:")
+
+
+def retry_ui(analysis: Analysis) -> bool:
+    """A "Retry analysis" button for a failed or cancelled analysis; True when it was clicked."""
+    if analysis.status not in (Status.failed, Status.cancelled):
+        return False
+    return st.button("Retry analysis", key=f"retry_{analysis.id}", icon=":material/replay:",
+                     help="Queues it again: it continues from the first missing frame, and "
+                          "frames already analysed cost nothing.")
 
 
 def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFrame,

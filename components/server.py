@@ -25,6 +25,7 @@ from components.upload_route import upload_routes
 from services.analysis.worker import Worker
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
+from services.logmask import install_secret_masking
 from services.storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def start_embedded_worker() -> EmbeddedWorker | None:
         # The pages show the same error to whoever opens the app; no traceback in the log.
         log.error("embedded worker not started: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return None
+    install_secret_masking(services.settings.secrets())  # before the worker logs anything
     if not services.settings.embedded_worker:
         log.info("embedded worker off (FRAMEWISE_EMBEDDED_WORKER=0)")
         return None

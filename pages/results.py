@@ -22,18 +22,23 @@ from components.results_ui import (
     downloads_ui,
     frame_at,
     play_video_ui,
+    refused_ui,
+    retry_ui,
     share_ui,
     status_ui,
     summary_ui,
     time_ui,
     video_ui,
     viewer_ui,
+    wait_ui,
 )
 from components.segments_ui import segments_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
 from services import media
 from services.analysis.jobs import cancel, get_analysis
+from services.analysis.progress import analysis_wait_text
+from services.analysis.retry import RetryRefused, retry_analysis
 from services.exports import downloads
 from services.library import get_video
 from services.models import Analysis, Status, Video, utcnow
@@ -106,6 +111,15 @@ def body(analysis_id: str, video: Video) -> None:
         if not cancel(engine, current.id):  # the worker notices at its next heartbeat
             st.toast("The analysis had already ended.", icon=":material/info:")
         st.rerun()
+    wait_ui(analysis_wait_text(current, max(current.frames_done, len(frames))))
+    if retry_ui(current):
+        try:
+            retry_analysis(engine, current.id)
+        except RetryRefused as exc:
+            st.warning(f"It cannot be retried now: {escape_markdown(exc, 200)}.")
+        else:
+            st.rerun()
+    refused_ui(frames)
     if frames.empty:
         if not Status(current.status).finished:
             st.caption("The first frames appear here as soon as they are analysed.")

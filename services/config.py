@@ -99,6 +99,8 @@ class Settings(BaseSettings):
         default_factory=_default_analyzer, validation_alias="FRAMEWISE_ANALYZER"
     )
     lease_seconds: int = Field(60, ge=2, le=86_400, validation_alias="FRAMEWISE_LEASE_SECONDS")
+    # Analyses one worker runs at once (the fair queue), all under the one shared rate.
+    worker_analyses: int = Field(3, ge=1, le=32, validation_alias="FRAMEWISE_WORKER_ANALYSES")
     min_confidence: float = Field(0.5, ge=0.0, le=1.0, validation_alias="FRAMEWISE_MIN_CONFIDENCE")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="FRAMEWISE_LOG_LEVEL"
@@ -115,6 +117,10 @@ class Settings(BaseSettings):
     vision_gender_neutral: bool = Field(True, validation_alias="AZURE_VISION_GENDER_NEUTRAL")
     vision_max_tps: float = Field(10.0, ge=0.1, le=1000.0, validation_alias="AZURE_VISION_MAX_TPS")
     vision_concurrency: int = Field(8, ge=1, le=64, validation_alias="AZURE_VISION_CONCURRENCY")
+    # An analysis fails only when the service has given no successful answer for this long.
+    vision_give_up_seconds: float = Field(
+        600.0, ge=1.0, le=86_400.0, validation_alias="AZURE_VISION_GIVE_UP_SECONDS"
+    )
     vision_price_per_1000: float = Field(
         1.0, ge=0.0, le=1000.0, validation_alias="AZURE_VISION_PRICE_PER_1000"
     )

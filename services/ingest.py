@@ -102,10 +102,9 @@ class _Hashing:
 
 
 def _probe_stored(store: BlobStore, key: str) -> VideoInfo:
-    # The one call to swap for reading the blob in place (a SAS URL) once the stores offer it:
-    # for Azure, local_path streams a temporary copy to disk today.
-    with store.local_path(key) as path:
-        return probe(path)
+    # Read in place: the file itself, or (Azure) ranged reads of the blob through a short-lived
+    # read-only SAS; never a download of what was just uploaded.
+    return probe(store.ffmpeg_input(key))
 
 
 def ingest_video(

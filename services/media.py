@@ -73,7 +73,6 @@ def playback(store: BlobStore, key: str) -> Media:
         url = _urls.get(store, key)
         if url:
             return Media(url)
-        with store.local_path(key) as path:  # the local store yields the file itself
-            return Media(str(path))
+        return Media(store.ffmpeg_input(key))  # the local store gives the file itself
     except (OSError, StorageError) as exc:
         return Media(problem=f"The video cannot be played: {exc}")

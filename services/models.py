@@ -162,6 +162,9 @@ class Analysis(SQLModel, table=True):
     finished_at: datetime | None = _time_field()
     lease_owner: str | None = Field(default=None, sa_type=sa.String(120))
     lease_expires_at: datetime | None = _time_field(index=True)
+    # While the remote service holds the run back: what the worker waits for, and until when.
+    status_message: str | None = Field(default=None, sa_type=HumanText(500))
+    waiting_until: datetime | None = _time_field()
 
     @property
     def progress(self) -> float:
@@ -196,6 +199,8 @@ class Frame(SQLModel, table=True):
     shot_index: int | None = None
     remote_analysed: bool = False
     transactions: int = 0  # billable calls this frame cost (0 for local or cached results)
+    # Why the service refused this frame (it is stored as not analysed); None when it was not.
+    error: str | None = Field(default=None, sa_type=HumanText(1000))
 
 
 class Detection(SQLModel, table=True):

@@ -18,7 +18,7 @@ from services.models import Detection, Frame
 FRAME_COLUMNS = [
     "analysis_id", "frame_index", "timestamp_s", "width", "height", "brightness", "contrast",
     "sharpness", "colourfulness", "motion", "is_black", "shot_index", "caption",
-    "caption_confidence", "remote_analysed", "thumbnail_key",
+    "caption_confidence", "remote_analysed", "thumbnail_key", "error",
 ]
 DETECTION_COLUMNS = [
     "analysis_id", "frame_index", "timestamp_s", "kind", "label", "confidence", "x", "y", "w", "h",
@@ -28,6 +28,7 @@ FRAME_TABLE_COLUMNS = [
     "analysis_id", "frame_index", "timestamp_s", "width", "height", "brightness", "contrast",
     "sharpness", "colourfulness", "motion", "is_black", "shot_index", "people_count",
     "object_count", "caption", "caption_confidence", "tags",
+    "error",  # why the service refused the frame (stored as not analysed); empty otherwise
 ]
 TAG_SEPARATOR = "; "  # tags of a frame, strongest first, joined the same way everywhere
 _INT_COLUMNS = ["frame_index", "width", "height", "shot_index", "people_count", "object_count",

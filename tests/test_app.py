@@ -324,7 +324,8 @@ def test_cancel_a_queued_analysis(services, video_factory):
     assert list_analyses(services.engine)[0][0].status == Status.cancelled
     assert [shown(i.value) for i in at.info] == [
         "The analysis was cancelled before any frame was analysed."]
-    assert not at.get("progress") and not at.button
+    # No progress and no cancel any more; a cancelled analysis can be retried.
+    assert not at.get("progress") and [b.key for b in at.button] == [f"retry_{analysis.id}"]
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
     assert worker.run_one() is None  # no worker picks it up any more
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import email.utils
 import io
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +21,12 @@ from PIL import Image
 
 from services.config import VISION_FEATURES, load_settings
 from services.video.frames import SampledFrame
-from services.vision.azure import MAX_BYTES, AzureAnalyzer, prepare_image
-from services.vision.base import AnalyzerError
-from services.vision.ratelimit import RateLimiter, shared_limiter
+from services.vision.azure import AzureAnalyzer, retry_after
+from services.vision.azure_results import MAX_BYTES, prepare_image
+from services.vision.base import AnalyzerError, Cancelled, FrameRefused
+from services.vision.ratelimit import RateLimiter
+from services.vision.throttle import EndpointThrottle, endpoint_throttle
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.vision_emulator import RESPONSES, Fault, compact, recording
 
 KEY = "emulator-key"
@@ -40,13 +46,6 @@ class FakeTokenCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-class Sleeps(list):
-    """A recording stand-in for time.sleep, so backoff costs no test time."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture(scope="module")
 def sample_frame() -> SampledFrame:
     """The SDK's sample image as a sampled frame: JPEG bytes, 864x576."""
@@ -63,18 +62,39 @@ def scaled_frame(size: tuple[int, int]) -> SampledFrame:
     return SampledFrame(0, 0.0, buf.getvalue(), *size)
 
 
+class StartTimes(EndpointThrottle):
+    """A throttle noting its clock's time at each start it grants."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.starts: list[float] = []
+
+    def acquire(self, stop=None, deadline=None) -> bool:
+        granted = super().acquire(stop, deadline)
+        if granted:
+            self.starts.append(self.clock())
+        return granted
+
+
 @pytest.fixture
 def make(vision_emulator):
-    """Build an analyser against the emulator; sleeps are recorded in `.sleeps`, not slept."""
+    """Build an analyser against the emulator with a throttle of its own.
 
-    def build(credential=None, **kwargs) -> AzureAnalyzer:
+    By default on a FakeClock: waits are recorded in `.waits` and cost no test time; with
+    real_time=True the throttle runs on the real clock (for rate tests).
+    """
+
+    def build(credential=None, real_time=False, **kwargs) -> AzureAnalyzer:
         kwargs.setdefault("features", VISION_FEATURES)
-        kwargs.setdefault("max_tps", 1000)
-        sleeps = kwargs.setdefault("sleep", Sleeps())
+        max_tps = kwargs.setdefault("max_tps", 1000)
+        clock = None if real_time else FakeClock()
+        timing = {} if clock is None else {"clock": clock, "wait": clock.wait}
+        kwargs.setdefault("throttle", StartTimes(max_tps, **timing))
         analyzer = AzureAnalyzer(
             vision_emulator.endpoint, credential=credential or AzureKeyCredential(KEY), **kwargs
         )
-        analyzer.sleeps = sleeps
+        analyzer.waits = clock.waits if clock else []
+        analyzer.clock = clock
         built.append(analyzer)
         return analyzer
 
@@ -161,9 +181,9 @@ def test_from_settings_picks_the_credential(vision_emulator, sample_frame, caplo
     assert factory_calls == [1] and "authorization" in vision_emulator.seen[-1].headers
     assert with_token.features == ("people",) and with_token.concurrency == 8
     overridden = AzureAnalyzer.from_settings(
-        load_settings(env, dotenv=None), factory, features=("tags", "read"), max_attempts=2
+        load_settings(env, dotenv=None), factory, features=("tags", "read"), give_up_s=2
     )
-    assert overridden.features == ("tags", "read") and overridden.max_attempts == 2
+    assert overridden.features == ("tags", "read") and overridden.give_up_s == 2
     overridden.close()
     assert "AZURE_VISION_KEY" in caplog.text and KEY not in caplog.text
     with_key.close()
@@ -171,16 +191,83 @@ def test_from_settings_picks_the_credential(vision_emulator, sample_frame, caplo
 
 
 def test_throttling_is_retried_honouring_retry_after(make, vision_emulator, sample_frame):
-    """Test that 429 with Retry-After, retry-after-ms and none are retried, then succeed."""
+    """Test that 429 with Retry-After, retry-after-ms and none are retried, each wait in full."""
     vision_emulator.script(
-        Fault.throttle(retry_after="2"), Fault.throttle(retry_after_ms="250"), Fault.throttle()
+        Fault.throttle(retry_after="7"), Fault.throttle(retry_after_ms="2500"), Fault.throttle()
     )
-    analyzer = make(features=["people"], backoff_base_s=0.5)
+    analyzer = make(features=["people"])
     result = analyzer.analyze(sample_frame)
     assert boxes(result, "person")[0][2:] == PERSON and result.transactions == 1
     assert analyzer.attempts == 4 and analyzer.retries == 3 and vision_emulator.requests == 4
-    assert analyzer.sleeps[:2] == [2.0, 0.25]
-    assert 0.5 <= analyzer.sleeps[2] <= 2.0  # no header: our own exponential backoff (3rd try)
+    starts = analyzer.throttle.starts
+    gaps = [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)]
+    assert gaps[0] >= 7.0 and gaps[1] >= 2.5  # the service's waits, honoured in full
+    assert 0.9 <= gaps[2] <= 1.1  # no header: the next probe, one second on
+
+
+def test_retry_after_reads_seconds_http_dates_and_milliseconds():
+    """Test that Retry-After in seconds or as an HTTP date and retry-after-ms are understood."""
+    now = 1_700_000_000.0
+
+    def answer(**headers):
+        return SimpleNamespace(headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+    date = email.utils.formatdate(now + 42, usegmt=True)
+    assert retry_after(answer(**{"retry-after": "5"}), now) == 5.0
+    assert retry_after(answer(**{"retry-after": date}), now) == pytest.approx(42.0)
+    assert retry_after(answer(**{"retry-after-ms": "1500", "retry-after": "9"}), now) == 1.5
+    assert retry_after(answer(**{"retry-after": "soon"}), now) is None
+    assert retry_after(answer(), now) is None
+
+
+def test_retry_after_holds_every_thread_of_the_endpoint():
+    """Test that one caller's Retry-After keeps every other caller of the endpoint waiting."""
+    clock = FakeClock()
+    throttle = EndpointThrottle(10, clock=clock, wait=clock.wait)
+    assert throttle.acquire()
+    throttle.pushed_back("throttling", "429", retry_after=5)
+    started = clock()
+    other = threading.Thread(target=throttle.acquire)  # another analysis's thread
+    other.start()
+    other.join(5)
+    assert clock() - started >= 5.0
+    throttle.pushed_back("throttling", "429", retry_after=3600)  # capped at a sane maximum
+    waited_from = clock()
+    assert throttle.acquire()
+    assert 59.0 <= clock() - waited_from <= 61.0
+
+
+def test_a_429_halves_the_rate_which_recovers_gradually():
+    """Test AIMD: a 429 halves the rate once a second at most, successes climb it back."""
+    clock = FakeClock()
+    throttle = EndpointThrottle(10, clock=clock, wait=clock.wait)
+    throttle.pushed_back("throttling", "429")
+    assert throttle.rate == 1.0  # probing while the service pushes back
+    throttle.pushed_back("throttling", "429")  # the other requests in flight: no second cut
+    throttle.succeeded()
+    assert throttle.rate == pytest.approx(5.5)  # 10 halved, plus one step of recovery
+    rates = []
+    for _ in range(9):
+        throttle.succeeded()
+        rates.append(throttle.rate)
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(10.0)
+    clock.wait(2.0)
+    throttle.pushed_back("throttling", "429")
+    throttle.succeeded()
+    assert throttle.rate == pytest.approx(5.5)
+
+
+def test_a_throttled_endpoint_gets_about_one_request_a_second(make, vision_emulator,
+                                                               sample_frame):
+    """Test that during 3 s of bare 429s, 4 threads send about one request a second."""
+    analyzer = make(features=["tags"], real_time=True, max_tps=50, concurrency=4)
+    stretch = vision_emulator.stretch(Fault.throttle(), seconds=3.0, after=2)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(analyzer.analyze, [sample_frame] * 10))
+    assert all(len(boxes(r, "tag")) == 14 for r in results)
+    during = vision_emulator.arrivals(stretch.started + 0.5, stretch.ended)  # after those in flight
+    assert len(during) <= 4 and vision_emulator.statuses[429] <= 4 + 4
+    assert vision_emulator.statuses[200] == 10
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -190,7 +277,7 @@ def test_server_errors_are_retried(make, vision_emulator, sample_frame, status):
     analyzer = make(features=["people"])
     assert boxes(analyzer.analyze(sample_frame), "person")[0][2:] == PERSON
     assert analyzer.attempts == 2 and vision_emulator.requests == 2
-    assert len(analyzer.sleeps) == 1
+    assert 1.0 <= sum(analyzer.waits) <= 1.1  # the next probe, about a second later
 
 
 def test_dropped_connection_is_retried(make, vision_emulator, sample_frame):
@@ -211,13 +298,87 @@ def test_slow_answer_times_out_and_is_retried(make, vision_emulator, sample_fram
     assert time.monotonic() - started < 2.5  # did not wait for the slow answer
 
 
-def test_retries_exhausted_raise(make, vision_emulator, sample_frame):
-    """Test that bounded attempts end in AnalyzerError naming the count and the last error."""
-    vision_emulator.script(*[Fault(503)] * 5)
-    analyzer = make(features=["people"], max_attempts=3)
-    with pytest.raises(AnalyzerError, match=r"gave up after 3 attempts: 503"):
+def test_no_successful_answer_for_the_give_up_time_fails(make, vision_emulator, sample_frame):
+    """Test that an outage longer than give_up_s fails, saying so, after ~1 probe a second."""
+    vision_emulator.stretch(Fault(503), seconds=3600)
+    analyzer = make(features=["people"], give_up_s=30)
+    with pytest.raises(AnalyzerError, match=r"no successful answer for 30 s.*last: 503"):
         analyzer.analyze(sample_frame)
-    assert vision_emulator.requests == 3 and len(analyzer.sleeps) == 2
+    assert 29 <= vision_emulator.requests <= 32 and sum(analyzer.waits) <= 30.5
+
+
+def test_an_answer_anywhere_keeps_a_long_caller_going(make, vision_emulator, sample_frame):
+    """Test that give-up counts from the endpoint's last success, not from the caller's start."""
+    clock = FakeClock()
+    throttle = StartTimes(100, clock=clock, wait=clock.wait)
+    analyzer = make(features=["people"], give_up_s=10, throttle=throttle)
+    vision_emulator.script(*[Fault(503)] * 8)
+    throttle.succeeded()  # another thread's success, just now
+    assert boxes(analyzer.analyze(sample_frame), "person")[0][2:] == PERSON
+    clock.wait(9.0)
+    throttle.succeeded()
+    vision_emulator.script(*[Fault(503)] * 5)
+    assert analyzer.analyze(sample_frame).transactions == 1  # 14 s after its start: still fine
+
+
+def test_a_refused_image_is_a_frame_refusal_and_not_retried(make, vision_emulator,
+                                                            sample_frame):
+    """Test that a 400 InvalidImageFormat refuses that frame only, with the service's reason."""
+    vision_emulator.script(Fault.refused("InvalidImageFormat"))
+    analyzer = make(features=["people"])
+    with pytest.raises(FrameRefused, match=r"InvalidImageFormat: Input data is not a valid"):
+        analyzer.analyze(sample_frame)
+    assert vision_emulator.requests == 1 and analyzer.waits == []
+    assert analyzer.analyze(sample_frame).transactions == 1  # the next frame goes on
+
+
+@pytest.mark.parametrize("fault", [Fault.refused("NotSupportedFeature"), Fault(400)])
+def test_a_400_for_the_whole_request_fails_fast(make, vision_emulator, sample_frame, fault):
+    """Test that a 400 about the request (a feature the region lacks) is not a frame refusal."""
+    vision_emulator.script(fault)
+    with pytest.raises(AnalyzerError) as err:
+        make(features=["caption"]).analyze(sample_frame)
+    assert not isinstance(err.value, FrameRefused) and "refused the request" in str(err.value)
+    assert vision_emulator.requests == 1
+
+
+def test_a_wrong_endpoint_fails_fast_naming_the_setting(vision_emulator, sample_frame):
+    """Test that a 404 (an endpoint that is no Vision resource) fails at once."""
+    analyzer = AzureAnalyzer(f"{vision_emulator.endpoint}/not-vision",
+                             credential=AzureKeyCredential(KEY), features=["tags"])
+    with pytest.raises(AnalyzerError, match="AZURE_VISION_ENDPOINT"):
+        analyzer.analyze(sample_frame)
+    assert vision_emulator.requests == 1
+    analyzer.close()
+
+
+def test_a_stop_abandons_the_wait_and_sends_nothing_more(make, vision_emulator, sample_frame):
+    """Test that setting the stop event wakes a caller held by Retry-After, with no request."""
+    vision_emulator.stretch(Fault.throttle(retry_after="30"), seconds=60)
+    analyzer = make(features=["tags"], real_time=True)
+    stop = threading.Event()
+    outcome: list = []
+
+    def call():
+        try:
+            analyzer.analyze(sample_frame, stop)
+        except Cancelled as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 10
+    while vision_emulator.requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # it is now waiting out the Retry-After
+    stop.set()
+    stopped = time.monotonic()
+    caller.join(5)
+    assert not caller.is_alive() and len(outcome) == 1
+    assert time.monotonic() - stopped < 1.0
+    assert vision_emulator.requests == 1
+    assert analyzer.waiting().message == "Azure AI Vision is throttling"
+    assert 25 < analyzer.waiting().seconds <= 30
 
 
 def test_401_with_key_fails_at_once(make, vision_emulator, sample_frame, caplog):
@@ -229,7 +390,7 @@ def test_401_with_key_fails_at_once(make, vision_emulator, sample_frame, caplog)
     message = str(err.value)
     assert "AZURE_VISION_KEY" in message and "AZURE_VISION_ENDPOINT" in message
     assert "Access denied" in message and secret not in message and secret not in caplog.text
-    assert vision_emulator.requests == 1 and analyzer.sleeps == []
+    assert vision_emulator.requests == 1 and analyzer.waits == []
 
 
 def test_401_with_token_names_the_role(make, vision_emulator, sample_frame):
@@ -253,13 +414,13 @@ def test_400_reports_the_service_message(make, vision_emulator, sample_frame):
     analyzer = make(features=["people"])
     with pytest.raises(AnalyzerError, match=r"400 InvalidRequest.*image url is not accessible"):
         analyzer.analyze(sample_frame)
-    assert vision_emulator.requests == 1 and analyzer.sleeps == []
+    assert vision_emulator.requests == 1 and analyzer.waits == []
 
 
 def test_rate_limit_spaces_requests(make, vision_emulator, sample_frame):
     """Test that 30 parallel calls at 20 TPS never exceed 21 arrivals in any second."""
     vision_emulator.rate_limit = 21
-    analyzer = make(features=["people"], max_tps=20, concurrency=8)
+    analyzer = make(features=["people"], max_tps=20, concurrency=8, real_time=True)
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(analyzer.analyze, [sample_frame] * 30))
     assert all(boxes(r, "person")[0][2:] == PERSON for r in results)
@@ -270,12 +431,11 @@ def test_rate_limit_spaces_requests(make, vision_emulator, sample_frame):
 
 def test_retries_pass_through_the_rate_limiter(make, vision_emulator, sample_frame):
     """Test that retried attempts are spaced by the limiter like first attempts."""
-    vision_emulator.script(Fault(503), Fault(503), Fault(503))
-    analyzer = make(features=["people"], max_tps=5)  # one slot every ~0.21 s
+    vision_emulator.script(Fault(503))
+    analyzer = make(features=["people"], max_tps=5, real_time=True)
     analyzer.analyze(sample_frame)
     arrivals = [s.at for s in vision_emulator.seen]
-    assert len(arrivals) == 4
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) > 0.1
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] > 0.9  # a probe, a second on
 
 
 def test_parallel_callers(make, vision_emulator, sample_frame):
@@ -291,7 +451,7 @@ def test_parallel_callers(make, vision_emulator, sample_frame):
 def test_random_faults_are_absorbed(make, vision_emulator, sample_frame):
     """Test that a seeded 30% fault rate still gives every frame, each attempt counted."""
     vision_emulator.fault_rate = 0.3
-    analyzer = make(features=["tags"], max_attempts=10)
+    analyzer = make(features=["tags"])
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(analyzer.analyze, [sample_frame] * 20))
     assert all(len(boxes(r, "tag")) == 14 for r in results)
@@ -337,53 +497,62 @@ def test_frame_within_limits_is_sent_untouched(sample_frame):
     assert prepare_image(sample_frame).data is sample_frame.jpeg
 
 
-class FakeTime:
-    """A clock whose sleep advances it; `late` adds lateness to chosen sleeps (a slow wake-up)."""
-
-    def __init__(self, late: dict[int, float] | None = None):
-        self.now, self.calls, self.late = 0.0, 0, late or {}
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.calls += 1
-        self.now += seconds + self.late.get(self.calls, 0.0)
-
-
 def test_rate_limiter_spaces_evenly_without_burst():
     """Test that the limiter hands out slots 1/rate apart and saves no credit while idle."""
-    fake = FakeTime()
-    limiter = RateLimiter(10, clock=fake.clock, sleep=fake.sleep)
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(10, clock=clock, wait=clock.wait)
     starts = []
     for _ in range(4):
         limiter.acquire()
-        starts.append(round(fake.now, 3))
+        starts.append(round(clock(), 3))
     assert starts == [0.0, 0.1, 0.2, 0.3]
-    fake.now = 100.0  # long idle: the next two are spaced again, no burst
+    clock.now = 100.0  # long idle: the next two are spaced again, no burst
     limiter.acquire()
     limiter.acquire()
-    assert round(fake.now, 3) == 100.1
+    assert round(clock(), 3) == 100.1
 
 
 def test_rate_limiter_absorbs_a_late_wake_up():
     """Test that a caller waking 60 ms late does not let 11 starts fall within one second."""
-    fake = FakeTime(late={1: 0.06})  # the 2nd caller's sleep overruns
-    limiter = RateLimiter(10, clock=fake.clock, sleep=fake.sleep)
+    clock = FakeClock(start=0.0, late={1: 0.06})  # the 2nd caller's wait overruns
+    limiter = RateLimiter(10, clock=clock, wait=clock.wait)
     starts = []
     for _ in range(15):
         limiter.acquire()
-        starts.append(fake.now)
+        starts.append(clock())
     assert starts[1] == pytest.approx(0.16)
     assert all(b - a >= 1.0 for a, b in zip(starts, starts[10:], strict=False))
 
 
-def test_shared_limiter_is_one_per_endpoint():
-    """Test that the same endpoint gets the same limiter, whose rate follows the latest call."""
-    a = shared_limiter("https://x.cognitiveservices.azure.com/", 10)
-    b = shared_limiter("HTTPS://X.cognitiveservices.azure.com", 5)
-    assert a is b and a.rate == pytest.approx(5)
-    assert shared_limiter("https://y.cognitiveservices.azure.com", 5) is not a
+def test_rate_limiter_deadline_and_stop():
+    """Test that acquire gives up at its deadline and raises Cancelled once stop is set."""
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(1, clock=clock, wait=clock.wait)
+    limiter.hold(50.0)
+    assert limiter.acquire(deadline=20.0) is False and clock() == 20.0
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        limiter.acquire(stop)
+    assert limiter.acquire() is True and clock() == 50.0
+
+
+def test_the_azure_rate_share_divides_max_tps_between_processes(make):
+    """Test that the analyser takes floor(max_tps * headroom / processes) when processes share."""
+    analyzer = make(features=["tags"], max_tps=10)
+    assert analyzer.throttle.rate == pytest.approx(9.5)
+    analyzer.share_rate(2)
+    assert analyzer.throttle.rate == 4.0
+    analyzer.share_rate(1)
+    assert analyzer.throttle.rate == pytest.approx(9.5)
+
+
+def test_endpoint_throttle_is_one_per_endpoint():
+    """Test that the same endpoint, however written, gets the same throttle in a process."""
+    a = endpoint_throttle("https://x.cognitiveservices.azure.com/", 10)
+    b = endpoint_throttle("HTTPS://X.cognitiveservices.azure.com", 5)
+    assert a is b
+    assert endpoint_throttle("https://y.cognitiveservices.azure.com", 5) is not a
 
 
 def test_analyzer_refuses_bad_setup():

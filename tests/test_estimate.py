@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from services.analysis.adaptive import ADAPTIVE_EVERY_S
+from services.analysis.adaptive import ADAPTIVE_EVERY_S, AdaptivePolicy
 from services.analysis.estimate import estimate
-from services.analysis.pipeline import AdaptivePolicy
 from services.storage.local import LocalBlobStore
 from services.video.frames import SampledFrame
 from services.video.probe import VideoInfo
@@ -25,12 +24,18 @@ class Answering:
     def __init__(self):
         self.calls = 0
 
-    def analyze(self, frame):
+    def analyze(self, frame, stop=None):
         self.calls += 1
         return FrameResult(raw_json=b'{"modelVersion": "2023-10-01"}', transactions=1)
 
     def from_raw(self, raw, frame):
         return FrameResult(raw_json=raw, transactions=0)
+
+    def share_rate(self, processes):
+        pass
+
+    def waiting(self):
+        return None
 
 
 def test_fixed_sampling_costs_one_transaction_per_frame():

@@ -10,33 +10,54 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.analysis import jobs
+from services.analysis.adaptive import AdaptivePolicy
 from services.analysis.estimate import estimate
-from services.analysis.pipeline import AdaptivePolicy, AnalysisRun
+from services.analysis.pipeline import AnalysisRun
 from services.analysis.worker import Worker
 from services.context import open_services
 from services.ingest import ingest_video
 from services.library import video_info
 from services.models import Detection, Frame, Status
-from services.vision.base import AnalyzerError, Found, FrameResult
+from services.vision.base import AnalyzerError, Found, FrameRefused, FrameResult, WaitState
 from tests.fixtures.videos import make_truncated, make_video
 
 
 class CountingAnalyzer:
-    """A remote analyser double: one person per frame, and a record of what it was asked."""
+    """A remote analyser double: one person per frame, and a record of what it was asked.
+
+    `refuse` names frame indexes it refuses as the service refuses an image; `fail_at` makes
+    the call for that frame fail the analysis (as an outage past the give-up time does).
+    """
 
     name = "azure"
     concurrency = 4
+    cache_identity = "counting"
 
-    def __init__(self, fail_with: Exception | None = None):
+    def __init__(self, fail_with: Exception | None = None, refuse: set[int] = frozenset(),
+                 fail_at: int | None = None):
         self.seen: list[int] = []
-        self.fail_with = fail_with
+        self.fail_with, self.refuse, self.fail_at = fail_with, refuse, fail_at
+        self.shares: list[int] = []
+        self.wait_state: WaitState | None = None
         self._lock = threading.Lock()
 
-    def analyze(self, frame):
-        if self.fail_with:
-            raise self.fail_with
+    def share_rate(self, processes: int) -> None:
+        self.shares.append(processes)
+
+    def waiting(self) -> WaitState | None:
+        return self.wait_state
+
+    def from_raw(self, raw, frame):
+        return FrameResult(raw_json=raw)
+
+    def analyze(self, frame, stop=None):
+        if self.fail_with or frame.index == self.fail_at:
+            raise self.fail_with or AnalyzerError("no successful answer for 600 s")
         with self._lock:
             self.seen.append(frame.index)
+        if frame.index in self.refuse:
+            raise FrameRefused(f"Azure AI Vision refused the frame (400 InvalidImageFormat: "
+                               f"frame {frame.index} is no image)")
         return FrameResult(
             caption=f"frame {frame.index}", caption_confidence=0.9, transactions=1,
             raw_json=b"{}",

@@ -112,16 +112,21 @@ def test_open_read_streams_and_seeks(store):
         assert f.read() == DATA
 
 
-def test_local_path_gives_readable_file(store, tmp_path, monkeypatch):
-    """Test that local_path yields a file with the blob's bytes, and a temporary copy is removed."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_ffmpeg_input_reads_the_blob_in_place(store, tmp_path, monkeypatch):
+    """Test that ffmpeg_input is the file itself, or a read-only URL serving byte ranges."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     store.write_stream("videos/a.mp4", io.BytesIO(DATA))
-    with store.local_path("videos/a.mp4") as path:
-        assert path.is_file() and path.read_bytes() == DATA
-        assert path.suffix == ".mp4"
+    target = store.ffmpeg_input("videos/a.mp4")
     if isinstance(store, AzureBlobStore):
-        assert not path.exists()
-        assert list(tmp_path.glob("framewise-*")) == []
+        status, headers, body = fetch(target, headers={"Range": "bytes=1000-1999"})
+        assert status == 206 and body == DATA[1000:2000]  # what ffmpeg asks for when it seeks
+        assert "sp=r" in target and "se=" in target  # read-only, expiring
+        assert fetch(target, method="PUT", headers={"x-ms-blob-type": "BlockBlob"})[0] == 403
+    else:
+        assert Path(target).read_bytes() == DATA
+    assert list(temp.iterdir()) == []  # no copy made
 
 
 def test_missing_blob_behaves_like_a_missing_file(store, tmp_path, monkeypatch):
@@ -130,8 +135,8 @@ def test_missing_blob_behaves_like_a_missing_file(store, tmp_path, monkeypatch):
     for read in (store.read_bytes, store.size, store.open_read):
         with pytest.raises(FileNotFoundError):
             read("videos/none.mp4")
-    with pytest.raises(FileNotFoundError), store.local_path("videos/none.mp4"):
-        pass
+    with pytest.raises(FileNotFoundError):
+        store.ffmpeg_input("videos/none.mp4")
     assert list(tmp_path.glob("framewise-*")) == []
     assert not store.exists("videos/none.mp4")
     store.delete("videos/none.mp4")

@@ -147,6 +147,22 @@ def settle_cancelled(engine: Engine, analysis_id: str, owner: str, **progress) -
                   lease_owner=None, lease_expires_at=None, **progress)
 
 
+def hand_back(engine: Engine, analysis_id: str, owner: str, **progress) -> bool:
+    """A stopping worker puts its running analysis back in the queue at once (frames kept)."""
+    return _owned(engine, analysis_id, owner, Status.running, status=Status.queued,
+                  lease_owner=None, lease_expires_at=None, status_message=None,
+                  waiting_until=None, **progress)
+
+
+def still_ours(engine: Engine, analysis_id: str, owner: str) -> bool:
+    """Whether this owner still runs the analysis (not cancelled, deleted or taken over)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(_table.c.status, _table.c.lease_owner).where(_table.c.id == analysis_id)
+        ).first()
+    return row is not None and row.status == Status.running and row.lease_owner == owner
+
+
 def live_processes(engine: Engine, analyzer: str = "azure") -> int:
     """How many processes run an analysis with this analyser under a lease that has not expired."""
     now = utcnow()

@@ -1,4 +1,10 @@
-"""A worker claims queued analyses and runs them (a Streamlit server thread, or `cli.py worker`)."""
+"""A worker claims queued analyses and runs them (a Streamlit server thread, or `cli.py worker`).
+
+A fair queue: one worker runs up to FRAMEWISE_WORKER_ANALYSES analyses at once, all under the one
+rate of their backend in this process, so a short analysis queued behind a long one is not stuck
+behind it. Stopping (SIGTERM, the server shutting down) hands the running analyses back at once:
+lease released, status queued, frames kept, so another worker resumes them within seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ import threading
 from sqlalchemy.engine import Engine
 
 from services.analysis import jobs
-from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory
+from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
 from services.library import get_video
 from services.models import Analysis, Status
 from services.storage.base import BlobStore
+from services.storage.temp import STALE_AFTER_S, sweep_system_temp
 from services.vision.azure import AzureAnalyzer
 from services.vision.base import Analyzer
 from services.vision.cache import CachedAnalyzer
+from services.vision.ratelimit import Wait, event_wait
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 10.0  # how long stop() waits for the runs it handed back to let go
 
 
 def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
@@ -38,7 +47,11 @@ def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> Remot
 
 
 class Worker:
-    """Claims one analysis at a time under a lease and runs it to the end."""
+    """Claims analyses under leases and runs up to `max_analyses` of them at once.
+
+    For a server: `start()` when it starts, `stop()` when it stops. For a process:
+    `run_forever()` in the main thread, `request_stop()` from a signal handler.
+    """
 
     def __init__(
         self,
@@ -49,6 +62,8 @@ class Worker:
         remote_factory: RemoteFactory | None = None,
         owner: str | None = None,
         poll_s: float = 1.0,
+        max_analyses: int | None = None,
+        wait: Wait = event_wait,
     ):
         self.engine = engine
         self.store = store
@@ -56,29 +71,128 @@ class Worker:
         self.remote_factory = remote_factory or azure_factory(settings, store, engine)
         self.owner = owner or jobs.worker_name()
         self.poll_s = poll_s
+        self.max_analyses = max_analyses or settings.worker_analyses
+        self._wait = wait
+        self._runs: dict[str, AnalysisRun] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._hand_back = True
+        self._thread: threading.Thread | None = None
+
+    # -- one analysis ---------------------------------------------------------------------------
 
     def run_one(
-        self, analysis_id: str | None = None, on_progress: ProgressFn | None = None
+        self, analysis_id: str | None = None, on_progress: ProgressFn | None = None,
+        on_status: StatusFn | None = None,
     ) -> tuple[str, Status] | None:
         """Claim and run one analysis (a given one, or the oldest waiting); None if none waits."""
         claimed = jobs.claim(self.engine, self.owner, self.settings.lease_seconds, analysis_id)
         if claimed is None:
             return None
+        return claimed, self._run(claimed, on_progress, on_status)
+
+    def _run(self, claimed: str, on_progress: ProgressFn | None = None,
+             on_status: StatusFn | None = None) -> Status:
         log.info("worker %s runs analysis %s", self.owner, claimed)
         run = AnalysisRun(
             claimed, self.owner, engine=self.engine, store=self.store, settings=self.settings,
-            remote_factory=self.remote_factory, on_progress=on_progress,
+            remote_factory=self.remote_factory, on_progress=on_progress, on_status=on_status,
+            wait=self._wait,
         )
-        status = run.run()
+        with self._lock:
+            self._runs[claimed] = run
+            if self._stopping.is_set():  # stopped while it was being claimed
+                run.hand_back = self._hand_back
+                run.stop.set()
+        try:
+            status = run.run()
+        finally:
+            with self._lock:
+                self._runs.pop(claimed, None)
         log.info("worker %s finished analysis %s: %s", self.owner, claimed, status)
-        return claimed, status
+        return status
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Loop until stop is set; errors are logged and the loop goes on."""
-        while not stop.is_set():
-            try:
-                if self.run_one() is None:
-                    stop.wait(self.poll_s)
-            except Exception:
-                log.exception("worker %s: unexpected error", self.owner)
-                stop.wait(max(self.poll_s, 5.0))
+    def _run_logged(self, claimed: str) -> None:
+        try:
+            self._run(claimed)
+        except Exception:  # run() records failures itself; this is a bug or a database outage
+            log.exception("worker %s: analysis %s ended unexpectedly", self.owner, claimed)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def running(self) -> list[str]:
+        """Ids of the analyses this worker runs now."""
+        with self._lock:
+            return list(self._runs)
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Claim and run analyses until stopped (`stop` set, or request_stop()); then hand back."""
+        self.sweep_temp()
+        threads: list[threading.Thread] = []
+        while not self._stopping.is_set() and not (stop is not None and stop.is_set()):
+            threads = [t for t in threads if t.is_alive()]
+            claimed = None
+            if len(threads) < self.max_analyses:
+                try:
+                    claimed = jobs.claim(self.engine, self.owner, self.settings.lease_seconds)
+                except Exception:
+                    log.exception("worker %s: cannot claim", self.owner)
+                    self._idle(stop, max(self.poll_s, 5.0))
+                    continue
+            if claimed is None:
+                self._idle(stop, self.poll_s)
+                continue
+            thread = threading.Thread(target=self._run_logged, args=(claimed,), daemon=True,
+                                      name=f"analysis-{claimed[:8]}")
+            thread.start()
+            threads.append(thread)
+        self.request_stop(self._hand_back)
+        for thread in threads:
+            thread.join(STOP_TIMEOUT_S)
+
+    def _idle(self, stop: threading.Event | None, seconds: float) -> None:
+        # Wake for a stop from either side: the caller's event or request_stop().
+        if stop is None:
+            self._stopping.wait(seconds)
+        else:
+            stop.wait(seconds)
+
+    def request_stop(self, hand_back: bool = True) -> None:
+        """Stop claiming; with hand_back, put the running analyses back in the queue at once.
+
+        Never blocks, so a signal handler may call it. Without hand_back they run to their end.
+        """
+        with self._lock:
+            self._hand_back = hand_back
+            self._stopping.set()
+            runs = list(self._runs.values()) if hand_back else []
+        for run in runs:
+            run.hand_back = True
+            run.stop.set()
+
+    def start(self) -> None:
+        """Run the loop in a background thread (the server's embedded worker)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self.run_forever, name="framewise-worker",
+                                        daemon=True)
+        self._thread.start()
+        log.info("worker %s started", self.owner)
+
+    def stop(self, hand_back: bool = True, timeout: float | None = STOP_TIMEOUT_S) -> None:
+        """Stop the background loop; hand back (or, without hand_back, finish) what runs."""
+        self.request_stop(hand_back)
+        if self._thread is not None:
+            self._thread.join(timeout if hand_back else None)
+        log.info("worker %s stopped", self.owner)
+
+    def sweep_temp(self) -> int:
+        """Remove temp files a killed process left (older than STALE_AFTER_S); returns bytes."""
+        try:
+            freed = self.store.sweep_temp(STALE_AFTER_S) + sweep_system_temp(STALE_AFTER_S)
+        except Exception:  # a sweep must never keep a worker from starting
+            log.exception("worker %s: temp sweep failed", self.owner)
+            return 0
+        if freed:
+            log.info("worker %s removed %d bytes of stale temporary files", self.owner, freed)
+        return freed

@@ -10,14 +10,11 @@ from __future__ import annotations
 import io
 import logging
 import mimetypes
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
@@ -52,6 +49,7 @@ URL_SETTING = "AZURE_STORAGE_ACCOUNT_URL"
 CONTAINER_SETTING = "AZURE_STORAGE_CONTAINER"
 _CONTAINER_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 _SAS_SKEW = timedelta(minutes=5)  # browsers and Azure clocks differ a little
+FFMPEG_SAS_MINUTES = 60  # one ffmpeg reads for at most this long (a fresh URL per ffmpeg)
 
 
 class AzureBlobStore:
@@ -181,18 +179,20 @@ class AzureBlobStore:
         raw = _BlobReader(self, blob, key, props.size, props.etag)
         return io.BufferedReader(raw, buffer_size=self.chunk_size)
 
-    @contextmanager
-    def local_path(self, key: str) -> Iterator[Path]:
-        """Stream the blob into a temporary file (ffmpeg needs to seek in mp4) and remove it."""
-        blob = self.container.get_blob_client(check_key(key))
-        fd, tmp = tempfile.mkstemp(prefix="framewise-", suffix=Path(key).suffix)
-        path = Path(tmp)
-        try:
-            with os.fdopen(fd, "wb") as out, self._errors(key):
-                blob.download_blob().readinto(out)  # chunk by chunk, never the whole blob
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+    def ffmpeg_input(self, key: str) -> str:
+        """A read-only SAS URL of the blob, valid FFMPEG_SAS_MINUTES: ffmpeg reads it in place.
+
+        ffmpeg asks for byte ranges (the header, then the frames it decodes), so nothing of the
+        video lands on the local disk. Callers ask again for each ffmpeg they start, so a long
+        analysis never meets an expired signature. A missing blob is FileNotFoundError, as in
+        the local store.
+        """
+        if not self.exists(key):
+            raise FileNotFoundError(key)
+        return self._sas_url(key, FFMPEG_SAS_MINUTES)
+
+    def sweep_temp(self, older_than_s: float) -> int:
+        return 0  # staged blocks are never committed and Azure drops them; nothing local
 
     def exists(self, key: str) -> bool:
         blob = self.container.get_blob_client(check_key(key))
@@ -228,6 +228,11 @@ class AzureBlobStore:
 
     def url_for_playback(self, key: str, expires_minutes: int = 60) -> str | None:
         """A read-only SAS URL so the browser streams the video straight from Blob Storage."""
+        return self._sas_url(key, expires_minutes)
+
+    def _sas_url(self, key: str, expires_minutes: int) -> str:
+        """A read-only SAS of one blob: account key with a connection string, else a user
+        delegation key (Entra ID, the managed identity)."""
         blob = self.container.get_blob_client(check_key(key))
         now = datetime.now(UTC)
         expiry = now + timedelta(minutes=expires_minutes)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 4 * 1024 * 1024
@@ -44,8 +42,13 @@ class BlobStore(Protocol):
         """A file-like object streaming the blob."""
         ...
 
-    def local_path(self, key: str) -> AbstractContextManager[Path]:
-        """A path ffmpeg can read (the file itself, or a streamed temporary copy)."""
+    def ffmpeg_input(self, key: str) -> str:
+        """What ffmpeg reads the blob from, in place: the file's path, or a short-lived read-only
+        URL (ffmpeg asks for byte ranges); never a local copy. Call it per ffmpeg started."""
+        ...
+
+    def sweep_temp(self, older_than_s: float) -> int:
+        """Remove half-written files older than this that a killed process left; returns bytes."""
         ...
 
     def exists(self, key: str) -> bool: ...

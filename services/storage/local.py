@@ -6,12 +6,11 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from services.storage.base import CHUNK, BlobTooLarge, Readable, check_key
+from services.storage.temp import sweep_files
 
 TEMP_PREFIX = ".upload-"  # half-written files; never listed, swept when a worker starts
 
@@ -54,12 +53,14 @@ class LocalBlobStore:
     def open_read(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")  # noqa: SIM115  (the caller closes it)
 
-    @contextmanager
-    def local_path(self, key: str) -> Iterator[Path]:
+    def ffmpeg_input(self, key: str) -> str:
         path = self._path(key)
         if not path.is_file():
             raise FileNotFoundError(key)
-        yield path
+        return str(path)
+
+    def sweep_temp(self, older_than_s: float) -> int:
+        return sweep_files(self.root.rglob(f"{TEMP_PREFIX}*"), older_than_s)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

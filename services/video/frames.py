@@ -9,14 +9,20 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from subprocess import DEVNULL, PIPE, Popen
 from typing import IO
 
 import numpy as np
 from PIL import Image
 
-from services.video.probe import VideoError, VideoInfo, ffmpeg_exe, tail_lines
+from services.video.probe import (
+    Source,
+    VideoError,
+    VideoInfo,
+    ffmpeg_exe,
+    input_args,
+    tail_lines,
+)
 
 JPEG_QUALITY = 85
 
@@ -82,9 +88,9 @@ class FrameStream:
     """
 
     def __init__(
-        self, path: Path, info: VideoInfo, fps: float, max_frames: int | None, max_side: int
+        self, source: Source, info: VideoInfo, fps: float, max_frames: int | None, max_side: int
     ) -> None:
-        self.path = path
+        self.source = source
         self.info = info
         self.rate = sampling_rate(fps)
         self.expected = planned_frames(info, fps, max_frames)
@@ -106,7 +112,7 @@ class FrameStream:
         vf = f"fps={r.numerator}/{r.denominator}:round=up,scale={self.width}:{self.height}"
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-i", str(self.path), "-map", "0:V:0", "-an", "-sn", "-dn",
+            *input_args(self.source), "-map", "0:V:0", "-an", "-sn", "-dn",
             "-vf", vf, "-frames:v", str(self.expected),
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
         ]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,13 @@ PROBE_TIMEOUT_S = 60
 TEXT_DEMUXERS = ("tty",)  # ffmpeg decodes plain text as ANSI-art video
 # Image demuxers and codecs: a .png or .jpg renamed .mp4 opens fine in ffmpeg but is no video.
 IMAGE_CODECS = {"png", "mjpeg", "jpegls", "webp", "bmp", "tiff", "gif", "jpeg2000", "jpegxl"}
+
+
+# What ffmpeg reads: a file, an http(s) URL (a blob read in place with range requests), or a
+# function that gives a fresh URL for each ffmpeg started (a short-lived SAS that must not expire
+# during a long analysis).
+Source = str | Path | Callable[[], str]
+_URL_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
 
 
 class VideoError(ValueError):
@@ -36,6 +44,24 @@ class VideoInfo:
 
 def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()  # the binary inside the wheel: no system ffmpeg
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
+
+
+def input_args(source: Source) -> list[str]:
+    """ffmpeg's input options for a file or a URL (reconnecting, so a dropped link resumes)."""
+    target = source() if callable(source) else str(source)
+    if not is_url(target):
+        return ["-i", target]
+    return ["-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "5",
+            "-rw_timeout", "30000000", "-i", target]
+
+
+def without_secrets(text: str) -> str:
+    """ffmpeg's words with the query of any URL (a SAS signature) cut off, for logs."""
+    return _URL_QUERY.sub(r"\1?…", text)
 
 
 _INPUT = re.compile(r"^Input #0, (.+?), from ", re.M)
@@ -92,19 +118,24 @@ def _rotation(block: list[str]) -> int:
 
 
 def tail_lines(text: str, lines: int = 5) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    return "\n".join(without_secrets(text).strip().splitlines()[-lines:])
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read what a video is from its header, without decoding it; VideoError if it is no video."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise VideoError("The file could not be read.", str(exc)) from None
-    if size == 0:
-        raise VideoError("The file is empty.")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+def probe(source: Source) -> VideoInfo:
+    """Read what a video is from its header, without decoding it; VideoError if it is no video.
+
+    A URL is read in place: ffmpeg asks for the byte ranges the header needs, nothing more.
+    """
+    args = input_args(source)
+    target = args[-1]
+    if not is_url(target):
+        try:
+            size = Path(target).stat().st_size
+        except OSError as exc:
+            raise VideoError("The file could not be read.", str(exc)) from None
+        if size == 0:
+            raise VideoError("The file is empty.")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:

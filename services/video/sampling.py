@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from services.video.frames import FrameStream, sampling_rate
-from services.video.probe import VideoInfo, probe
+from services.video.probe import Source, VideoInfo, probe
 from services.video.seek import SEEK_MIN_GAP_FRAMES, SeekingFrameStream
 
 
 def sample_frames(
-    path: str | Path,
+    source: Source,
     *,
     fps: float,
     max_frames: int | None = None,
     max_side: int = 1280,
     info: VideoInfo | None = None,
 ) -> FrameStream:
-    """Stream frames at `fps` (frame k at k/fps seconds) as JPEG plus RGB; probes if no info."""
-    path = Path(path)
+    """Stream frames at `fps` (frame k at k/fps seconds) as JPEG plus RGB; probes if no info.
+
+    `source` is a file, a URL read in place, or a function giving a fresh URL per ffmpeg.
+    """
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must be 0 or more, got {max_frames}")
     if max_side < 2:
         raise ValueError(f"max_side must be at least 2, got {max_side}")
-    info = info or probe(path)
+    info = info or probe(source)
     sparse = info.fps > 0 and info.fps / float(sampling_rate(fps)) >= SEEK_MIN_GAP_FRAMES
-    return (SeekingFrameStream if sparse else FrameStream)(path, info, fps, max_frames, max_side)
+    return (SeekingFrameStream if sparse else FrameStream)(source, info, fps, max_frames, max_side)

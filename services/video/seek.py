@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from subprocess import DEVNULL, PIPE, Popen
 
 from services.video.frames import FrameStream, SampledFrame, read_rgb, stdout_of
-from services.video.probe import ffmpeg_exe
+from services.video.probe import ffmpeg_exe, input_args
 
 # Sparser than one sampled frame per this many source frames (5 s at 30 fps), seeking to each
 # sampled time beats decoding every frame: a seek decodes half a keyframe interval on average
@@ -31,7 +31,7 @@ class SeekingFrameStream(FrameStream):
         # Whole microseconds rounded down, so a frame or keyframe exactly at t is never skipped.
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", "1",
-            "-ss", f"{math.floor(t * 1e6) / 1e6:.6f}", "-i", str(self.path),
+            "-ss", f"{math.floor(t * 1e6) / 1e6:.6f}", *input_args(self.source),
             "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", f"scale={self.width}:{self.height}",
             "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
         ]  # fmt: skip

@@ -2,20 +2,19 @@
 
 azure-core's retry policy is switched off for this client: it would not retry a POST answered 429
 without Retry-After, and its attempts are invisible to us. Instead every attempt passes through the
-process-wide rate limiter of the endpoint and is counted, and backoff is ours.
+process-wide throttle of the endpoint (services/vision/throttle.py) and is counted. Throttling and
+outages are waits: an analysis gives up only when the service has given no successful answer for
+AZURE_VISION_GIVE_UP_SECONDS. A 400 for one image refuses that frame only (FrameRefused).
 """
 
 from __future__ import annotations
 
 import email.utils
-import io
 import json
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,26 +31,32 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
-from PIL import Image
 from urllib3.util.retry import Retry
 
 from services.config import VISION_FEATURES
 from services.credentials import default_credential
 from services.video.frames import SampledFrame
-from services.vision.base import AnalyzerError, Found, FrameResult
-from services.vision.ratelimit import shared_limiter
+from services.vision.azure_results import prepare_image, to_result
+from services.vision.base import AnalyzerError, Cancelled, FrameRefused, FrameResult, WaitState
+from services.vision.ratelimit import share_rate
+from services.vision.throttle import EndpointThrottle, endpoint_throttle
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 20 * 1024 * 1024 - 1  # the service takes images under 20 MB
-MIN_SIDE = 64  # the service needs more than 50x50 pixels; a margin above that
-MAX_SIDE = 15_000  # ... and less than 16,000x16,000
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Inner error codes (or codes) of a 400 that refuse the image, not the request: that frame is
+# stored as not analysed and the analysis goes on. Any other 400 (a feature this region lacks, a
+# bad parameter) is the same for every frame and fails the analysis at once.
+IMAGE_CODES = frozenset({"InvalidImageFormat", "InvalidImageSize", "InvalidImageDimension",
+                         "NotSupportedImage", "InvalidImage"})
 # The service counts arrivals in a sliding window; a thread scheduled late or network jitter can
 # bunch two requests, so we aim a little under the configured maximum rather than exactly at it.
 HEADROOM = 0.95
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 API_VERSION = "2023-10-01"  # what SDK 1.0 sends; part of the result cache key
+SERVICE = "Azure AI Vision"
+_WAIT_WORDS = {"throttling": "is throttling", "unavailable": "is unavailable",
+               "unreachable": "is not answering"}
 
 
 def cache_identity(features, language: str, gender_neutral: bool) -> str:
@@ -59,41 +64,11 @@ def cache_identity(features, language: str, gender_neutral: bool) -> str:
     return f"{API_VERSION}|{','.join(sorted(features))}|{language}|{gender_neutral}"
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The bytes we send, and how to turn the service's pixels back into the frame's."""
+def retry_after(response, now: float | None = None) -> float | None:
+    """Seconds the service asked us to wait: retry-after-ms, x-ms-retry-after-ms or Retry-After.
 
-    data: bytes
-    scale_x: float = 1.0  # frame pixels per sent pixel
-    scale_y: float = 1.0
-
-
-def prepare_image(frame: SampledFrame) -> Prepared:
-    """Keep the frame within the service's limits: upscale/pad tiny ones, shrink huge ones."""
-    w, h = frame.width, frame.height
-    if min(w, h) > 50 and max(w, h) < 16_000 and len(frame.jpeg) <= MAX_BYTES:
-        return Prepared(frame.jpeg)
-    if frame.rgb is not None:
-        img = Image.fromarray(frame.rgb).convert("RGB")
-    else:
-        img = Image.open(io.BytesIO(frame.jpeg)).convert("RGB")
-    scale = max(1.0, MIN_SIDE / min(img.size))
-    scale = min(scale, MAX_SIDE / max(img.size))
-    while True:
-        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        # A very thin frame cannot be upscaled enough without passing MAX_SIDE: pad it instead
-        # (bottom/right, so the service's coordinates need no offset).
-        canvas = Image.new("RGB", (max(size[0], MIN_SIDE), max(size[1], MIN_SIDE)))
-        canvas.paste(img.resize(size, Image.Resampling.LANCZOS), (0, 0))
-        buf = io.BytesIO()
-        canvas.save(buf, format="JPEG", quality=90)
-        if buf.tell() <= MAX_BYTES:
-            return Prepared(buf.getvalue(), w / size[0], h / size[1])
-        scale *= 0.7
-
-
-def _retry_after(response) -> float | None:
-    """Seconds the service asked us to wait: retry-after-ms, x-ms-retry-after-ms or Retry-After."""
+    Retry-After is whole seconds or an HTTP date (RFC 9110).
+    """
     headers = response.headers if response is not None else {}
     for name, unit in (("retry-after-ms", 1e-3), ("x-ms-retry-after-ms", 1e-3), ("retry-after", 1)):
         value = headers.get(name)
@@ -102,30 +77,51 @@ def _retry_after(response) -> float | None:
         try:
             return max(0.0, float(value) * unit)
         except ValueError:
-            try:  # Retry-After may also be an HTTP date
+            try:
                 when = email.utils.parsedate_to_datetime(value).timestamp()
-                return max(0.0, when - time.time())
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, IndexError):
                 continue
+            return max(0.0, when - (time.time() if now is None else now))
     return None
 
 
-def _service_error(exc: HttpResponseError) -> tuple[str, str]:
-    """(code, message) from the service's {"error": {...}} body or its x-ms-error-code header."""
-    code = message = ""
+def _service_error(exc: HttpResponseError) -> tuple[str, str, str]:
+    """(code, inner code, message) from the service's {"error": {...}} body or its headers."""
+    code = inner = message = ""
     if exc.response is not None:
         code = exc.response.headers.get("x-ms-error-code") or ""  # type: ignore[attr-defined]
         try:
             err = json.loads(exc.response.text())["error"]
             code, message = str(err.get("code") or code), str(err.get("message") or "")
-        except (ValueError, KeyError, TypeError):
+            inner = str((err.get("innererror") or {}).get("code") or "")
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
-    return code, message or (exc.reason or "no message")
+    return code, inner, message or (exc.reason or "no message")
+
+
+def refuses_image(code: str, inner: str, message: str) -> bool:
+    """A 400 about this image (format, size, dimensions), not about the request."""
+    if IMAGE_CODES & {code, inner}:
+        return True
+    # The size check answers InvalidRequest with no inner code: "The image size is not allowed…".
+    return code == "InvalidRequest" and not inner and message.lower().startswith("the image ")
 
 
 def _keep_raw(pipeline_response, deserialized, _headers):
     """The SDK's `cls` hook: keep the body exactly as received beside the parsed result."""
     return pipeline_response.http_response.read(), deserialized
+
+
+class _GaveUp(Exception):
+    """No start slot before the give-up deadline (raised inside the transport)."""
+
+
+class _Call(threading.local):
+    """The calling thread's stop event and give-up deadline, read by the transport adapter."""
+
+    stop: threading.Event | None = None
+    deadline: float | None = None
+    sent: int = 0
 
 
 class AzureAnalyzer:
@@ -143,12 +139,10 @@ class AzureAnalyzer:
         gender_neutral: bool = True,
         max_tps: float = 10.0,
         concurrency: int = 8,
-        max_attempts: int = 6,
+        give_up_s: float = 600.0,
         timeout_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 30.0,
         headroom: float = HEADROOM,
+        throttle: EndpointThrottle | None = None,
     ):
         unknown = [f for f in features if f not in VISION_FEATURES]
         if not features or unknown:
@@ -156,12 +150,15 @@ class AzureAnalyzer:
         self.endpoint = endpoint.rstrip("/")
         self.features = tuple(features)
         self.language, self.gender_neutral = language, gender_neutral
-        self.concurrency, self.max_attempts, self.timeout_s = concurrency, max_attempts, timeout_s
-        self._sleep, self._backoff_base, self._backoff_max = sleep, backoff_base_s, backoff_max_s
+        self.concurrency, self.give_up_s, self.timeout_s = concurrency, give_up_s, timeout_s
+        self.max_tps, self.headroom = max_tps, headroom
         self._uses_key = isinstance(credential, AzureKeyCredential)
         self._secret = credential.key if self._uses_key else None
-        self._limiter = shared_limiter(self.endpoint, max_tps * headroom)
-        self._rng = random.Random()
+        # One throttle per endpoint in the process: every thread and every analysis shares it.
+        self.throttle = throttle or endpoint_throttle(self.endpoint, max_tps * headroom)
+        self.throttle.set_ceiling(max_tps * headroom)
+        self._clock = self.throttle.clock
+        self._call = _Call()
         self._lock = threading.Lock()
         self.attempts = 0  # HTTP requests sent, retries included
         self.retries = 0
@@ -176,16 +173,14 @@ class AzureAnalyzer:
         session = requests.Session()
         # A connection pool as large as our parallelism, and no hidden retries in urllib3.
         adapter = _PacedAdapter(
-            self._limiter,
-            pool_maxsize=max(10, concurrency),
-            max_retries=Retry(total=False, redirect=False),
+            self, pool_maxsize=max(10, concurrency), max_retries=Retry(total=False, redirect=False)
         )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._client = ImageAnalysisClient(
             self.endpoint,
             credential,
-            retry_policy=RetryPolicy(retry_total=0),  # attempts are bounded and counted by us
+            retry_policy=RetryPolicy(retry_total=0),  # attempts are paced and counted by us
             transport=RequestsTransport(session=session, session_owner=True),
         )
 
@@ -206,6 +201,7 @@ class AzureAnalyzer:
             gender_neutral=settings.vision_gender_neutral,
             max_tps=settings.vision_max_tps,
             concurrency=settings.vision_concurrency,
+            give_up_s=settings.vision_give_up_seconds,
         )
         # Keyword arguments win over the settings (the worker passes an analysis's features).
         return cls(settings.vision_endpoint, credential=credential, **{**options, **kwargs})
@@ -218,26 +214,41 @@ class AzureAnalyzer:
         """What, besides the frame's pixels, decides the service's answer (for the result cache)."""
         return cache_identity(self.features, self.language, self.gender_neutral)
 
-    def analyze(self, frame: SampledFrame) -> FrameResult:
+    def share_rate(self, processes: int) -> None:
+        """Take this process's share of AZURE_VISION_MAX_TPS when `processes` processes call."""
+        self.throttle.set_ceiling(share_rate(self.max_tps, processes, self.headroom))
+
+    def waiting(self) -> WaitState | None:
+        pushback = self.throttle.pushback()
+        if pushback is None:
+            return None
+        seconds = None if pushback.until is None else max(0.0, pushback.until - self._clock())
+        return WaitState(f"{SERVICE} {_WAIT_WORDS.get(pushback.kind, 'is refusing requests')}",
+                         seconds or None)
+
+    def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
         prepared = prepare_image(frame)
-        raw, result = self._send(prepared.data)
+        raw, result = self._send(prepared.data, stop)
         # Only a 200 is billed; throttled and failed attempts are not.
-        return _to_result(raw, result, prepared, frame, transactions=1)
+        return to_result(raw, result, prepared, frame, transactions=1)
 
     def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
         """Rebuild a frame's result from a stored answer: no request, no transaction."""
         result = ImageAnalysisResult(json.loads(raw))
-        return _to_result(raw, result, prepare_image(frame), frame, transactions=0)
+        return to_result(raw, result, prepare_image(frame), frame, transactions=0)
 
-    def _send(self, data: bytes):
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            with self._lock:
-                self.attempts += 1
-                self.retries += 1 if attempt > 1 else 0
-            delay = None
+    def _send(self, data: bytes, stop: threading.Event | None):
+        started = self._clock()
+        call = self._call
+        call.stop, call.sent = stop, 0
+        last = "no answer yet"
+        while True:
+            # The deadline moves on with every success anywhere in the process: only an
+            # endpoint silent for give_up_s fails a frame.
+            quiet_since = max(started, self.throttle.last_success() or started)
+            call.deadline = quiet_since + self.give_up_s
             try:
-                return self._client.analyze(
+                answer = self._client.analyze(
                     image_data=data,
                     visual_features=[VisualFeatures(f) for f in self.features],
                     language=self.language,
@@ -247,42 +258,50 @@ class AzureAnalyzer:
                     read_timeout=self.timeout_s,
                     **self._extra,
                 )
+                self.throttle.succeeded()
+                return answer
+            except _GaveUp:
+                raise AnalyzerError(self._give_up_message(last)) from None
             except IncompleteReadError as exc:  # the connection dropped mid-answer
                 last = f"incomplete answer: {exc.message}"
+                self.throttle.pushed_back("unreachable", last)
             except HttpResponseError as exc:
-                # A ClientAuthenticationError without status: the credential gave no token.
-                if exc.status_code in (401, 403) or isinstance(exc, ClientAuthenticationError):
-                    raise AnalyzerError(self._auth_message(exc)) from None
-                code, message = _service_error(exc)
-                last = f"{exc.status_code} {code}: {message}"
-                if exc.status_code is not None and exc.status_code not in RETRY_STATUS:
-                    refusal = self._scrub(f"Azure AI Vision refused the frame ({last})")
-                    raise AnalyzerError(refusal) from None
-                delay = _retry_after(exc.response)
+                last = self._refused(exc)  # raises unless the service may answer later
+                kind = "throttling" if exc.status_code == 429 else "unavailable"
+                self.throttle.pushed_back(kind, last, retry_after(exc.response))
             except (ServiceRequestError, ServiceResponseError) as exc:  # timeouts, dropped links
                 last = f"{type(exc).__name__}: {exc.message}"
+                self.throttle.pushed_back("unreachable", last)
             except ValueError as exc:  # a 200 whose body is not the JSON it should be
                 last = f"unreadable answer: {exc}"
-            if attempt < self.max_attempts:
-                delay = min(self._backoff(attempt) if delay is None else delay, self._backoff_max)
-                log.warning(
-                    "Azure AI Vision attempt %d: %s; retry in %.2fs",
-                    attempt,
-                    self._scrub(last),
-                    delay,
-                )
-                self._sleep(delay)
-        last = f"gave up after {self.max_attempts} attempts: {last}"
-        raise AnalyzerError(self._scrub(f"Azure AI Vision {last}"))
+            if stop is not None and stop.is_set():
+                raise Cancelled
+            if self._clock() >= call.deadline:
+                raise AnalyzerError(self._give_up_message(last))
+            log.warning("%s attempt %d: %s; retrying", SERVICE, call.sent, self._scrub(last))
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter, so parallel callers do not retry in step."""
-        ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-        return self._rng.uniform(ceiling / 2, ceiling)
+    def _refused(self, exc: HttpResponseError) -> str:
+        """Raise for an answer that will not change (credentials, endpoint, a 400); else say it."""
+        status = exc.status_code
+        # A ClientAuthenticationError without status: the credential gave no token.
+        if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
+            raise AnalyzerError(self._auth_message(exc)) from None
+        code, inner, message = _service_error(exc)
+        last = f"{status} {inner or code}: {message}"
+        if status in RETRY_STATUS:
+            return last
+        if status == 400 and refuses_image(code, inner, message):
+            raise FrameRefused(self._scrub(f"{SERVICE} refused the frame ({last})")) from None
+        hint = "; check AZURE_VISION_ENDPOINT" if status == 404 else ""
+        raise AnalyzerError(self._scrub(f"{SERVICE} refused the request ({last}){hint}")) from None
+
+    def _give_up_message(self, last: str) -> str:
+        return self._scrub(f"{SERVICE} gave no successful answer for {self.give_up_s:g} s "
+                           f"(AZURE_VISION_GIVE_UP_SECONDS); last: {last}")
 
     def _auth_message(self, exc: HttpResponseError) -> str:
         status = exc.status_code or "no token"
-        detail = _service_error(exc)[1] if exc.status_code else exc.message
+        detail = _service_error(exc)[2] if exc.status_code else exc.message
         hint = (
             "check AZURE_VISION_KEY and AZURE_VISION_ENDPOINT (the key of that resource)"
             if self._uses_key
@@ -290,76 +309,34 @@ class AzureAnalyzer:
             "resource and AZURE_VISION_ENDPOINT must be its custom-domain endpoint; or set "
             "AZURE_VISION_KEY"
         )
-        return self._scrub(f"Azure AI Vision refused the credentials ({status}): {hint}. {detail}")
+        return self._scrub(f"{SERVICE} refused the credentials ({status}): {hint}. {detail}")
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
 
-
-def _to_result(raw: bytes, result, prepared: Prepared, frame: SampledFrame, transactions: int):
-    """All seven features as rows, boxes in pixels of the frame as we analysed it."""
-    to_box = _Boxes(prepared, frame.width, frame.height)
-    found: list[Found] = []
-    for p in result.people.list if result.people else []:
-        found.append(Found("person", "person", p.confidence, *to_box(p.bounding_box)))
-    for o in result.objects.list if result.objects else []:
-        tag = o.tags[0] if o.tags else None
-        label, conf = (tag.name, tag.confidence) if tag else (None, None)
-        found.append(Found("object", label, conf, *to_box(o.bounding_box)))
-    for t in result.tags.list if result.tags else []:
-        found.append(Found("tag", t.name, t.confidence))
-    for d in result.dense_captions.list if result.dense_captions else []:
-        found.append(Found("dense_caption", d.text, d.confidence, *to_box(d.bounding_box)))
-    for block in result.read.blocks if result.read else []:
-        for line in block.lines:
-            # Lines carry no confidence of their own; their words' mean stands in for it.
-            conf = [w.confidence for w in line.words or []]
-            mean = sum(conf) / len(conf) if conf else None
-            found.append(Found("text_line", line.text, mean, *to_box.polygon(line)))
-    for c in result.smart_crops.list if result.smart_crops else []:
-        found.append(Found("smart_crop", f"{c.aspect_ratio:g}", None, *to_box(c.bounding_box)))
-    caption = result.caption
-    return FrameResult(
-        caption=caption.text if caption else None,
-        caption_confidence=caption.confidence if caption else None,
-        detections=found,
-        raw_json=raw,
-        transactions=transactions,
-    )
+    def _start(self) -> None:
+        """The transport calls this right before each request: wait for the throttle's slot."""
+        call = self._call
+        if not self.throttle.acquire(call.stop, call.deadline):
+            raise _GaveUp
+        call.sent += 1
+        with self._lock:
+            self.attempts += 1
+            self.retries += 1 if call.sent > 1 else 0
 
 
 class _PacedAdapter(requests.adapters.HTTPAdapter):
-    """Takes the rate limiter's slot right before each request goes on the wire.
+    """Takes the throttle's slot right before each request goes on the wire.
 
     Every attempt, retries included, passes here; waiting this late keeps the SDK's own work
-    (and any thread stalls in it) from bunching requests that the limiter had spaced out.
+    (and any thread stalls in it) from bunching requests that the limiter had spaced out. A
+    cancel raises Cancelled here, so an abandoned call sends nothing more.
     """
 
-    def __init__(self, limiter, **kwargs):
+    def __init__(self, analyzer: AzureAnalyzer, **kwargs):
         super().__init__(**kwargs)
-        self._limiter = limiter
+        self._analyzer = analyzer
 
     def send(self, request, *args, **kwargs):
-        self._limiter.acquire()
+        self._analyzer._start()
         return super().send(request, *args, **kwargs)
-
-
-class _Boxes:
-    """Maps the service's boxes (pixels of the image we sent) to pixels of the frame."""
-
-    def __init__(self, prepared: Prepared, width: int, height: int):
-        self.sx, self.sy = prepared.scale_x, prepared.scale_y
-        self.width, self.height = width, height
-
-    def _clip(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
-        x0, x1 = (min(max(round(v * self.sx), 0), self.width) for v in (x0, x1))
-        y0, y1 = (min(max(round(v * self.sy), 0), self.height) for v in (y0, y1))
-        return x0, y0, x1 - x0, y1 - y0
-
-    def __call__(self, box) -> tuple[int, int, int, int]:
-        return self._clip(box.x, box.y, box.x + box.width, box.y + box.height)
-
-    def polygon(self, line) -> tuple[int, int, int, int]:
-        xs = [p.x for p in line.bounding_polygon]
-        ys = [p.y for p in line.bounding_polygon]
-        return self._clip(min(xs), min(ys), max(xs), max(ys))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
 from services.storage.base import BlobStore
 from services.video.frames import SampledFrame
-from services.vision.base import FrameResult
+from services.vision.base import Analyzer, FrameResult, WaitState
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +31,32 @@ def cached_answers(store: BlobStore, video_sha256: str, identity: str) -> int:
 
 
 class CachedAnalyzer:
-    """Wraps an analyser that has `cache_identity` and `from_raw(raw, frame)`."""
+    """An Analyzer in front of another: answers stored for this video cost no request."""
 
-    def __init__(self, inner, store: BlobStore, video_sha256: str):
+    def __init__(self, inner: Analyzer, store: BlobStore, video_sha256: str):
         self.inner = inner
         self.store = store
         self.name = inner.name
-        self.concurrency = getattr(inner, "concurrency", 1)
+        self.concurrency = inner.concurrency
         self._prefix = _settings_prefix(video_sha256, inner.cache_identity)
+
+    @property
+    def cache_identity(self) -> str:
+        return self.inner.cache_identity
+
+    def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
+        return self.inner.from_raw(raw, frame)
+
+    def share_rate(self, processes: int) -> None:
+        self.inner.share_rate(processes)
+
+    def waiting(self) -> WaitState | None:
+        return self.inner.waiting()
 
     def _key(self, frame: SampledFrame) -> str:
         return f"{self._prefix}{hashlib.sha256(frame.jpeg).hexdigest()}.json"
 
-    def analyze(self, frame: SampledFrame) -> FrameResult:
+    def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
         key = self._key(frame)
         try:
             raw = self.store.read_bytes(key)
@@ -53,7 +67,9 @@ class CachedAnalyzer:
                 return self.inner.from_raw(raw, frame)
             except ValueError:  # a damaged entry: analyse again and overwrite it
                 log.warning("unreadable cache entry %s", key)
-        result = self.inner.analyze(frame)
-        if result.raw_json is not None:
+        result = self.inner.analyze(frame, stop)
+        # A run that stopped meanwhile (cancelled, its video deleted) dropped this answer: keep
+        # nothing, so a delete that already cleaned up finds no new blob behind it.
+        if result.raw_json is not None and not (stop is not None and stop.is_set()):
             self.store.write_bytes(key, result.raw_json)
         return result

@@ -2,6 +2,8 @@
 
 Azure AI Vision counts transactions per resource in a sliding window and answers 429 above the
 limit, so all threads and all analyses that call the same endpoint must draw from one limiter.
+Waits go through an injected `wait(seconds, stop)` so that a cancel wakes them at once and unit
+tests need no sleeping.
 """
 
 from __future__ import annotations
@@ -15,27 +17,42 @@ from collections.abc import Callable
 # The service counts requests in a sliding second; we check our own starts over a window a little
 # longer, so that a caller that woke up late cannot bunch with the callers after it.
 WINDOW_S = 1.05
+_EPSILON = 1e-6  # float noise: a gap this small is no gap (else a wait could never end it)
+
+Clock = Callable[[], float]
+# wait(seconds, stop) -> True when stop was set (the wait ended early), False when it timed out.
+Wait = Callable[[float, "threading.Event | None"], bool]
+
+
+class Cancelled(Exception):
+    """The caller's stop event was set while it waited: it abandoned the work."""
+
+
+def event_wait(seconds: float, stop: threading.Event | None) -> bool:
+    """The real wait: on the stop event when there is one, so that setting it wakes the caller."""
+    if stop is None:
+        time.sleep(max(0.0, seconds))
+        return False
+    return stop.wait(max(0.0, seconds))
 
 
 class RateLimiter:
-    """Hands out evenly spaced start times, at most `max_per_second` of them per second.
+    """Evenly spaced starts, at most `max_per_second` per second, and holds for everyone.
 
     No burst: a sliding-window limiter on the server side punishes bunched requests even when the
-    average rate is fine, so each caller gets the next free slot 1/rate after the previous one.
-    And never more than ceil(rate) actual starts within WINDOW_S, whatever the thread scheduling.
+    average rate is fine, so a caller starts 1/rate after the previous start. And never more than
+    ceil(rate) actual starts within WINDOW_S, whatever the thread scheduling. Nothing is reserved
+    ahead: a waiting caller looks again when it wakes, so a new rate or a hold (the service's
+    Retry-After) applies at once to every waiting thread.
     """
 
-    def __init__(
-        self,
-        max_per_second: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
+    def __init__(self, max_per_second: float, *, clock: Clock = time.monotonic,
+                 wait: Wait = event_wait):
         self._lock = threading.Lock()
         self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0  # earliest start time of the next caller
+        self._wait = wait
+        self._last: float | None = None  # the latest start
+        self._hold_until = -math.inf
         self._interval = 0.0
         self._cap = 1
         self._starts: deque[float] = deque()  # actual start times within the last WINDOW_S
@@ -45,52 +62,55 @@ class RateLimiter:
     def rate(self) -> float:
         return 1.0 / self._interval
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def set_rate(self, max_per_second: float) -> None:
-        """Change the rate; slots already handed out keep their times."""
+        """Change the rate; callers already waiting see it when they wake."""
         if not max_per_second > 0:
             raise ValueError(f"max_per_second must be positive, got {max_per_second!r}")
         with self._lock:
             self._interval = 1.0 / float(max_per_second)
             self._cap = max(1, math.ceil(max_per_second - 1e-9))
 
-    def acquire(self) -> float:
-        """Block until this caller may start; returns the seconds waited."""
+    def hold(self, until: float) -> None:
+        """Let nobody start before `until` (on this limiter's clock); an earlier hold is kept."""
         with self._lock:
-            now = self._clock()
-            # An idle limiter does not save up credit: max() drops the unused slots.
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        waited = max(slot - now, 0.0)
-        if waited:
-            # Sleep outside the lock so that later callers can reserve the slots after ours.
-            self._sleep(waited)
+            self._hold_until = max(self._hold_until, until)
+
+    def held_until(self) -> float | None:
+        with self._lock:
+            return self._hold_until if self._hold_until > self._clock() else None
+
+    def acquire(self, stop: threading.Event | None = None, deadline: float | None = None) -> bool:
+        """Block until this caller may start: True; False if `deadline` comes first.
+
+        Raises Cancelled as soon as `stop` is set.
+        """
         while True:
+            if stop is not None and stop.is_set():
+                raise Cancelled
             with self._lock:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= WINDOW_S:
+                while self._starts and now - self._starts[0] >= WINDOW_S - _EPSILON:
                     self._starts.popleft()
-                if len(self._starts) < self._cap:
-                    self._starts.append(now)
-                    return waited
-                extra = self._starts[0] + WINDOW_S - now
-            self._sleep(extra)
-            waited += extra
-
-
-_registry: dict[str, RateLimiter] = {}
-_registry_lock = threading.Lock()
-
-
-def shared_limiter(key: str, rate: float) -> RateLimiter:
-    """The one limiter of this process for `key` (an endpoint); the latest rate given wins."""
-    norm = key.strip().rstrip("/").lower()
-    with _registry_lock:
-        limiter = _registry.get(norm)
-        if limiter is None:
-            limiter = _registry[norm] = RateLimiter(rate)
-        elif limiter.rate != rate:
-            limiter.set_rate(rate)
-        return limiter
+                # An idle limiter does not save up credit: the next start is 1/rate after the
+                # last one, or now, whichever is later.
+                after_last = -math.inf if self._last is None else self._last + self._interval
+                gap = max(self._hold_until, after_last) - now
+                if gap <= _EPSILON:
+                    if len(self._starts) < self._cap:
+                        self._starts.append(now)
+                        self._last = now
+                        return True
+                    gap = self._starts[0] + WINDOW_S - now
+            if deadline is not None and now + gap > deadline:
+                if deadline > now and self._wait(deadline - now, stop):
+                    raise Cancelled
+                return False
+            if self._wait(gap, stop):
+                raise Cancelled
 
 
 def share_rate(max_tps: float, processes: int, headroom: float = 1.0) -> float:

@@ -1,0 +1,58 @@
+"""What one sampled frame becomes: its thumbnail for the frame viewer and its Frame row."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from services.models import Frame
+from services.video.frames import SampledFrame
+from services.vision.base import FrameResult
+
+THUMB_SIDE = 640
+
+
+def thumbnail(frame: SampledFrame) -> bytes:
+    """A small JPEG for the frame viewer; boxes are scaled from the analysed frame's size."""
+    if frame.rgb is not None:
+        img = Image.fromarray(frame.rgb)
+    else:
+        img = Image.open(io.BytesIO(frame.jpeg))
+    if max(img.size) <= THUMB_SIDE:
+        return frame.jpeg
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    img.convert("RGB").save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+def frame_row(analysis_id: str, frame: SampledFrame, stats: dict, result: FrameResult,
+              thumb_key: str, raw_key: str | None, min_conf: float, remote: bool,
+              error: str | None = None) -> Frame:
+    """The Frame row: local statistics, the remote answer's caption and counts, or the
+    service's reason for refusing the frame (then it is not remote-analysed)."""
+    counted = [d for d in result.detections if (d.confidence or 0.0) >= min_conf]
+    return Frame(
+        analysis_id=analysis_id,
+        frame_index=frame.index,
+        timestamp_s=frame.timestamp_s,
+        width=frame.width,
+        height=frame.height,
+        thumbnail_key=thumb_key,
+        raw_result_key=raw_key,
+        caption=result.caption,
+        caption_confidence=result.caption_confidence,
+        people_count=sum(d.kind == "person" for d in counted) if remote else None,
+        object_count=sum(d.kind == "object" for d in counted) if remote else None,
+        brightness=stats.get("brightness"),
+        contrast=stats.get("contrast"),
+        sharpness=stats.get("sharpness"),
+        colourfulness=stats.get("colourfulness"),
+        motion=stats.get("motion"),
+        is_black=stats.get("is_black"),
+        shot_index=stats.get("shot_index"),
+        remote_analysed=remote,
+        transactions=result.transactions,
+        error=error,
+    )
