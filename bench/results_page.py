@@ -20,7 +20,7 @@ from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import services_for
 from services import exports, results, segments
 from services.analysis.jobs import get_analysis
-from services.models import Analysis, Detection, Frame, Video
+from services.models import Analysis, Detection, Frame, Status, Video
 
 SECTION = "4. Results page"
 KINDS = ("tag", "object", "person", "text_line", "dense_caption", "smart_crop")
@@ -35,7 +35,7 @@ def build_analysis(engine, n_frames: int = 3600, n_detections: int = 60_000, see
     video = Video(original_filename="bench.mp4", blob_key=f"videos/bench{seed}.mp4",
                   size_bytes=1, sha256="0" * 64, duration_s=float(n_frames), fps=30.0,
                   width=1280, height=720, codec="h264", uploaded_by="bench")
-    analysis = Analysis(video_id=video.id, status="succeeded", analyzer="azure",
+    analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer="azure",
                         features="tags,objects,people,caption,read", sample_fps=1.0,
                         frames_planned=n_frames, frames_done=n_frames,
                         transactions=n_frames, created_by="bench")

@@ -18,7 +18,7 @@ from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import services_for
 from services.db import make_engine
 from services.migrations import upgrade_schema
-from services.models import Analysis, Detection, Frame, Video, utcnow
+from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 from services.search import search
 
 SECTION = "8. Search"
@@ -49,7 +49,7 @@ def build_library(engine, n_analyses: int = 100, frames_each: int = 60,
         video = Video(original_filename=f"clip{n:03d}.mp4", blob_key=f"videos/s{n:03d}.mp4",
                       size_bytes=1, sha256=f"{n:064d}", duration_s=float(frames_each),
                       fps=30.0, width=1280, height=720, codec="h264", uploaded_by="bench")
-        analysis = Analysis(video_id=video.id, status="succeeded", analyzer="azure",
+        analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer="azure",
                             features="tags,objects,people,read,denseCaptions", sample_fps=1.0,
                             frames_planned=frames_each, frames_done=frames_each,
                             transactions=frames_each, created_by="bench",

@@ -27,7 +27,8 @@ from services.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
 
 ESCAPE = "\\"
 DEFAULT_LIMIT = 50
-_CHUNK = 200  # analyses per IN list: far below SQL Server's 2,100 parameters
+_FIRST_CHUNK = 8
+_CHUNK = 200  # analyses per IN list at most: far below SQL Server's 2,100 parameters
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,16 @@ def search(engine: Engine, query: str, *, public_url: str, min_confidence: float
     hit_ids = set(hits["analysis_id"])
     newest = [row for row in _analyses(engine) if row[0] in hit_ids]
     results: list[SearchResult] = []
-    for start in range(0, len(newest), _CHUNK):
-        chunk = newest[start:start + _CHUNK]
+    start, size = 0, _FIRST_CHUNK if limit <= DEFAULT_LIMIT else _CHUNK
+    while start < len(newest):
+        # Newest analyses first, a few at a time (more each round): a common word fills a small
+        # limit from the first ones, without reading the frames of every other analysis.
+        chunk, start, size = newest[start:start + size], start + size, min(2 * size, _CHUNK)
         ids = [row[0] for row in chunk]
         where = _positions(engine, ids)
         found = merge_runs(hits[hits["analysis_id"].isin(ids)], where[POSITION_COLUMNS])
-        thumbs = where.set_index(["analysis_id", "timestamp_s"])["thumbnail_key"]
+        thumbs = dict(zip(zip(where["analysis_id"], where["timestamp_s"], strict=True),
+                          where["thumbnail_key"], strict=True))
         rank = {aid: i for i, aid in enumerate(ids)}
         found = found.assign(rank=found["analysis_id"].map(rank)).sort_values(
             ["rank", "start_s", "kind", "label"], kind="stable")

@@ -58,3 +58,17 @@ def test_kind_minimum_confidence_and_limit(scene_library):
     assert find(scene_library, "   ") == [] and find(scene_library, "no such thing") == []
     with pytest.raises(ValueError, match="unknown kind"):
         find(scene_library, "x", kinds=("smart_crop",))
+
+
+def test_results_stay_newest_first_across_many_analyses(engine):
+    """Test that with more analyses than one round reads, results keep newest-first order and a
+    small limit returns the first results of the full answer."""
+    from bench.search import build_library
+
+    build_library(engine, n_analyses=30, frames_each=10, detections_each=70)
+    every = search(engine, "tag07", public_url=BASE, min_confidence=0.0, limit=100_000)
+    created = [h.created_at for h in every]
+    assert len({h.analysis_id for h in every}) > 8  # more than the first round reads
+    assert created == sorted(created, reverse=True) and len(every) > 15
+    first = search(engine, "tag07", public_url=BASE, min_confidence=0.0, limit=15)
+    assert [h.document() for h in first] == [h.document() for h in every[:15]]
