@@ -115,3 +115,23 @@ def test_picking_a_label_jumps_to_its_first_segment(library):
     at.selectbox(key=f"go_{library.b}").set_value(0.0).run()
     assert at.select_slider[0].value == 0.0
     assert at.selectbox(key=f"go_{library.b}").value is None
+
+
+def test_a_local_analysis_has_shot_and_black_segments(app_services, tmp_path):
+    """Test that a local analysis's results page offers its shots and black stretch as labels,
+    and that picking one jumps to it (no confidence slider: nothing depends on one)."""
+    from tests.fixtures.videos import make_video
+    from tests.test_app import analysed
+
+    video = make_video(tmp_path / "black.mp4", seconds=3, pattern="black_middle",
+                       black=(1.0, 2.0))
+    aid = analysed(app_services, video)
+    at = open_page("results", analysis=aid)
+    assert not at.exception, at.exception
+    assert not at.sidebar.slider and "conf" not in at.query_params
+    box = at.selectbox(key=f"label_{aid}")
+    assert box.options == ["No label selected", "shot: shot 1", "shot: shot 2", "shot: shot 3",
+                           "black: black"]
+    box.set_value("black:black").run()
+    assert at.select_slider[0].value == 1.0
+    assert at.code[0].value.endswith(f"analysis={aid}&t=1&label=black%3Ablack")
