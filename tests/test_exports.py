@@ -61,6 +61,11 @@ def test_insights_json_holds_video_settings_frames_and_segments(scene_library):
     assert (doc["analysis"]["analyzer"], doc["analysis"]["sample_fps"]) == ("azure", 1.0)
     assert [f["timestamp_s"] for f in doc["frames"]] == [float(i) for i in range(8)]
     frame = doc["frames"][4]
+    assert set(frame) == {*results.FRAME_TABLE_COLUMNS, "remote_analysed", "detections"} - {
+        "analysis_id"}  # as the README's schema lists them
+    assert set(doc["video"]) == {"id", "file_name", "duration_s", "fps", "width", "height",
+                                 "codec", "rotation", "size_bytes", "sha256", "uploaded_by",
+                                 "uploaded_at"}
     assert frame["people_count"] == 1 and frame["remote_analysed"] is True
     assert frame["tags"][0] == "furniture" and isinstance(frame["tags"], list)
     lines = [d["label"] for d in frame["detections"] if d["kind"] == "text_line"]
