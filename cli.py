@@ -145,6 +145,8 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
     if final.truncated:
         print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
     print(json.dumps(summary))
+    if no_wait:  # queued: a worker (the server's, say) may already be running it, or be done
+        return 0 if Status(final.status) != Status.failed else 1
     return 0 if Status(final.status) in (Status.succeeded, Status.queued) else 1
 
 
@@ -247,9 +249,14 @@ def cmd_retry(args, services: Services) -> int:
 
 
 def cmd_worker(args, services: Services) -> int:
-    from services.analysis.worker import Worker
+    from services.analysis.worker import Worker, WorkerEvent
 
-    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
+    def print_event(e: WorkerEvent) -> None:  # one JSON line per event on stdout
+        line = {"event": e.event, "worker": e.worker, "analysis_id": e.analysis_id}
+        print(json.dumps(line | ({"status": e.status} if e.status else {})), flush=True)
+
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings,
+                    on_event=None if args.once else print_event)
     # SIGTERM (App Service restarts, deploys) or Ctrl-C: stop claiming, hand the running
     # analyses back to the queue at once and exit, so another worker resumes them.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.routing import BaseRoute
@@ -36,20 +34,7 @@ def routes() -> list[BaseRoute]:
     return [*upload_routes()]  # the upload widget streams files to these
 
 
-@dataclass
-class EmbeddedWorker:
-    """The server's worker and the thread it runs in."""
-
-    worker: Worker
-    thread: threading.Thread
-    stop_event: threading.Event
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-
-def start_embedded_worker() -> EmbeddedWorker | None:
+def start_embedded_worker() -> Worker | None:
     """Start the worker thread of this server process; None when it is off or cannot start."""
     try:
         services = get_services()
@@ -62,13 +47,9 @@ def start_embedded_worker() -> EmbeddedWorker | None:
         log.info("embedded worker off (FRAMEWISE_EMBEDDED_WORKER=0)")
         return None
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
-    stop = threading.Event()
-    # The thread only touches services: it must never call st.* (no script run context).
-    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="framewise-worker",
-                              daemon=True)
-    thread.start()
+    worker.start()  # its thread only touches services: never st.* (no script run context)
     log.info("embedded worker %s started with the server", worker.owner)
-    return EmbeddedWorker(worker, thread, stop)
+    return worker
 
 
 @asynccontextmanager
@@ -79,8 +60,10 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
         yield {"embedded_worker": embedded}
     finally:
         if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-            log.info("embedded worker %s stopped with the server", embedded.worker.owner)
+            # SIGTERM (App Service restarts, deploys): stop claiming and hand the running
+            # analyses back at once (lease released, queued, frames kept) for another worker.
+            await asyncio.to_thread(embedded.stop, hand_back=True)
+            log.info("embedded worker %s stopped with the server", embedded.owner)
 
 
 def server_secrets() -> dict[str, Any]:

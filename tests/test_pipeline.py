@@ -12,13 +12,14 @@ from sqlmodel import Session, select
 from services.analysis import jobs
 from services.analysis.adaptive import AdaptivePolicy
 from services.analysis.estimate import estimate
-from services.analysis.pipeline import AnalysisRun
-from services.analysis.worker import Worker
+from services.analysis.pipeline import HEARTBEAT_EVERY_S, AnalysisRun
+from services.analysis.worker import Worker, WorkerEvent
 from services.context import open_services
 from services.ingest import ingest_video
 from services.library import video_info
 from services.models import Detection, Frame, Status
 from services.vision.base import AnalyzerError, Found, FrameRefused, FrameResult, WaitState
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.videos import make_truncated, make_video
 
 
@@ -92,11 +93,11 @@ def _frames(services, aid) -> list[Frame]:
                            .order_by(Frame.frame_index)))
 
 
-def _run(services, aid, owner="w", remote=None, on_progress=None):
+def _run(services, aid, owner="w", remote=None, on_progress=None, clock=time.monotonic):
     assert jobs.claim(services.engine, owner, services.settings.lease_seconds, aid) == aid
     return AnalysisRun(aid, owner, engine=services.engine, store=services.store,
                        settings=services.settings, remote_factory=(lambda a: remote),
-                       on_progress=on_progress).run()
+                       on_progress=on_progress, clock=clock).run()
 
 
 def test_local_analysis_writes_one_row_and_thumbnail_per_sampled_frame(services, tmp_path):
@@ -157,12 +158,14 @@ def test_cancel_stops_the_run_and_keeps_what_it_stored(services, tmp_path):
     """Test that cancelling mid-run ends it as cancelled with its stored frames intact."""
     aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=6), fps=4)
 
+    clock = FakeClock()
+
     def cancel_at_three(done, planned):
         if done == 3:
             jobs.cancel(services.engine, aid)
-            time.sleep(1.1)  # the next heartbeat is due: it must notice the cancellation
+            clock.now += HEARTBEAT_EVERY_S  # the next heartbeat is due: it notices the cancel
 
-    assert _run(services, aid, on_progress=cancel_at_three) == Status.cancelled
+    assert _run(services, aid, on_progress=cancel_at_three, clock=clock) == Status.cancelled
     kept = len(_frames(services, aid))
     assert 3 <= kept < 24
     row = jobs.get_analysis(services.engine, aid)
@@ -204,3 +207,14 @@ def test_adaptive_policy_sends_on_new_shots_motion_and_interval():
     sent = [t for t, shot, motion in calls
             if policy.should_send(t, {"shot_index": shot, "motion": motion})]
     assert sent == [0, 2, 4, 7]
+
+
+def test_a_worker_reports_what_it_runs_and_how_it_ended(services, tmp_path):
+    """Test that Worker.on_event sees `runs` then `ended` with the status, for each analysis."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=1), fps=2)
+    events: list[WorkerEvent] = []
+    worker = Worker(engine=services.engine, store=services.store, settings=services.settings,
+                    owner="w1", on_event=events.append)
+    assert worker.run_one() == (aid, Status.succeeded)
+    assert events == [WorkerEvent("runs", "w1", aid), WorkerEvent("ended", "w1", aid,
+                                                                  Status.succeeded)]

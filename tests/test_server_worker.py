@@ -9,12 +9,17 @@ SIGTERM (App Service restarts and deploys send it) hands the running analysis ba
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
 
 from components.server import lifespan
 from services.analysis.jobs import get_analysis
 from services.models import Status
+from tests.fixtures.app_server import PYTHON, ROOT
 from tests.fixtures.videos import make_video
-from tests.fixtures.workers import wait_for
+from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
+from tests.fixtures.workers import stored, wait_for
 
 
 def _status(server, analysis_id: str) -> str | None:
@@ -42,12 +47,12 @@ def test_the_lifespan_starts_the_worker_and_stops_it_at_shutdown(app_services, m
 
     async def serve():
         async with lifespan(None) as state:
-            seen["alive"] = state["embedded_worker"].thread.is_alive()
+            seen["alive"] = state["embedded_worker"].alive
         return state["embedded_worker"]
 
     embedded = asyncio.run(serve())
     assert seen["alive"] is True
-    assert not embedded.thread.is_alive()
+    assert not embedded.alive
 
 
 def test_framewise_embedded_worker_0_keeps_the_worker_off(app_services):
@@ -57,3 +62,34 @@ def test_framewise_embedded_worker_0_keeps_the_worker_off(app_services):
             return state["embedded_worker"]
 
     assert asyncio.run(serve()) is None
+
+
+def test_sigterm_hands_the_running_analysis_back_to_a_cli_worker(app_servers, emulator,  # noqa: F811
+                                                                  tmp_path):
+    """Test that SIGTERM mid-analysis requeues it at once, frames kept, for `cli.py worker`."""
+    server = app_servers(env={
+        "AZURE_VISION_ENDPOINT": emulator.endpoint, "AZURE_VISION_KEY": emulator.key,
+        "AZURE_VISION_FEATURES": "tags,objects", "AZURE_VISION_MAX_TPS": "4",
+        "FRAMEWISE_LEASE_SECONDS": "600",
+    })
+    video = make_video(tmp_path / "long.mp4", seconds=10, fps=10)
+    analysis_id = server.cli("analyze", str(video), "--analyzer", "azure", "--fps", "5",
+                             "--no-wait")["analysis_id"]
+    engine = server.services.engine
+    wait_for(lambda: len(stored(engine, analysis_id)) >= 3, "the first frames", timeout=90)
+
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=60)  # uvicorn shuts down, then re-raises the signal: -15
+    handed_back = get_analysis(engine, analysis_id)
+    assert handed_back is not None
+    assert handed_back.status == Status.queued and handed_back.lease_owner is None
+    kept = set(stored(engine, analysis_id))
+    assert 3 <= len(kept) < 50 and handed_back.frames_done == len(kept)
+
+    done = subprocess.run([str(PYTHON), "cli.py", "worker", "--once"], cwd=ROOT,
+                          env=server.server_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"analysis_id": analysis_id,
+                                                        "status": "succeeded"}
+    assert sorted(stored(engine, analysis_id)) == list(range(50))  # one row per frame

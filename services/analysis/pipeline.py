@@ -86,6 +86,7 @@ class AnalysisRun:
         on_status: StatusFn | None = None,
         stop: threading.Event | None = None,
         wait: Wait = event_wait,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.analysis_id = analysis_id
         self.owner = owner
@@ -101,7 +102,8 @@ class AnalysisRun:
         self.transactions = 0
         self.status_message: str | None = None
         self._wait = wait
-        self._last_beat = 0.0
+        self._clock = clock  # heartbeat timing; tests inject one that moves when told
+        self._last_beat = -HEARTBEAT_EVERY_S
         self._alive = True
         self._video: Video | None = None
         self._remote: Analyzer | None = None
@@ -243,7 +245,7 @@ class AnalysisRun:
 
     def _beat(self, analysis: Analysis, force: bool = False) -> bool:
         """Progress to the caller; every HEARTBEAT_EVERY_S (or on a new wait) to the database."""
-        now = time.monotonic()
+        now = self._clock()
         waiting = self._remote.waiting() if self._remote is not None else None
         message = waiting_message(waiting)
         if message != self.status_message:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
@@ -46,6 +48,19 @@ def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> Remot
     return factory
 
 
+@dataclass(frozen=True)
+class WorkerEvent:
+    """`runs` when the worker starts an analysis, `ended` with its status when it lets go."""
+
+    event: str
+    worker: str
+    analysis_id: str
+    status: Status | None = None
+
+
+EventFn = Callable[[WorkerEvent], None]
+
+
 class Worker:
     """Claims analyses under leases and runs up to `max_analyses` of them at once.
 
@@ -64,6 +79,7 @@ class Worker:
         poll_s: float = 1.0,
         max_analyses: int | None = None,
         wait: Wait = event_wait,
+        on_event: EventFn | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -73,6 +89,7 @@ class Worker:
         self.poll_s = poll_s
         self.max_analyses = max_analyses or settings.worker_analyses
         self._wait = wait
+        self.on_event = on_event  # what it runs and how each ended, for callers and tests
         self._runs: dict[str, AnalysisRun] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -94,6 +111,7 @@ class Worker:
     def _run(self, claimed: str, on_progress: ProgressFn | None = None,
              on_status: StatusFn | None = None) -> Status:
         log.info("worker %s runs analysis %s", self.owner, claimed)
+        self._event("runs", claimed)
         run = AnalysisRun(
             claimed, self.owner, engine=self.engine, store=self.store, settings=self.settings,
             remote_factory=self.remote_factory, on_progress=on_progress, on_status=on_status,
@@ -110,7 +128,12 @@ class Worker:
             with self._lock:
                 self._runs.pop(claimed, None)
         log.info("worker %s finished analysis %s: %s", self.owner, claimed, status)
+        self._event("ended", claimed, status)
         return status
+
+    def _event(self, event: str, analysis_id: str, status: Status | None = None) -> None:
+        if self.on_event is not None:
+            self.on_event(WorkerEvent(event, self.owner, analysis_id, status))
 
     def _run_logged(self, claimed: str) -> None:
         try:
@@ -178,6 +201,11 @@ class Worker:
                                         daemon=True)
         self._thread.start()
         log.info("worker %s started", self.owner)
+
+    @property
+    def alive(self) -> bool:
+        """True while the background loop started by start() runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, hand_back: bool = True, timeout: float | None = STOP_TIMEOUT_S) -> None:
         """Stop the background loop; hand back (or, without hand_back, finish) what runs."""
