@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,6 +81,7 @@ class Worker:
         max_analyses: int | None = None,
         wait: Wait = event_wait,
         on_event: EventFn | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.engine = engine
         self.store = store
@@ -90,6 +92,7 @@ class Worker:
         self.max_analyses = max_analyses or settings.worker_analyses
         self._wait = wait
         self.on_event = on_event  # what it runs and how each ended, for callers and tests
+        self._clock = clock  # the runs' heartbeat timing
         self._runs: dict[str, AnalysisRun] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -115,7 +118,7 @@ class Worker:
         run = AnalysisRun(
             claimed, self.owner, engine=self.engine, store=self.store, settings=self.settings,
             remote_factory=self.remote_factory, on_progress=on_progress, on_status=on_status,
-            wait=self._wait,
+            wait=self._wait, clock=self._clock,
         )
         with self._lock:
             self._runs[claimed] = run
