@@ -6,21 +6,22 @@ background worker from starting, so each test runs analyses itself with Worker.r
 
 from __future__ import annotations
 
-import io
+import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlmodel import select
 
 from services.analysis.jobs import queue_analysis
 from services.analysis.worker import Worker
-from services.context import Services
+from services.config import load_settings
+from services.context import Services, open_services
 from services.db import session_scope
 from services.ingest import ingest_video
 from services.library import list_analyses
-from services.models import Analysis, Detection, Frame, Status, Video
+from services.models import Analysis, Frame, Status, Video
 from tests.fixtures.apptest import app, open_page, shown, texts
+from tests.fixtures.library import run_analysis
 from tests.fixtures.uploads import upload_through_page, widget_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,49 +255,27 @@ def test_bad_setting_stops_with_one_line(services, monkeypatch):
     assert "setting FRAMEWISE_MAX_UPLOAD_MB must be" in shown(at.error[0].value)
 
 
-def _azure_analysis(services: Services, video_path: Path) -> str:
-    """An Azure analysis with rows as the pipeline writes them (no service is called)."""
-    with video_path.open("rb") as stream:
-        video = ingest_video(services.engine, services.store, stream,
-                             filename="[x](javascript:alert(1))<script>.mp4", uploaded_by="local")
-    analysis = Analysis(video_id=video.id, analyzer="azure", features="tags,people,read",
-                        frames_planned=2, frames_done=2, transactions=2, status=Status.succeeded,
-                        created_by="local")
-    thumb = io.BytesIO()
-    Image.new("RGB", (320, 180), "gray").save(thumb, format="JPEG")
-    rows: list = [analysis]
-    for i in range(2):
-        key = f"analyses/{analysis.id}/thumbs/{i:07d}.jpg"
-        services.store.write_bytes(key, thumb.getvalue())
-        rows.append(Frame(analysis_id=analysis.id, frame_index=i, timestamp_s=float(i),
-                          width=640, height=360, thumbnail_key=key, brightness=0.5,
-                          contrast=0.1, sharpness=1.0, colourfulness=0.2, motion=0.0,
-                          is_black=False, shot_index=0, remote_analysed=True,
-                          caption="<script>alert(1)</script>", caption_confidence=0.8))
-        rows += [
-            Detection(analysis_id=analysis.id, frame_index=i, kind="person", label="person",
-                      confidence=0.96, x=10, y=20, w=100, h=200),
-            Detection(analysis_id=analysis.id, frame_index=i, kind="person", label="person",
-                      confidence=0.0017, x=300, y=20, w=50, h=50),
-            Detection(analysis_id=analysis.id, frame_index=i, kind="tag", label="outdoor",
-                      confidence=0.9),
-            Detection(analysis_id=analysis.id, frame_index=i, kind="text_line",
-                      label="[click](javascript:alert(1))", confidence=0.99,
-                      x=5, y=5, w=80, h=20),
-        ]
-    with session_scope(services.engine) as session:
-        session.add_all(rows)
-    return analysis.id
+def _azure_analysis(services: Services, video_path: Path, emulator) -> str:
+    """An Azure analysis run by the real Worker against the Vision emulator (recorded answers:
+    a person at 0.96 beside one at 0.0017), of a video whose file name is a payload."""
+    hostile = video_path.with_name("[x](javascript:alert(1))<script>.mp4")
+    shutil.copyfile(video_path, hostile)
+    azure = load_settings({
+        "FRAMEWISE_DATA_DIR": str(services.settings.data_dir),
+        "AZURE_VISION_ENDPOINT": emulator.endpoint, "AZURE_VISION_KEY": emulator.key,
+        "AZURE_VISION_FEATURES": "tags,people,read",
+    }, dotenv=None)
+    return run_analysis(open_services(azure), hostile, analyzer="azure", fps=1.0)
 
 
-def test_results_of_an_azure_analysis(services, video_factory):
+def test_results_of_an_azure_analysis(services, video_factory, vision_emulator):
     """Test that an Azure analysis adds counts, tags, text tables and confidence filtering."""
-    analysis_id = _azure_analysis(services, video_factory())
+    analysis_id = _azure_analysis(services, video_factory(seconds=2), vision_emulator)
     at = open_page("results", analysis=analysis_id)
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Max people in a frame"] == "1"  # the 0.0017 person is not counted
-    assert metrics["Azure transactions"] == "2"
+    assert metrics["Azure transactions"] == "2"  # one per sampled frame
     assert len(at.get("vega_lite_chart")) >= 4  # jump, metrics, counts, tags
     assert at.sidebar.slider[0].value == services.settings.min_confidence
     at.sidebar.slider[0].set_value(0.0).run()
