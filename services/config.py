@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 VISION_FEATURES = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
 DEFAULT_VISION_FEATURES = ("tags", "objects", "people", "caption", "read")
 # Never echoed in an error message: their values carry credentials.
-_SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING")
+_SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+                    "FRAMEWISE_AUTH_CLIENT_SECRET", "FRAMEWISE_AUTH_COOKIE_SECRET")
 
 
 class SettingsError(ValueError):
@@ -129,6 +130,14 @@ class Settings(BaseSettings):
     )
     storage_account_url: str | None = Field(None, validation_alias="AZURE_STORAGE_ACCOUNT_URL")
     storage_container: str = Field("framewise", validation_alias="AZURE_STORAGE_CONTAINER")
+    # Sign-in is built from FRAMEWISE_AUTH_* by services/auth_settings.py; its two secrets are
+    # read here too so that secrets() (log and message masking) covers them.
+    auth_client_secret: str | None = Field(
+        None, validation_alias="FRAMEWISE_AUTH_CLIENT_SECRET", repr=False
+    )
+    auth_cookie_secret: str | None = Field(
+        None, validation_alias="FRAMEWISE_AUTH_COOKIE_SECRET", repr=False
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -196,7 +205,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, messages or exports."""
-        found = [self.vision_key, self.storage_connection_string]
+        found = [self.vision_key, self.storage_connection_string, self.auth_client_secret,
+                 self.auth_cookie_secret]
         if self.storage_connection_string:
             # The account key (or SAS) inside a connection string is the part that matters.
             for part in self.storage_connection_string.split(";"):

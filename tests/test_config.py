@@ -144,6 +144,9 @@ def test_secrets_lists_the_vision_key_account_key_and_database_password(tmp_path
     )
     secrets = settings.secrets()
     assert VISION_KEY in secrets
+    assert set(_load(tmp_path, FRAMEWISE_AUTH_CLIENT_SECRET="entra-client-secret",
+                     FRAMEWISE_AUTH_COOKIE_SECRET="c" * 40).secrets()) == {
+        "entra-client-secret", "c" * 40}
     assert ACCOUNT_KEY in secrets
     assert DB_PASSWORD in secrets  # decoded, as the driver (and its errors) would see it
 
