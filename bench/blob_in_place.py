@@ -1,8 +1,8 @@
 """11. A Blob video read in place: local temp bytes while `cli.py analyze` runs against Azurite.
 
-A 70 MB 1280x720 video (noisy footage at 40 Mbit/s) is uploaded, probed and sampled at 1 fps by
-`cli.py analyze` (local analyser) with Azure Blob Storage on Azurite; the child's TMPDIR is a
-fresh folder, sampled every 20 ms for files in it and files its processes hold open there
+A 66 MB (13 s) 1280x720 video (noisy footage at 40 Mbit/s) is uploaded, probed and sampled at
+1 fps by `cli.py analyze` (local analyser) with Azure Blob Storage on Azurite; the child's TMPDIR
+is a fresh folder, sampled every 20 ms for files in it and files its processes hold open there
 (unnamed temporary files included; tests/fixtures/tempwatch.py).
 """
 

@@ -54,13 +54,14 @@ METHOD = """\
 10. **Outages** (`bench/outages.py`). The emulator in its own process, answering after 100 ms;
     from the first request after its first 8 answers it answers every request with the fault for
     the whole stretch: 40 s of 429 with `Retry-After: 5`, then (a fresh run) 20 s of 503. An
-    azure analysis of 120 frames of the 10-minute video at `AZURE_VISION_MAX_TPS=10`,
-    concurrency 8, by `Worker.run_one`. Floor = the stretch + 120 frames at the client's rate
-    (9.5/s); requests during the outage are the emulator's arrivals within the stretch.
-11. **Blob video in place** (`bench/blob_in_place.py`). `cli.py analyze --fps 1` (local analyser)
-    on a 70 MB 1280x720 40 Mbit/s video with Azure Blob Storage on Azurite (http, loopback); the
-    child's TMPDIR is a fresh folder sampled every 20 ms for its files and for files the child's
-    processes hold open there (unnamed temporary files included).
+    azure analysis of the first 120 frames at 1 fps of the 10-minute video at
+    `AZURE_VISION_MAX_TPS=10`, concurrency 8, by `Worker.run_one`, each run in its own data
+    folder. Floor = the same analysis without an outage, run first, plus the stretch; requests
+    during the outage are the emulator's arrivals within the stretch.
+11. **Blob video in place** (`bench/blob_in_place.py`). `cli.py analyze --fps 1` (local
+    analyser) on a 66 MB (13 s) 1280x720 40 Mbit/s video with Azure Blob Storage on Azurite
+    (http, loopback); the child's TMPDIR is a fresh folder sampled every 20 ms for its files and
+    for files the child's processes hold open there (unnamed temporary files included).
 """
 
 
