@@ -25,11 +25,12 @@ from components.auth import (
     sidebar_user_ui,
 )
 from components.context import get_services
+from components.errors import database_errors_ui
 from components.legacy_pages import mark_routed
 from components.server import lifespan, routes, server_secrets
 from components.text import escape_markdown
 from services.config import SettingsError
-from services.db import DatabaseUnavailable
+from services.db import DatabaseError, DatabaseUnavailable
 from services.logmask import install_secret_masking
 from services.storage.base import StorageError
 
@@ -42,7 +43,7 @@ def main() -> None:
     st.set_page_config(page_title="Framewise", page_icon=":material/movie:", layout="wide")
     try:
         services = get_services()
-    except (SettingsError, DatabaseUnavailable, StorageError) as exc:
+    except (SettingsError, DatabaseUnavailable, DatabaseError, StorageError) as exc:
         # One line naming the setting and what to do; never a traceback.
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         st.error(f"Framewise cannot start: {escape_markdown(message, 400)}. Fix it in the app "
@@ -79,7 +80,8 @@ def main() -> None:
     resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
     sidebar_user_ui(access)
     mark_routed()
-    page.run()
+    with database_errors_ui(f"showing the {page.title} page"):
+        page.run()
 
 
 if __name__ == "__main__":

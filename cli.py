@@ -1,6 +1,7 @@
 """Headless Framewise (no Streamlit): analyze, export, search, compare, list, cancel, retry, worker.
 
-Exit codes: 0 success, 1 the analysis failed, 2 bad input or settings (one line `error: ...`).
+Exit codes: 0 success, 1 the analysis or a database statement failed, 2 bad input or settings
+(either way one line `error: ...`).
 The last line `analyze` prints on stdout is one JSON object; progress goes to stderr.
 """
 
@@ -13,11 +14,13 @@ import signal
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features
 from services.context import Services, open_services
-from services.db import DatabaseUnavailable
+from services.db import DatabaseError, DatabaseUnavailable, database_error
 from services.labels import LABEL_KINDS
 from services.logmask import SecretMask, install_secret_masking
 from services.sql_grant import GrantError
@@ -392,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
             GrantError) as exc:
         print(f"error: {_one_line(exc, settings)}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:
+        print(f"error: {_one_line(exc, settings)}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # its text holds SQL and row data: name what failed only
+        log.debug("database error", exc_info=True)
+        print(f"error: {database_error(exc, f'running `{args.command}`')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line for the user; the traceback only at DEBUG

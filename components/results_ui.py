@@ -19,15 +19,14 @@ from services.models import Analysis, Status, Video
 from services.results import confident
 
 
-def status_ui(analysis: Analysis, stored: int | None = None, cancellable: bool = False) -> bool:
+def status_ui(analysis: Analysis, cancellable: bool = False) -> bool:
     """Progress while it runs, the outcome once it has ended; True when Cancel was clicked.
 
-    `stored` is the number of frame rows actually stored (it can run ahead of frames_done, the
-    count of the worker's last heartbeat); when `cancellable`, a queued or running analysis gets
-    a "Cancel analysis" button.
+    frames_done is what is stored (written with each frame's rows); when `cancellable`, a queued
+    or running analysis gets a "Cancel analysis" button.
     """
     status = Status(analysis.status)
-    done = max(analysis.frames_done, stored or 0)
+    done = analysis.frames_done
     clicked = False
     if status in (Status.queued, Status.running):
         label = ("Queued: waiting for a worker…" if status == Status.queued else
@@ -88,7 +87,7 @@ def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFram
     spans = frame_spans(frames)
     covered = float(spans["end_s"].max() - spans["timestamp_s"].min())
     cols = st.columns(5)
-    done = max(analysis.frames_done, len(frames))
+    done = analysis.frames_done
     planned = analysis.frames_planned
     # "1,000 / 1,000" does not fit a fifth of the page: the planned count only when it differs.
     cols[0].metric("Frames", f"{done:,}" if done == planned else f"{done:,} / {planned:,}",

@@ -2,13 +2,11 @@
 
 While the analysis is queued or running, the body is a fragment that reruns every 2 s and draws
 the frames stored so far, with a "Cancel analysis" button; when the analysis ends, it asks for
-one full rerun to draw the rest. A cancelled run's worker stops at its next heartbeat and may
-store a last frame or two meanwhile, so the page keeps polling for SETTLE_SECONDS after a cancel.
+one full rerun to draw the rest. Progress is stored with each frame, in the same transaction,
+so frames_done always counts the rows there are; nothing is stored after a cancel.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import streamlit as st
 
@@ -16,6 +14,7 @@ from components import data
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, frame_step, metric_chart
 from components.context import get_services
+from components.errors import database_errors_ui
 from components.formatting import clock
 from components.legacy_pages import route_through_app
 from components.results_ui import (
@@ -41,31 +40,20 @@ from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
 from services.exports import downloads
 from services.library import get_video
-from services.models import Analysis, Status, Video, utcnow
+from services.models import Analysis, Status, Video
 from services.results import frames_table
 
 POLL_SECONDS = 2
-SETTLE_SECONDS = 10
 
 
 def settled(a: Analysis) -> bool:
-    """Ended, and no worker can still be storing frames of it."""
-    if not Status(a.status).finished:
-        return False
-    if a.status == Status.cancelled and a.finished_at is not None:
-        return utcnow() - a.finished_at > timedelta(seconds=SETTLE_SECONDS)
-    return True
+    """Ended: its frames are all stored (a worker can store nothing after the end)."""
+    return Status(a.status).finished
 
 
-def rows_key(a: Analysis) -> int | str:
-    """Cache key of the analysis's rows (components.data): frames_done, except after a cancel.
-
-    A cancelled run's last frames can land without frames_done changing: while it settles each
-    poll reads afresh, and once settled the key differs from every key read while it ran.
-    """
-    if a.status != Status.cancelled:
-        return a.frames_done
-    return f"{a.frames_done}:cancelled" if settled(a) else f"{a.frames_done}:{utcnow()}"
+def rows_key(a: Analysis) -> int:
+    """Cache key of the analysis's rows (components.data): frames_done, which is what is stored."""
+    return a.frames_done
 
 
 route_through_app()
@@ -107,8 +95,8 @@ def body(analysis_id: str, video: Video) -> None:
         st.rerun()  # deleted, or just finished: redraw the whole page once
     key = rows_key(current)
     frames = data.frames(engine, current.id, key)
-    if status_ui(current, stored=len(frames), cancellable=True):
-        if not cancel(engine, current.id):  # the worker notices at its next heartbeat
+    if status_ui(current, cancellable=True):
+        if not cancel(engine, current.id):  # from now on the worker can store nothing more
             st.toast("The analysis had already ended.", icon=":material/info:")
         st.rerun()
     wait_ui(analysis_wait_text(current, max(current.frames_done, len(frames))))
@@ -165,7 +153,8 @@ def body(analysis_id: str, video: Video) -> None:
                  min_confidence)
 
 
+shown = database_errors_ui("reading the analysis's results")(body)  # also in fragment reruns
 if was_finished:
-    body(analysis.id, video)
+    shown(analysis.id, video)
 else:
-    st.fragment(body, run_every=POLL_SECONDS)(analysis.id, video)
+    st.fragment(shown, run_every=POLL_SECONDS)(analysis.id, video)

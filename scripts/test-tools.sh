@@ -1,5 +1,6 @@
 # Sourced by test.sh: install what the tests drive, when it is missing.
-#   Debian: ODBC runtime for pyodbc, PostgreSQL, Chromium.  npm: Azurite.  PyPI: requirements-dev.
+#   Debian: ODBC runtime for pyodbc, PostgreSQL, Chromium, libfaketime (a worker with a skewed
+#   clock).  npm: Azurite.  PyPI: requirements-dev.
 set -euo pipefail
 apt_needed=()
 [ -e /usr/lib/x86_64-linux-gnu/libodbc.so.2 ] || ls /usr/lib/*/libodbc.so.2 >/dev/null 2>&1 || apt_needed+=(unixodbc)
@@ -7,6 +8,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_needed+=(postgresql)
 [ -x /usr/bin/chromium ] || apt_needed+=(chromium)
 id postgres >/dev/null 2>&1 || apt_needed+=(postgresql)  # the server runs as this user
 command -v npm >/dev/null 2>&1 || apt_needed+=(npm)
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || apt_needed+=(faketime)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   echo "installing Debian packages: ${apt_needed[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

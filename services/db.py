@@ -17,7 +17,14 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
@@ -47,6 +54,38 @@ _TOKEN_CONFLICTS = ("trusted_connection", "uid", "pwd", "authentication", "integ
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached or its URL is unusable; message names DATABASE_URL."""
+
+
+class DatabaseError(RuntimeError):
+    """A statement failed: one line naming what was being done, never SQL, parameters or rows."""
+
+
+# What each kind of failure means to a user; the driver's own message may quote row data.
+_REASONS = (
+    (IntegrityError, "the database refused the data (a constraint)"),
+    (DataError, "a value does not fit its column"),
+    (ProgrammingError, "the database refused the statement (permissions, or a schema older than "
+                       "this release: run `python cli.py db upgrade`)"),
+    (OperationalError, "the database is unreachable or busy"),
+)
+
+
+def database_error(exc: SQLAlchemyError, doing: str) -> DatabaseError:
+    """A DatabaseError for `exc` met while `doing` (e.g. "storing frame 12"); names the
+    driver's error class (e.g. UniqueViolation), never its message."""
+    reason = next((text for cls, text in _REASONS if isinstance(exc, cls)), "the statement failed")
+    orig = getattr(exc, "orig", None)
+    kind = type(orig if orig is not None else exc).__name__
+    return DatabaseError(f"database error while {doing}: {reason} ({kind})")
+
+
+@contextmanager
+def database_errors(doing: str) -> Iterator[None]:
+    """Turn any SQLAlchemy error inside the block into a one-line DatabaseError."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise database_error(exc, doing) from exc
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -144,8 +183,10 @@ def make_engine(url: str, *, credential_factory: Callable[[], object] | None = N
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         _sqlite_pragmas(engine)
         return engine
+    # pyodbc sends an executemany (the detections of a frame) as one batch, not row by row.
+    options = {"fast_executemany": True} if backend == "mssql" else {}
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800, **options)
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise DatabaseUnavailable(
             f"setting DATABASE_URL needs a driver that is not installed ({exc})"

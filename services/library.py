@@ -1,17 +1,24 @@
-"""Videos and analyses as a library: list, delete with every row and blob (ingest: ingest.py)."""
+"""Videos and analyses as a library: list, delete with every row and blob (ingest: ingest.py).
+
+A delete removes the rows in one transaction, noting the blobs they leave as pending deletes in
+the same transaction; the blobs go after, and a delete that fails is retried later.
+"""
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
-from services.analysis.jobs import cancel
-from services.db import session_scope, with_retry
-from services.models import Analysis, Detection, Frame, Video
-from services.storage.base import BlobStore
+from services.db import database_errors, with_retry
+from services.models import Analysis, Detection, Frame, PendingBlobDelete, Status, Video, utcnow
+from services.storage.base import BlobStore, StorageError
 from services.video.probe import VideoInfo
 from services.vision.cache import cache_prefix
+
+log = logging.getLogger(__name__)
 
 
 def video_info(video: Video) -> VideoInfo:
@@ -58,46 +65,89 @@ def get_video(engine: Engine, video_id: str) -> Video | None:
 
 
 def delete_analysis(engine: Engine, store: BlobStore, analysis_id: str) -> None:
-    """Delete an analysis with its frames, detections and artefact blobs (rows first)."""
-    cancel(engine, analysis_id)  # a worker on it stops at its next heartbeat
-
-    def rows() -> None:
-        with session_scope(engine) as session:
-            for table in (Detection, Frame):
-                session.execute(sa.delete(table).where(col(table.analysis_id) == analysis_id))
-            session.execute(sa.delete(Analysis).where(col(Analysis.id) == analysis_id))
-
-    with_retry(rows)
-    store.delete_prefix(f"analyses/{analysis_id}/")
+    """Delete an analysis with its frames and detections in one transaction, then its blobs."""
+    with database_errors("deleting the analysis"):
+        with_retry(lambda: _delete_rows(engine, [analysis_id]))
+    purge_blobs(engine, store)
 
 
 def delete_video(engine: Engine, store: BlobStore, video_id: str) -> None:
-    """Delete a video, all its analyses and every blob they made."""
-    with Session(engine) as session:
-        video = session.get(Video, video_id)
-        ids = list(session.exec(select(Analysis.id).where(Analysis.video_id == video_id)))
-    for analysis_id in ids:
-        delete_analysis(engine, store, analysis_id)
-    if video is not None:
-        with_retry(lambda: _delete_video_row(engine, video_id))
-        store.delete(video.blob_key)
-        with Session(engine) as session:
-            twin = session.exec(select(Video.id).where(Video.sha256 == video.sha256)).first()
-        if twin is None:  # the cached Azure answers belong to this content only
-            store.delete_prefix(cache_prefix(video.sha256))
+    """Delete a video and all its analyses' rows in one transaction, then every blob they made."""
+    with database_errors("deleting the video"):
+        with_retry(lambda: _delete_rows(engine, [], video_id))
+    purge_blobs(engine, store)
 
 
-def remove_leftovers(engine: Engine, store: BlobStore, analysis_id: str, video: Video) -> None:
-    """Remove blobs a run wrote after its analysis or video was deleted (the run ended since)."""
+def _delete_rows(engine: Engine, analysis_ids: list[str], video_id: str | None = None) -> None:
+    """The rows, and the blob keys and prefixes they leave behind as pending deletes."""
+    analyses, frames, detections, videos = (_table(t) for t in (Analysis, Frame, Detection, Video))
+    with engine.begin() as conn:
+        video = None
+        if video_id is not None:
+            video = conn.execute(sa.select(videos).where(videos.c.id == video_id)).first()
+            analysis_ids = list(conn.scalars(
+                sa.select(analyses.c.id).where(analyses.c.video_id == video_id)))
+        if analysis_ids:
+            # Take the analysis rows first: a worker's fenced write waits for this transaction,
+            # then finds no analysis to count its frame against, and stores nothing.
+            chosen = analyses.c.id.in_(analysis_ids)
+            conn.execute(analyses.update().where(chosen).values(
+                status=Status.cancelled, lease_owner=None, lease_expires_at=None))
+            for table in (detections, frames):
+                conn.execute(table.delete().where(table.c.analysis_id.in_(analysis_ids)))
+            conn.execute(analyses.delete().where(chosen))
+        keys = [f"analyses/{aid}/" for aid in analysis_ids]
+        if video is not None:
+            conn.execute(videos.delete().where(videos.c.id == video_id))
+            keys.append(video.blob_key)
+            twin = conn.execute(sa.select(videos.c.id).where(videos.c.sha256 == video.sha256))
+            if twin.first() is None:  # the cached Azure answers belong to this content only
+                keys.append(cache_prefix(video.sha256))
+        _add_pending(conn, keys)
+
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined]  # made by SQLModel
+
+
+def _add_pending(conn, keys: list[str]) -> None:
+    pending = _table(PendingBlobDelete)
+    known = set(conn.scalars(sa.select(pending.c.blob_key).where(pending.c.blob_key.in_(keys))))
+    fresh = [{"blob_key": k, "created_at": utcnow(), "attempts": 0} for k in keys
+             if k not in known]
+    if fresh:
+        conn.execute(sa.insert(pending), fresh)
+
+
+def purge_blobs(engine: Engine, store: BlobStore) -> int:
+    """Delete the blobs of rows already deleted; one that fails stays pending for a later try
+    (at every worker start and every few minutes). Returns how many are still pending."""
+    pending = _table(PendingBlobDelete)
+    with engine.connect() as conn:
+        keys = list(conn.scalars(sa.select(pending.c.blob_key).order_by(pending.c.id)))
+    left = 0
+    for key in keys:
+        this = pending.c.blob_key == key
+        try:
+            if key.endswith("/"):
+                store.delete_prefix(key)
+            else:
+                store.delete(key)
+        except (OSError, StorageError) as exc:
+            log.warning("blob delete of %s failed, will retry: %s", key, exc)
+            left += 1
+            done: sa.Executable = pending.update().where(this).values(
+                attempts=pending.c.attempts + 1)
+        else:
+            done = pending.delete().where(this)
+        with engine.begin() as conn:
+            conn.execute(done)
+    return left
+
+
+def remove_orphan_cache(engine: Engine, store: BlobStore, video: Video) -> None:
+    """Cached Azure answers a run wrote while its video was being deleted (the run ended since)."""
     with Session(engine) as session:
-        analysis_gone = session.get(Analysis, analysis_id) is None
         twin = session.exec(select(Video.id).where(Video.sha256 == video.sha256)).first()
-    if analysis_gone:
-        store.delete_prefix(f"analyses/{analysis_id}/")
     if twin is None:
         store.delete_prefix(cache_prefix(video.sha256))
-
-
-def _delete_video_row(engine: Engine, video_id: str) -> None:
-    with session_scope(engine) as session:
-        session.execute(sa.delete(Video).where(col(Video.id) == video_id))

@@ -1,16 +1,25 @@
-"""Listing and deleting with every row and blob."""
+"""Listing and deleting with every row and blob: one transaction for the rows, blobs after,
+failed blob deletes retried."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.context import open_services
+from services.db import session_scope
 from services.ingest import ingest_video
 from services.library import delete_video, list_analyses
-from services.models import Analysis, Detection, Frame, Video
+from services.models import Analysis, Detection, Frame, PendingBlobDelete, Video
+from services.storage.base import StorageError
+from services.storage.factory import make_blob_store
+from services.storage.local import LocalBlobStore
 from tests.fixtures.videos import make_video
 
 
@@ -48,3 +57,138 @@ def test_list_analyses_filters_by_name_status_and_user(services, tmp_path):
     assert len(list_analyses(services.engine, "harb")) == 1
     assert len(list_analyses(services.engine, "QUEUED")) == 1
     assert len(list_analyses(services.engine, "bob")) == 0
+
+
+class FailingDeletes(LocalBlobStore):
+    """The local folder, refusing deletes while `failing` (storage down: a fault at the edge)."""
+
+    failing = True
+
+    def delete(self, key: str) -> None:
+        if self.failing:
+            raise StorageError("storage unreachable")
+        super().delete(key)
+
+
+def _pending(engine) -> list[str]:
+    with Session(engine) as s:
+        return sorted(s.exec(select(PendingBlobDelete.blob_key)).all())
+
+
+def test_blobs_whose_delete_failed_are_deleted_later(services, tmp_path):
+    """Test that a video deleted while storage refuses deletes loses its rows at once, keeps its
+    blobs on the pending list, and that a worker starting later deletes them."""
+    path = make_video(tmp_path / "v.mp4", seconds=2)
+    with open(path, "rb") as f:
+        video = ingest_video(services.engine, services.store, f, filename="v.mp4",
+                             uploaded_by="a")
+    jobs.queue_analysis(services.engine, video_id=video.id, analyzer="local", created_by="a",
+                        sample_fps=1, max_frames=None, frames_planned=2)
+    Worker(engine=services.engine, store=services.store, settings=services.settings).run_one()
+    broken = FailingDeletes(services.settings.data_dir / "blobs")
+    delete_video(services.engine, broken, video.id)
+    with Session(services.engine) as s:
+        assert all(s.exec(select(t)).all() == [] for t in (Video, Analysis, Frame, Detection))
+    left = _pending(services.engine)
+    assert video.blob_key in left and any(k.startswith("analyses/") for k in left)
+    assert services.store.list() != []  # nothing could be deleted yet
+
+    broken.failing = False  # storage is back; a worker starts
+    stop = threading.Event()
+    worker = Worker(engine=services.engine, store=broken, settings=services.settings,
+                    poll_s=0.05)
+    thread = threading.Thread(target=worker.run_forever, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _pending(services.engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert _pending(services.engine) == [] and services.store.list() == []
+
+
+postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@postgres_only
+def test_a_delete_waits_for_a_frame_being_written_and_removes_it_too(engine, settings):
+    """Test that a delete during a worker's open frame transaction (its progress update and
+    frame insert, not yet committed) waits for it, then removes that frame: no foreign-key
+    violation, no row left."""
+    video = Video(original_filename="v.mp4", blob_key="videos/v.mp4", size_bytes=1,
+                  sha256="0" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
+                  uploaded_by="a")
+    with session_scope(engine) as s:
+        s.add(video)
+    aid = jobs.queue_analysis(engine, video_id=video.id, analyzer="local", created_by="a",
+                              sample_fps=1, max_frames=None, frames_planned=2).id
+    assert jobs.claim(engine, "w", 30) == aid
+    analyses = Analysis.__table__
+    errors: list[BaseException] = []
+    with engine.connect() as worker:  # what jobs.record_frame does, held open
+        worker.execute(analyses.update().where(analyses.c.id == aid)
+                       .values(frames_done=analyses.c.frames_done + 1))
+        worker.execute(sa.insert(Frame.__table__), [dict(
+            analysis_id=aid, frame_index=0, timestamp_s=0.0, width=4, height=4,
+            remote_analysed=False, transactions=0)])
+
+        def delete() -> None:
+            try:
+                delete_video(engine, make_blob_store(settings), video.id)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        time.sleep(1.0)
+        assert thread.is_alive(), "the delete did not wait for the frame being written"
+        worker.commit()
+    thread.join(timeout=30)
+    assert errors == []
+    with engine.connect() as conn:
+        for table in (Video, Analysis, Frame):
+            assert conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+    assert not jobs.record_frame(engine, aid, "w", 30, dict(
+        analysis_id=aid, frame_index=1, timestamp_s=1.0, width=4, height=4,
+        remote_analysed=False, transactions=0), [])
+
+
+@postgres_only
+def test_a_frame_written_during_a_delete_waits_and_stores_nothing(engine):
+    """Test that record_frame started while a delete's transaction holds the analysis (its
+    statements, held open) waits for it and then stores nothing, with no error."""
+    video = Video(original_filename="v.mp4", blob_key="videos/w.mp4", size_bytes=1,
+                  sha256="1" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
+                  uploaded_by="a")
+    with session_scope(engine) as s:
+        s.add(video)
+    aid = jobs.queue_analysis(engine, video_id=video.id, analyzer="local", created_by="a",
+                              sample_fps=1, max_frames=None, frames_planned=2).id
+    assert jobs.claim(engine, "w", 30) == aid
+    analyses, frames = Analysis.__table__, Frame.__table__
+    outcome: list = []
+    row = dict(analysis_id=aid, frame_index=0, timestamp_s=0.0, width=4, height=4,
+               remote_analysed=False, transactions=0)
+    with engine.connect() as deleting:  # what library._delete_rows does, held open
+        deleting.execute(analyses.update().where(analyses.c.id == aid)
+                         .values(status="cancelled", lease_owner=None))
+        deleting.execute(frames.delete().where(frames.c.analysis_id == aid))
+        deleting.execute(analyses.delete().where(analyses.c.id == aid))
+
+        def write() -> None:
+            try:
+                outcome.append(jobs.record_frame(engine, aid, "w", 30, row, []))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        time.sleep(1.0)
+        assert thread.is_alive(), "the frame write did not wait for the delete"
+        deleting.commit()
+    thread.join(timeout=30)
+    assert outcome == [False]
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Frame)) == 0

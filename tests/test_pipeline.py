@@ -218,3 +218,31 @@ def test_a_worker_reports_what_it_runs_and_how_it_ended(services, tmp_path):
     assert worker.run_one() == (aid, Status.succeeded)
     assert events == [WorkerEvent("runs", "w1", aid), WorkerEvent("ended", "w1", aid,
                                                                   Status.succeeded)]
+
+
+class CancellingAnalyzer(CountingAnalyzer):
+    """Cancels the analysis (as a user would) while frame `at` is being analysed."""
+
+    def __init__(self, engine, analysis_id: str, at: int):
+        super().__init__()
+        self.engine, self.analysis_id, self.at = engine, analysis_id, at
+
+    def analyze(self, frame):
+        if frame.index == self.at:
+            jobs.cancel(self.engine, self.analysis_id)
+        return super().analyze(frame)
+
+
+def test_frames_in_flight_at_a_cancel_leave_no_row_and_no_blob(services, tmp_path):
+    """Test that frames whose answers arrive after a cancel are neither stored nor leave blobs,
+    and that the stored progress equals the stored frames."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=6), analyzer="azure", fps=2)
+    remote = CancellingAnalyzer(services.engine, aid, at=8)
+    assert _run(services, aid, remote=remote) == Status.cancelled
+    stored = {f.frame_index for f in _frames(services, aid)}
+    assert max(stored, default=0) < 8 and len(remote.seen) > len(stored)  # some were in flight
+    row = jobs.get_analysis(services.engine, aid)
+    assert (row.frames_done, row.transactions) == (len(stored), len(stored))
+    blobs = services.store.list(f"analyses/{aid}/")
+    assert sorted(blobs) == sorted(f"analyses/{aid}/{kind}/{i:07d}.{ext}" for i in stored
+                                   for kind, ext in (("thumbs", "jpg"), ("raw", "json")))

@@ -1,8 +1,11 @@
-"""The queue of analyses lives in the Analysis table: claim with a lease, heartbeat, finish.
+"""The queue of analyses lives in the Analysis table: claim with a lease, heartbeat, record
+frames, finish.
 
 A claim is one UPDATE ... WHERE guarded by status and lease expiry, so of several workers (threads
 or processes on other machines) exactly one wins. A crashed worker's lease expires and the next
-claim resumes the analysis.
+claim resumes the analysis. Every write of a run is fenced by its lease (owner, status running,
+unexpired by the database's clock): a frame's rows and the progress they make go in one
+transaction, so frames_done and transactions are always what is stored.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.db import session_scope, with_retry
-from services.models import Analysis, Status, utcnow
+from services.db import db_now, session_scope, with_retry
+from services.models import Analysis, Detection, Frame, Status
 
-_table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]  # made by SQLModel
+# Tables made by SQLModel, used through Core: one statement per write, no ORM identity fetches.
+_table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]
+_frames: sa.Table = Frame.__table__  # type: ignore[attr-defined]
+_detections: sa.Table = Detection.__table__  # type: ignore[attr-defined]
 
 
 def worker_name(kind: str = "worker") -> str:
@@ -61,18 +67,38 @@ def queue_analysis(
     return with_retry(add)
 
 
-def _claimable(now):
+def _claimable():
     return sa.or_(
         _table.c.status == Status.queued,
-        sa.and_(_table.c.status == Status.running, _table.c.lease_expires_at < now),
+        sa.and_(_table.c.status == Status.running, _table.c.lease_expires_at < db_now()),
     )
 
 
+def _held_by(owner: str):
+    """This owner's lease, unexpired by the database's clock, on an analysis still running."""
+    return sa.and_(
+        _table.c.lease_owner == owner,
+        _table.c.status == Status.running,
+        _table.c.lease_expires_at > db_now(),
+    )
+
+
+def _stored(column: str):
+    """Recount from the frame rows, in the same statement: the progress is what is stored."""
+    frames = _frames.c
+    value = sa.func.count() if column == "frames_done" else sa.func.sum(frames.transactions)
+    counted = sa.select(value).where(frames.analysis_id == _table.c.id).scalar_subquery()
+    return sa.func.coalesce(counted, 0)
+
+
 def claim(engine: Engine, owner: str, lease_seconds: int, analysis_id: str | None = None):
-    """Claim one queued (or abandoned) analysis, oldest first; returns its id or None."""
-    now = utcnow()
+    """Claim one queued (or abandoned) analysis, oldest first; returns its id or None.
+
+    Leases are compared against the database's clock, so a worker whose own clock runs ahead
+    never takes over a live one.
+    """
     with Session(engine) as session:
-        query = select(Analysis.id).where(_claimable(now))
+        query = select(Analysis.id).where(_claimable())
         query = query.order_by(col(Analysis.created_at)).limit(5)
         if analysis_id:
             query = query.where(Analysis.id == analysis_id)
@@ -80,12 +106,14 @@ def claim(engine: Engine, owner: str, lease_seconds: int, analysis_id: str | Non
     for candidate in candidates:
         stmt = (
             _table.update()
-            .where(_table.c.id == candidate, _claimable(now))
+            .where(_table.c.id == candidate, _claimable())
             .values(
                 status=Status.running,
                 lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=sa.func.coalesce(_table.c.started_at, now),
+                lease_expires_at=db_now(lease_seconds),
+                started_at=sa.func.coalesce(_table.c.started_at, db_now()),
+                frames_done=_stored("frames_done"),
+                transactions=_stored("transactions"),
             )
         )
         if _execute(engine, stmt) == 1:
@@ -93,65 +121,36 @@ def claim(engine: Engine, owner: str, lease_seconds: int, analysis_id: str | Non
     return None
 
 
-def _owned(engine: Engine, analysis_id: str, owner: str, in_status: Status, /, **values) -> bool:
-    """Update the analysis only while this owner holds it in the given status."""
-    stmt = (
-        _table.update()
-        .where(
-            _table.c.id == analysis_id,
-            _table.c.lease_owner == owner,
-            _table.c.status == in_status,
-        )
-        .values(**values)
-    )
+def _update_held(engine: Engine, analysis_id: str, owner: str, /, **values) -> bool:
+    stmt = _table.update().where(_table.c.id == analysis_id, _held_by(owner)).values(**values)
     return _execute(engine, stmt) == 1
 
 
 def heartbeat(
-    engine: Engine, analysis_id: str, owner: str, lease_seconds: int, **progress
+    engine: Engine, analysis_id: str, owner: str, lease_seconds: int, **status
 ) -> bool:
-    """Extend the lease and record progress; False when the lease was lost or it was cancelled."""
-    expires = utcnow() + timedelta(seconds=lease_seconds)
-    return _owned(engine, analysis_id, owner, Status.running, lease_expires_at=expires, **progress)
+    """Extend the lease (and note what the run waits for: `status`, e.g. status_message);
+    False when it was lost (expired, taken over), cancelled or deleted. Progress is not written
+    here: record_frame writes it with each frame."""
+    return _update_held(engine, analysis_id, owner, lease_expires_at=db_now(lease_seconds),
+                        **status)
 
 
 def finish(
     engine: Engine, analysis_id: str, owner: str, status: Status, error: str | None = None,
-    **progress,
+    truncated: bool = False, **values,
 ) -> bool:
     """Record the outcome and release the lease, if this owner still holds it."""
-    return _owned(
-        engine, analysis_id, owner, Status.running,
-        status=status, error_message=error[:2000] if error else None, finished_at=utcnow(),
-        lease_owner=None, lease_expires_at=None, **progress,
+    return _update_held(
+        engine, analysis_id, owner, status=status, error_message=error, truncated=truncated,
+        finished_at=db_now(), lease_owner=None, lease_expires_at=None, **values,
     )
 
 
-def cancel(engine: Engine, analysis_id: str) -> bool:
-    """Cancel a queued or running analysis; its worker notices at the next heartbeat."""
-    stmt = (
-        _table.update()
-        .where(
-            _table.c.id == analysis_id,
-            _table.c.status.in_([Status.queued, Status.running]),
-        )
-        # The lease owner stays, so the worker can still record how far it got (settle).
-        .values(status=Status.cancelled, finished_at=utcnow())
-    )
-    return _execute(engine, stmt) == 1
-
-
-def settle_cancelled(engine: Engine, analysis_id: str, owner: str, **progress) -> bool:
-    """The worker of a cancelled analysis records its final progress and lets go of the lease."""
-    return _owned(engine, analysis_id, owner, Status.cancelled,
-                  lease_owner=None, lease_expires_at=None, **progress)
-
-
-def hand_back(engine: Engine, analysis_id: str, owner: str, **progress) -> bool:
+def hand_back(engine: Engine, analysis_id: str, owner: str) -> bool:
     """A stopping worker puts its running analysis back in the queue at once (frames kept)."""
-    return _owned(engine, analysis_id, owner, Status.running, status=Status.queued,
-                  lease_owner=None, lease_expires_at=None, status_message=None,
-                  waiting_until=None, **progress)
+    return _update_held(engine, analysis_id, owner, status=Status.queued, lease_owner=None,
+                        lease_expires_at=None, status_message=None, waiting_until=None)
 
 
 def still_ours(engine: Engine, analysis_id: str, owner: str) -> bool:
@@ -163,15 +162,81 @@ def still_ours(engine: Engine, analysis_id: str, owner: str) -> bool:
     return row is not None and row.status == Status.running and row.lease_owner == owner
 
 
+def record_frame(
+    engine: Engine, analysis_id: str, owner: str, lease_seconds: int,
+    frame: dict, detections: list[dict],
+) -> bool:
+    """Store a frame's row, its detections and the progress they make, in one transaction.
+
+    Only while `owner` holds the running analysis: after a cancel, a delete or a lost lease
+    nothing is written and False comes back (the caller removes the blobs it wrote). The lease
+    is extended on the way. Detections go in one executemany, no id fetched per row.
+    """
+    index = frame["frame_index"]
+
+    def write() -> bool:
+        with engine.begin() as conn:
+            progress = (
+                _table.update()
+                .where(_table.c.id == analysis_id, _held_by(owner))
+                .values(frames_done=_table.c.frames_done + 1,
+                        transactions=_table.c.transactions + frame.get("transactions", 0),
+                        lease_expires_at=db_now(lease_seconds))
+            )
+            if conn.execute(progress).rowcount != 1:
+                return False
+            conn.execute(sa.insert(_frames), [frame])
+            if detections:
+                conn.execute(sa.insert(_detections), detections)
+        return True
+
+    try:
+        return with_retry(write)
+    except IntegrityError:
+        # A retry of a commit that did go through stored it already (its progress with it).
+        if not frame_is_stored(engine, analysis_id, index):
+            raise
+        return True
+
+
+def frame_is_stored(engine: Engine, analysis_id: str, frame_index: int) -> bool:
+    query = sa.select(_frames.c.id).where(_frames.c.analysis_id == analysis_id,
+                                         _frames.c.frame_index == frame_index)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
+def nobody_will_store(engine: Engine, analysis_id: str, frame_index: int) -> bool:
+    """True when this frame is not stored and cannot be any more (cancelled, ended or deleted):
+    its blobs are then orphans. A running analysis (taken over) rewrites the same keys."""
+    current = get_analysis(engine, analysis_id)
+    if current is not None and current.status in (Status.queued, Status.running):
+        return False
+    return not frame_is_stored(engine, analysis_id, frame_index)
+
+
+def cancel(engine: Engine, analysis_id: str) -> bool:
+    """Cancel a queued or running analysis: from now on its worker can store nothing more."""
+    stmt = (
+        _table.update()
+        .where(
+            _table.c.id == analysis_id,
+            _table.c.status.in_([Status.queued, Status.running]),
+        )
+        .values(status=Status.cancelled, finished_at=db_now(), lease_owner=None,
+                lease_expires_at=None, status_message=None, waiting_until=None)
+    )
+    return _execute(engine, stmt) == 1
+
+
 def live_processes(engine: Engine, analyzer: str = "azure") -> int:
     """How many processes run an analysis with this analyser under a lease that has not expired."""
-    now = utcnow()
     with Session(engine) as session:
         owners = session.exec(
             select(Analysis.lease_owner).where(
                 Analysis.status == Status.running,
                 Analysis.analyzer == analyzer,
-                col(Analysis.lease_expires_at) > now,
+                col(Analysis.lease_expires_at) > db_now(),
             )
         ).all()
     return len({_process_of(owner) for owner in owners if owner})

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from services.analysis import jobs
@@ -27,9 +27,9 @@ from services.analysis.adaptive import AdaptivePolicy
 from services.analysis.frame_rows import frame_row, thumbnail
 from services.analysis.progress import wait_text, waiting_message
 from services.config import Settings
-from services.db import session_scope, with_retry
-from services.library import get_video, remove_leftovers, video_info
-from services.models import Analysis, Detection, Frame, Status, Video, utcnow
+from services.db import DatabaseError, database_error
+from services.library import get_video, remove_orphan_cache, video_info
+from services.models import Analysis, Frame, Status, Video, utcnow
 from services.storage.base import BlobStore, artefact_key
 from services.video.frames import SampledFrame
 from services.video.probe import VideoError
@@ -122,10 +122,13 @@ class AnalysisRun:
             truncated = self._process(analysis)
         except Cancelled:
             truncated = False
-        except (AnalyzerError, VideoError) as exc:
+        except (AnalyzerError, VideoError, DatabaseError) as exc:
             if self.stop.is_set():  # abandoned on purpose: not a failure of the analysis
                 return self._stopped()
             return self._finish(Status.failed, self._failure(exc, analysis))
+        except SQLAlchemyError as exc:  # its text holds SQL and row data: name what failed only
+            log.warning("analysis %s: %s", self.analysis_id, type(exc).__name__)
+            return self._finish(Status.failed, str(database_error(exc, "running the analysis")))
         except Exception as exc:  # the job must end with a reason, not a stuck lease
             log.exception("analysis %s failed", self.analysis_id)
             return self._finish(Status.failed, f"internal error: {type(exc).__name__}: {exc}")
@@ -143,30 +146,22 @@ class AnalysisRun:
 
     def _stopped(self) -> Status:
         """Ended early: handed back to the queue, or settled after a cancel or lost lease."""
-        if self.hand_back and jobs.hand_back(self.engine, self.analysis_id, self.owner,
-                                             frames_done=self.done,
-                                             transactions=self.transactions):
+        if self.hand_back and jobs.hand_back(self.engine, self.analysis_id, self.owner):
             return Status.queued
         return self._finish(Status.succeeded, None)  # only if nobody cancelled meanwhile
 
     def _finish(self, status: Status, error: str | None, truncated: bool = False) -> Status:
-        if jobs.finish(
-            self.engine, self.analysis_id, self.owner, status, error,
-            frames_done=self.done, transactions=self.transactions, truncated=truncated,
-            status_message=None, waiting_until=None,
-        ):
+        if jobs.finish(self.engine, self.analysis_id, self.owner, status, error, truncated,
+                       status_message=None, waiting_until=None):
             return status
         # Cancelled, deleted or taken over meanwhile: report what the database says.
-        jobs.settle_cancelled(self.engine, self.analysis_id, self.owner,
-                              frames_done=self.done, transactions=self.transactions,
-                              status_message=None, waiting_until=None)
         current = jobs.get_analysis(self.engine, self.analysis_id)
         if current is None and self._video is not None:
-            # Deleted while we ran: drop the blobs we wrote after the delete removed the rest,
+            # The Azure answers cached while the video was being deleted are ours to remove,
             # once the calls still in flight have ended (they send nothing more: stop is set).
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
-            remove_leftovers(self.engine, self.store, self.analysis_id, self._video)
+            remove_orphan_cache(self.engine, self.store, self._video)
         return Status(current.status) if current else Status.cancelled
 
     def _watch(self, ended: threading.Event) -> None:
@@ -262,7 +257,6 @@ class AnalysisRun:
         self._last_beat = now
         self._alive = jobs.heartbeat(
             self.engine, self.analysis_id, self.owner, self.settings.lease_seconds,
-            frames_done=self.done, transactions=self.transactions,
             status_message=message, waiting_until=_until(waiting),
         )
         if self._alive:
@@ -304,21 +298,21 @@ class AnalysisRun:
                          self.settings.min_confidence,
                          remote=item.future is not None and error is None, error=error)
         detections = [
-            Detection(analysis_id=self.analysis_id, frame_index=frame.index, kind=d.kind,
-                      label=d.label, confidence=d.confidence, x=d.x, y=d.y, w=d.w, h=d.h)
+            {"analysis_id": self.analysis_id, "frame_index": frame.index, "kind": d.kind,
+             "label": d.label, "confidence": d.confidence, "x": d.x, "y": d.y, "w": d.w, "h": d.h}
             for d in result.detections
         ]
-
-        def insert() -> None:
-            with session_scope(self.engine) as session:
-                session.add(row)
-                session.add_all(detections)
-
         try:
-            with_retry(insert)
-        except IntegrityError:
-            # Another worker stored this frame after our lease expired; keep theirs.
-            log.warning("frame %s of %s already stored", frame.index, self.analysis_id)
+            stored = jobs.record_frame(self.engine, self.analysis_id, self.owner,
+                                       self.settings.lease_seconds,
+                                       row.model_dump(exclude={"id"}), detections)
+        except SQLAlchemyError as exc:
+            raise database_error(exc, f"storing frame {frame.index}") from exc
+        if not stored:  # cancelled, deleted or taken over: the frame is not ours to store
+            self.stop.set()
+            if jobs.nobody_will_store(self.engine, self.analysis_id, frame.index):
+                for key in filter(None, (thumb_key, raw_key)):
+                    self.store.delete(key)
             return
         self.done += 1
         self.transactions += result.transactions

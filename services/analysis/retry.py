@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from services.analysis.jobs import get_analysis
 from services.db import with_retry
-from services.models import Analysis, Frame, Status, utcnow
+from services.models import Analysis, Frame, Status
 
 RETRYABLE = (Status.failed, Status.cancelled)
 _table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]  # made by SQLModel
@@ -33,19 +33,14 @@ def retry_analysis(engine: Engine, analysis_id: str) -> Analysis:
             if row.status not in RETRYABLE:
                 raise RetryRefused(f"the analysis is {row.status}: only a failed or cancelled "
                                    "analysis can be retried")
-            now = utcnow()
-            stopping = _stopping(now)
-            if conn.execute(sa.select(_table.c.id).where(_table.c.id == analysis_id, stopping))\
-                    .first():
-                raise RetryRefused("the analysis is still stopping; try again in a few seconds")
             conn.execute(_frames.delete().where(_frames.c.analysis_id == analysis_id,
                                                 _frames.c.error.is_not(None)))
             kept = conn.scalar(sa.select(sa.func.count()).select_from(_frames)
                                .where(_frames.c.analysis_id == analysis_id))
             done = conn.execute(
                 _table.update()
-                .where(_table.c.id == analysis_id, _table.c.status.in_(RETRYABLE),
-                       sa.not_(stopping))
+                # A failed or cancelled analysis has no lease: no worker can still write to it.
+                .where(_table.c.id == analysis_id, _table.c.status.in_(RETRYABLE))
                 .values(status=Status.queued, error_message=None, finished_at=None,
                         lease_owner=None, lease_expires_at=None, frames_done=kept,
                         status_message=None, waiting_until=None, truncated=False)
@@ -62,11 +57,6 @@ def retry_analysis(engine: Engine, analysis_id: str) -> Analysis:
     if fresh is None:
         raise RetryRefused(f"no analysis with id {analysis_id}")  # deleted just now
     return fresh
-
-
-def _stopping(now):
-    """A worker still holds the lease: it is recording how far it got (settling a cancel)."""
-    return sa.and_(_table.c.lease_owner.is_not(None), _table.c.lease_expires_at > now)
 
 
 class _Changed(Exception):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from services.analysis import jobs
 from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
-from services.library import get_video
+from services.library import get_video, purge_blobs
 from services.models import Analysis, Status
 from services.storage.base import BlobStore
 from services.storage.temp import STALE_AFTER_S, sweep_system_temp
@@ -30,6 +30,7 @@ from services.vision.ratelimit import Wait, event_wait
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0  # how long stop() waits for the runs it handed back to let go
+PURGE_EVERY_S = 300.0  # how often blob deletes that failed are tried again
 
 
 def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
@@ -155,7 +156,11 @@ class Worker:
         """Claim and run analyses until stopped (`stop` set, or request_stop()); then hand back."""
         self.sweep_temp()
         threads: list[threading.Thread] = []
+        purged_at = -PURGE_EVERY_S
         while not self._stopping.is_set() and not (stop is not None and stop.is_set()):
+            if time.monotonic() - purged_at >= PURGE_EVERY_S:
+                purged_at = time.monotonic()
+                self.purge_blobs()
             threads = [t for t in threads if t.is_alive()]
             claimed = None
             if len(threads) < self.max_analyses:
@@ -216,6 +221,14 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout if hand_back else None)
         log.info("worker %s stopped", self.owner)
+
+    def purge_blobs(self) -> int:
+        """Retry the blob deletes that failed after their rows were deleted; returns those left."""
+        try:
+            return purge_blobs(self.engine, self.store)
+        except Exception:  # storage or database down: the next round tries again
+            log.exception("worker %s: blob deletes failed", self.owner)
+            return -1
 
     def sweep_temp(self) -> int:
         """Remove temp files a killed process left (older than STALE_AFTER_S); returns bytes."""

@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.db import DatabaseUnavailable, unavailable, with_retry
+from services.db import DatabaseUnavailable, database_error, unavailable, with_retry
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -54,7 +54,8 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade_schema(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade the database to `revision`; returns (revision before, revision after).
 
-    Raises DatabaseUnavailable (naming DATABASE_URL) when the database cannot be reached.
+    Raises DatabaseUnavailable (naming DATABASE_URL) when the database cannot be reached, and
+    DatabaseError (one line, no SQL) when it refuses a statement.
     """
     def run() -> tuple[str | None, str | None]:
         with schema_lock(engine) as conn:
@@ -73,7 +74,7 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> tuple[str | None, 
     except DBAPIError as exc:
         if isinstance(exc, sa.exc.OperationalError) or exc.connection_invalidated:
             raise unavailable(exc, engine) from None
-        raise
+        raise database_error(exc, "upgrading the database schema") from exc
 
 
 def _made_by_first_release(conn: Connection) -> bool:
