@@ -18,7 +18,6 @@ from tests.fixtures.azurite import unique_container
 from tests.fixtures.tempwatch import TempWatch
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_heavy_video
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 MB = 1024 * 1024
 

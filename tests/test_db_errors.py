@@ -15,11 +15,10 @@ from services.analysis import jobs
 from services.db import session_scope
 from services.models import Video
 from tests.fixtures.apptest import SETTINGS_ENV
+from tests.fixtures.cli import cli
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import VisionEmulator, compact
-from tests.test_cli import cli
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 MARK = "SECRET-ROW-DATA-7f3a"
@@ -46,7 +45,7 @@ def _one_safe_line(text: str) -> str:
 
 @postgres_only
 def test_a_row_postgresql_refuses_fails_the_analysis_with_one_safe_line(
-    env, database_url, engine, tmp_path  # noqa: F811
+    env, database_url, engine, tmp_path
 ):
     """Test that an Azure analysis whose OCR row PostgreSQL refuses (a CHECK constraint) fails
     with one line naming the frame and the kind of error, in the CLI and in the stored reason."""
@@ -89,7 +88,7 @@ def no_select_url(database_url, engine):
 
 
 @postgres_only
-def test_a_statement_postgresql_refuses_is_one_line_in_the_cli(env, no_select_url):  # noqa: F811
+def test_a_statement_postgresql_refuses_is_one_line_in_the_cli(env, no_select_url):
     """Test that `cli.py list` refused by PostgreSQL (permission denied) prints one safe line."""
     done = cli({**env, "DATABASE_URL": no_select_url}, "list")
     assert done.returncode == 1, done.stderr

@@ -20,6 +20,7 @@ import pytest
 
 from services.analysis import jobs
 from services.models import Status
+from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import Fault
 from tests.fixtures.workers import (
@@ -31,8 +32,6 @@ from tests.fixtures.workers import (
 )
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
 from tests.fixtures.workers import workers as workers  # noqa: F401  (fixture)
-from tests.test_cli import cli
-from tests.test_cli import env as env  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FRAMES = 30  # a 6 s testsrc clip at 5 fps: every frame distinct, so the cache answers none

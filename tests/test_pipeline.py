@@ -227,10 +227,10 @@ class CancellingAnalyzer(CountingAnalyzer):
         super().__init__()
         self.engine, self.analysis_id, self.at = engine, analysis_id, at
 
-    def analyze(self, frame):
+    def analyze(self, frame, stop=None):
         if frame.index == self.at:
             jobs.cancel(self.engine, self.analysis_id)
-        return super().analyze(frame)
+        return super().analyze(frame, stop)
 
 
 def test_frames_in_flight_at_a_cancel_leave_no_row_and_no_blob(services, tmp_path):
