@@ -9,6 +9,7 @@ SIGTERM (App Service restarts and deploys send it) hands the running analysis ba
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import signal
 import subprocess
@@ -20,6 +21,12 @@ from tests.fixtures.app_server import PYTHON, ROOT
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
 from tests.fixtures.workers import stored, wait_for
+
+
+def _run_async(coro_fn):
+    """Run a coroutine on a fresh loop in its own thread, whatever loop the test thread has."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn())).result()
 
 
 def _status(server, analysis_id: str) -> str | None:
@@ -50,7 +57,7 @@ def test_the_lifespan_starts_the_worker_and_stops_it_at_shutdown(app_services, m
             seen["alive"] = state["embedded_worker"].alive
         return state["embedded_worker"]
 
-    embedded = asyncio.run(serve())
+    embedded = _run_async(serve)
     assert seen["alive"] is True
     assert not embedded.alive
 
@@ -61,7 +68,7 @@ def test_framewise_embedded_worker_0_keeps_the_worker_off(app_services):
         async with lifespan(None) as state:
             return state["embedded_worker"]
 
-    assert asyncio.run(serve()) is None
+    assert _run_async(serve) is None
 
 
 def test_sigterm_hands_the_running_analysis_back_to_a_cli_worker(app_servers, emulator,  # noqa: F811
