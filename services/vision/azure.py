@@ -55,6 +55,7 @@ HEADROOM = 0.95
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 API_VERSION = "2023-10-01"  # what SDK 1.0 sends; part of the result cache key
 SERVICE = "Azure AI Vision"
+NO_ANSWER = "no answer yet"
 _WAIT_WORDS = {"throttling": "is throttling", "unavailable": "is unavailable",
                "unreachable": "is not answering"}
 
@@ -241,7 +242,7 @@ class AzureAnalyzer:
         started = self._clock()
         call = self._call
         call.stop, call.sent = stop, 0
-        last = "no answer yet"
+        last = NO_ANSWER
         while True:
             # The deadline moves on with every success anywhere in the process: only an
             # endpoint silent for give_up_s fails a frame.
@@ -296,6 +297,9 @@ class AzureAnalyzer:
         raise AnalyzerError(self._scrub(f"{SERVICE} refused the request ({last}){hint}")) from None
 
     def _give_up_message(self, last: str) -> str:
+        pushback = self.throttle.pushback()
+        if last == NO_ANSWER and pushback is not None:  # other threads met the service's answers
+            last = pushback.detail
         return self._scrub(f"{SERVICE} gave no successful answer for {self.give_up_s:g} s "
                            f"(AZURE_VISION_GIVE_UP_SECONDS); last: {last}")
 
