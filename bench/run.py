@@ -31,6 +31,7 @@ SECTIONS = {
     "9": ("9. Browser upload memory", "bench.upload_memory"),
     "10": ("10. Outages", "bench.outages"),
     "11": ("11. Blob video in place", "bench.blob_in_place"),
+    "12": ("12. Row writes", "bench.row_writes"),
 }
 
 

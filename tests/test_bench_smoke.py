@@ -135,3 +135,18 @@ def test_report_has_every_row_and_the_machine():
     text = markdown(rows, {"date": "today", "cpu": "test cpu"}, "cmd", 60.0, ["found"])
     assert "| 1. a | 1 s | <= 2 s | 0.50x | yes | n\\|x |" in text
     assert "**NO**" in text and "test cpu" in text and "- found" in text
+
+
+def test_row_writes_bench_measures_frames_written_through_record_frame(monkeypatch, tmp_path):
+    """Test that the row-writes section stores every frame and detection it times."""
+    from sqlalchemy import func, select
+
+    from bench import row_writes
+    from services.models import Detection, Frame
+
+    monkeypatch.setattr(row_writes, "FRAMES", 4)
+    services = services_for(tmp_path)
+    assert row_writes.measure(services.engine, 0) > 0
+    with services.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Frame)) == 4
+        assert conn.scalar(select(func.count()).select_from(Detection)) == 4 * row_writes.PER_FRAME
