@@ -135,7 +135,9 @@ def test_a_cancel_abandons_a_waiting_call(services, tmp_path):
     assert jobs.cancel(services.engine, aid)
     runner.join(10)
     assert outcome == [(aid, Status.cancelled)]
-    assert remote.cancelled >= 1 and not remote.release.is_set()  # abandoned, never answered
+    # The run does not wait for the held call: that call sees the stop event on its own thread.
+    wait_for(lambda: remote.cancelled >= 1, "the held call to be woken by the cancel", timeout=10)
+    assert not remote.release.is_set()  # abandoned, never answered
     row = jobs.get_analysis(services.engine, aid)
     # Frames 0 and 1 were answered; those still on their way to the database at the cancel are
     # not stored: the progress is exactly what is stored.
