@@ -21,7 +21,7 @@ from services.analysis.estimate import estimate
 from services.config import Settings, SettingsError, load_settings, parse_features
 from services.context import Services, open_services
 from services.db import DatabaseError, DatabaseUnavailable, database_error
-from services.labels import LABEL_KINDS
+from services.insights.labels import LABEL_KINDS
 from services.logmask import SecretMask, install_secret_masking
 from services.sql_grant import GrantError
 from services.storage.base import StorageError
@@ -78,7 +78,7 @@ def _status(text: str | None) -> None:
 
 def cmd_analyze(args, services: Services) -> int:
     from services.analysis import jobs
-    from services.ingest import ingest_video
+    from services.upload.ingest import ingest_video
 
     settings = services.settings
     path = Path(args.path)
@@ -171,7 +171,7 @@ def _min_confidence(args, services: Services) -> float:
 
 def cmd_export(args, services: Services) -> int:
     from services.analysis import jobs
-    from services.exports import export_files
+    from services.insights.exports import export_files
 
     analysis = jobs.get_analysis(services.engine, args.analysis_id)
     if analysis is None:
@@ -193,7 +193,7 @@ def cmd_export(args, services: Services) -> int:
 
 
 def cmd_search(args, services: Services) -> int:
-    from services.search import search
+    from services.insights.search import search
 
     if not args.query.strip():
         raise UsageError("the search query is empty")
@@ -206,7 +206,7 @@ def cmd_search(args, services: Services) -> int:
 
 
 def cmd_compare(args, services: Services) -> int:
-    from services.compare import CompareError, compare
+    from services.insights.compare import CompareError, compare
 
     try:
         doc = compare(services.engine, args.a, args.b, _min_confidence(args, services))

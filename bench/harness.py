@@ -12,9 +12,9 @@ from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
-from services.ingest import ingest_video
 from services.library import video_info
 from services.models import Analysis, Frame, Video
+from services.upload.ingest import ingest_video
 from services.video.frames import planned_frames
 
 

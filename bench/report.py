@@ -24,7 +24,7 @@ METHOD = """\
 3. **Memory.** `python cli.py analyze` on a 1.08 GB and a 2.16 GB video (1280x720, 40 Mbit/s,
    the second is the first twice over), each with its own data folder.
 4. **Results page.** A fresh SQLite database with one azure analysis of 3,600 frames and 60,000
-   detections; `services.results.load_frames` / `load_detections`, every public chart builder
+   detections; `services.insights.results.load_frames` / `load_detections`, every public chart builder
    of `components/charts.py` (found by signature, called as the results page calls them), and
    each chart serialized as `st.altair_chart` does (`chart.to_dict()` with the data as Arrow,
    then JSON). 3 views in one process, median; the first view is given in the notes.
@@ -43,7 +43,7 @@ METHOD = """\
 8. **Search** (`bench/search.py`). 100 azure analyses of 60 frames each and 600 detections each
    (60,000 in all: tags, objects, people, OCR lines, dense captions, smart crops), bulk-inserted
    into a fresh SQLite database and a fresh PostgreSQL (the tests' throwaway server, same
-   machine); `services.search.search` at minimum confidence 0.5 over every kind, including
+   machine); `services.insights.search.search` at minimum confidence 0.5 over every kind, including
    captions; one warm-up run, then the median of 5. The schema has no index for search (a
    `LIKE '%word%'` cannot use one); the joins back to frames use the existing indexes.
 9. **Browser upload memory** (`bench/upload_memory.py`). `streamlit run app.py` (local folder
@@ -98,7 +98,7 @@ FIXES = """## Misses fixed: before and after
 | figure | before | after | cause and fix |
 |---|---|---|---|
 | 1. sample_frames(fps=0.1) vs full decode | 0.97x (22.1 s vs 22.0 s) | 0.35x | one ffmpeg with `-vf fps=` decodes every frame to keep one in 300: frames at least 150 source frames apart are now fetched by seeking to each time (`services/frames_seek.py`), two ffmpeg processes at once |
-| 4. load + build + serialize every chart | 1.09 s to 1.22 s | 0.52 s | pandas probed each SQLAlchemy row object with `hasattr`, raising and catching an exception per row: rows are now turned into plain tuples first (`services/results.py`) |
+| 4. load + build + serialize every chart | 1.09 s to 1.22 s | 0.52 s | pandas probed each SQLAlchemy row object with `hasattr`, raising and catching an exception per row: rows are now turned into plain tuples first (`services/insights/results.py`) |
 | 4. detections.csv export (60,000 rows) | 0.78 s to 0.81 s | 0.45 s | the same row conversion |
 | 2. pipeline with AZURE_VISION_CONCURRENCY=1 | 2 requests in flight | 1 | the thread pool had twice the configured size; the read-ahead window keeps that size, the pool does not |
 | 12. rows written per second, SQLite / PostgreSQL | 3,437 / 2,500 rows/s | 8,449 / 4,991 rows/s | the ORM added a Frame and 50 Detection objects per frame and fetched every new id; `jobs.record_frame` inserts the detections in one executemany (no id fetched) with the frame and its progress in one transaction; medians of 3 runs each, interleaved, load about 3 |

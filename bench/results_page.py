@@ -18,8 +18,8 @@ import numpy as np
 
 from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import services_for
-from services import exports, results, segments
 from services.analysis.jobs import get_analysis
+from services.insights import exports, results, segments
 from services.models import Analysis, Detection, Frame, Status, Video
 
 SECTION = "4. Results page"
@@ -231,7 +231,7 @@ def rows(repeats: int = 3, n_frames: int = 3600, n_detections: int = 60_000) -> 
                   + (f"; not called (unknown parameters): {', '.join(skipped)}" if skipped else "")
                   + f"; tables beside the charts {med['tables (info)']:.2f} s (not counted)"),
         limit_row(SECTION, f"detections.csv export ({n_detections} rows)", median(csv_times),
-                  1.0, "s", f"median of {repeats}; services.exports.export_files at minimum "
+                  1.0, "s", f"median of {repeats}; insights.exports.export_files at minimum "
                   f"confidence 0 (every row), {size / 1e6:.1f} MB; at 0.5, frames.csv took "
                   f"{other['frames']:.2f} s, segments.csv {other['segments']:.2f} s, the "
                   f"insights JSON {other['json']:.2f} s (info)"),

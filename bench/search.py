@@ -1,4 +1,4 @@
-"""8. Search across analyses: services.search.search over 100 analyses and 60,000 detections.
+"""8. Search across analyses: insights.search.search over 100 analyses and 60,000 detections.
 
 100 azure analyses of 60 frames each (one a second), 600 detections per analysis (tags, objects,
 people, OCR lines, dense captions, smart crops), bulk-inserted into a fresh SQLite database and,
@@ -17,9 +17,9 @@ import numpy as np
 from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import services_for
 from services.db import make_engine
+from services.insights.search import search
 from services.migrations import upgrade_schema
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
-from services.search import search
 
 SECTION = "8. Search"
 LIMIT_S = 0.5

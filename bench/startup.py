@@ -16,7 +16,7 @@ from tests.fixtures import tools
 SECTION = "6. Start-up"
 MODULES = ("services.config, services.db, services.models, services.storage.factory, "
            "services.video.sampling, services.analysis.pipeline, services.analysis.jobs, "
-           "services.exports, services.results, services.vision.azure")
+           "services.insights.exports, services.insights.results, services.vision.azure")
 IMPORT = (f"import time; t = time.perf_counter(); import {MODULES}; "
           "print(time.perf_counter() - t, time.time())")
 
@@ -103,9 +103,9 @@ def rows(repeats: int = 3) -> list[Row]:
         FINDINGS.append(
             f"Importing the 10 service modules took {median(ready):.2f} s from launch (imports "
             f"alone {median(inside):.2f} s). Nearly all of it is third-party: sqlmodel, pydantic "
-            "and sqlalchemy (services.db, services.models), pandas (services.results, "
-            "services.exports), the Azure SDK and requests (services.vision.azure), all of it "
-            "needed by those modules; the figure moves with other load (see the load row).")
+            "and sqlalchemy (services.db, services.models), pandas (services.insights.results, "
+            "services.insights.exports), the Azure SDK and requests (services.vision.azure), all "
+            "of it needed by those modules; the figure moves with other load (see the load row).")
     return [
         limit_row(SECTION, "`streamlit run app.py` until /_stcore/health answers 200",
                   median(health), 5.0, "s",

@@ -9,7 +9,7 @@ from components.charts import count_series, counts_chart, tag_cells, tag_timelin
 from components.frame_viewer import KIND_COLOURS, KIND_LABELS
 from components.share import mirror, restore
 from components.tables import TEXT_COLUMNS, caption_rows, filter_text, text_line_rows
-from services.links import format_confidence, parse_confidence
+from services.insights.links import format_confidence, parse_confidence
 
 
 def detection_controls_ui(default_confidence: float, analysis_id: str) -> tuple[float, list[str]]:

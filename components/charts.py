@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from services.results import confident
+from services.insights.results import confident
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("brightness", "Brightness"),

@@ -1,4 +1,4 @@
-"""Compare page pieces: the comparison document (services.compare) as tables, and the local
+"""Compare page pieces: the comparison document (services.insights.compare) as tables, and the local
 statistics of both analyses on one time axis."""
 
 from __future__ import annotations

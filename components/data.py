@@ -9,10 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from services import results
-from services import segments as label_segments
 from services.context import Services
-from services.ingest import unregistered_videos
+from services.insights import results
+from services.insights import segments as label_segments
+from services.upload.ingest import unregistered_videos
 from services.vision.azure import cache_identity
 from services.vision.cache import cached_answers
 
@@ -29,7 +29,7 @@ def detections(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFram
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: float):
-    """The analysis's label segments at this minimum confidence (services.segments)."""
+    """The analysis's label segments at this minimum confidence (services.insights.segments)."""
     return label_segments.segments(frames(_engine, analysis_id, frames_done),
                                    detections(_engine, analysis_id, frames_done), min_confidence)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from services.results import confident
+from services.insights.results import confident
 
 # Colour per kind (Streamlit's palette); smart crops are dashed because they are suggestions.
 KIND_COLOURS: dict[str, str] = {

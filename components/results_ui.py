@@ -13,10 +13,10 @@ from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
-from services.exports import Download
-from services.media import Media
+from services.insights.exports import Download
+from services.insights.media import Media
+from services.insights.results import confident
 from services.models import Analysis, Status, Video
-from services.results import confident
 
 
 def status_ui(analysis: Analysis, cancellable: bool = False) -> bool:

@@ -10,10 +10,10 @@ from components.formatting import clock
 from components.share import mirror, restore
 from components.text import escape_markdown
 from components.timeline import KIND_NAMES
-from services.labels import LABEL_KINDS
-from services.links import format_confidence, parse_confidence
-from services.media import Media
-from services.search import SearchResult
+from services.insights.labels import LABEL_KINDS
+from services.insights.links import format_confidence, parse_confidence
+from services.insights.media import Media
+from services.insights.search import SearchResult
 
 LIMITS = (10, 25, 50, 100, 200)
 

@@ -22,8 +22,8 @@ from components.timeline import (
     segment_timeline,
     timeline_rows,
 )
-from services.labels import SEGMENT_KINDS
-from services.links import label_key, parse_label_key
+from services.insights.labels import SEGMENT_KINDS
+from services.insights.links import label_key, parse_label_key
 
 REMOTE_DEFAULT = ["tag", "object", "person", "text_line"]
 LOCAL_DEFAULT = ["shot", "black"]

@@ -1,5 +1,6 @@
 """Share links that keep the view: the moment, the confidence and the selected label ride in the
-query parameters (services.links builds and parses them) and are restored when a link is opened.
+query parameters (services.insights.links builds and parses them) and are restored when a link
+is opened.
 
 A widget's state starts from its query parameter the first time a session shows it; from then
 on the widget leads and the URL follows it, so the address bar is always a link to this view.
@@ -12,7 +13,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from services.links import (  # noqa: F401  (re-exported for the pages)
+from services.insights.links import (  # noqa: F401  (re-exported for the pages)
     RESULTS_PATH,
     format_seconds,
     parse_seconds,

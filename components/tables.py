@@ -7,8 +7,8 @@ import streamlit as st
 
 from components.share import RESULTS_PATH
 from components.text import one_line
+from services.insights.results import confident
 from services.models import Analysis, Video
-from services.results import confident
 
 ANALYSIS_COLUMNS = {
     "open": st.column_config.LinkColumn("Open", display_text="Results ↗", width="small"),
@@ -50,7 +50,7 @@ def analysis_choice_label(analysis: Analysis, video: Video) -> str:
 
 
 def frame_columns(remote: bool) -> dict:
-    """Column config of the frames table (services.results.FRAME_TABLE_COLUMNS, as frames.csv):
+    """Column config of the frames table (insights.results.FRAME_TABLE_COLUMNS, as frames.csv):
     the analysis id is the page's own, and a local analysis has no people, objects or text."""
     config = {
         "analysis_id": None,

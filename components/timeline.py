@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 
 from components.charts import SERIES_COLOURS, TIME_TITLE
-from services.links import label_key, parse_label_key
+from services.insights.links import label_key, parse_label_key
 
 SEGMENT_PARAM = "segment"
 KIND_NAMES = {

@@ -1,5 +1,5 @@
 """The upload route, served by the same st.App as the pages: POST /api/upload streams one video
-file into the BlobStore (services.upload_stream), let in by the page session's upload token.
+file into the BlobStore (services.upload.stream), let in by the page session's upload token.
 
 Request: the raw file as the body (Content-Length), `?name=<file name>`, and the headers
 X-Framewise-Upload-Token and X-Framewise-Session from the upload widget. Answer: JSON,
@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from streamlit.runtime import Runtime
 
-from services.upload_sessions import UploadDesk
-from services.upload_stream import UploadReceiver
+from services.upload.sessions import UploadDesk
+from services.upload.stream import UploadReceiver
 
 UPLOAD_PATH = "/api/upload"
 TOKEN_HEADER = "X-Framewise-Upload-Token"

@@ -11,9 +11,9 @@ from components.context import get_services
 from components.legacy_pages import route_through_app
 from components.share import mirror, restore
 from components.tables import analysis_choice_label
-from services.compare import compare_rows
+from services.insights.compare import compare_rows
+from services.insights.links import format_confidence, parse_confidence
 from services.library import list_analyses
-from services.links import format_confidence, parse_confidence
 
 route_through_app()
 services = get_services()

@@ -34,14 +34,14 @@ from components.results_ui import (
 from components.segments_ui import segments_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
-from services import media
 from services.analysis.jobs import cancel, get_analysis
 from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
-from services.exports import downloads
+from services.insights import media
+from services.insights.exports import downloads
+from services.insights.results import frames_table
 from services.library import get_video
 from services.models import Analysis, Status, Video
-from services.results import frames_table
 
 POLL_SECONDS = 2
 

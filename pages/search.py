@@ -8,8 +8,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from components.context import get_services
 from components.legacy_pages import route_through_app
 from components.search_ui import controls_ui, result_ui
-from services import media
-from services.search import search
+from services.insights import media
+from services.insights.search import search
 
 route_through_app()
 services = get_services()

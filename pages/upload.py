@@ -14,9 +14,9 @@ from components.upload_route import DESK
 from components.upload_widget import page_session_id, upload_widget_ui
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
-from services.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.library import get_video, video_info
 from services.storage.base import StorageError
+from services.upload.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.video.probe import VideoError
 
 

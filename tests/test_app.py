@@ -17,9 +17,9 @@ from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
 from services.db import session_scope
-from services.ingest import ingest_video
 from services.library import list_analyses
 from services.models import Analysis, Frame, Status, Video
+from services.upload.ingest import ingest_video
 from tests.fixtures.apptest import app, open_page, shown, texts
 from tests.fixtures.library import run_analysis
 from tests.fixtures.uploads import upload_through_page, widget_data

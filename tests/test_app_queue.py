@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.context import Services
-from services.ingest import ingest_video
 from services.models import Status
+from services.upload.ingest import ingest_video
 from services.vision.base import WaitState
 from tests.fixtures.analyzers import ScriptedAnalyzer
 from tests.fixtures.workers import stored, wait_for

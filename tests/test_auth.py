@@ -31,9 +31,9 @@ from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services
 from services.db import session_scope
-from services.ingest import ingest_video
 from services.library import list_analyses
 from services.models import Status, Video
+from services.upload.ingest import ingest_video
 from tests.fixtures.uploads import upload_through_page
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from components.frame_viewer import KIND_COLOURS, boxes_for_frame, draw_boxes, n
 from components.share import format_seconds, parse_seconds, share_link
 from components.tables import caption_rows, filter_text, text_line_rows
 from components.text import escape_markdown, one_line
-from services.results import frames_table
+from services.insights.results import frames_table
 from tests.fixtures.factories import make_detections, make_frames
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from services.analysis.estimate import estimate
 from services.config import load_settings
 from services.context import open_services
-from services.exports import DETECTIONS_CSV_COLUMNS, FRAMES_CSV_COLUMNS
+from services.insights.exports import DETECTIONS_CSV_COLUMNS, FRAMES_CSV_COLUMNS
 from services.library import video_info
 from services.models import Analysis, Frame, Video
 from tests.fixtures.cli import cli

@@ -1,5 +1,6 @@
-"""Exports at one minimum confidence (services/exports.py) and the comparison of two analyses
-(services/compare.py), over rows made by the pipeline, on SQLite and PostgreSQL."""
+"""Exports at one minimum confidence (services/insights/exports.py) and the comparison of two
+analyses (services/insights/compare.py), over rows made by the pipeline, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import json
 
 import pytest
 
-from services import exports, results
 from services.analysis.jobs import get_analysis
-from services.compare import CompareError, compare
+from services.insights import exports, results
+from services.insights.compare import CompareError, compare
 from tests.fixtures.library import SALE_LINE, WORD_LINE
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from services.context import open_services
-from services.ingest import (
+from services.models import Video
+from services.upload.ingest import (
     VIDEO_SUFFIXES,
     check_upload,
     display_name,
@@ -17,7 +18,6 @@ from services.ingest import (
     register_stored_video,
     unregistered_videos,
 )
-from services.models import Video
 from services.video.probe import VideoError
 from tests.fixtures.videos import make_video
 

@@ -14,12 +14,12 @@ from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.context import open_services
 from services.db import session_scope
-from services.ingest import ingest_video
 from services.library import delete_video, list_analyses
 from services.models import Analysis, Detection, Frame, PendingBlobDelete, Video
 from services.storage.base import StorageError
 from services.storage.factory import make_blob_store
 from services.storage.local import LocalBlobStore
+from services.upload.ingest import ingest_video
 from tests.fixtures.videos import make_video
 
 

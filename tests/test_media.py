@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services import media
+from services.insights import media
 from services.storage.local import LocalBlobStore
 
 

@@ -21,12 +21,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from services import exports
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
 from services.db import make_engine
+from services.insights import exports
 from services.library import list_analyses
 from services.migrations import (
     FIRST_RELEASE,

@@ -15,9 +15,9 @@ from services.analysis.estimate import estimate
 from services.analysis.pipeline import HEARTBEAT_EVERY_S, AnalysisRun
 from services.analysis.worker import Worker, WorkerEvent
 from services.context import open_services
-from services.ingest import ingest_video
 from services.library import video_info
 from services.models import Detection, Frame, Status
+from services.upload.ingest import ingest_video
 from services.vision.base import AnalyzerError, Found, FrameRefused, FrameResult, WaitState
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.videos import make_truncated, make_video

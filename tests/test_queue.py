@@ -23,12 +23,12 @@ from services.analysis.progress import analysis_wait_text, frames_failed
 from services.analysis.retry import RetryRefused, retry_analysis
 from services.analysis.worker import Worker
 from services.context import open_services
-from services.exports import frames_csv
-from services.ingest import ingest_video
+from services.insights.exports import frames_csv
+from services.insights.results import load_detections, load_frames
 from services.library import video_info
 from services.models import Frame, Status
-from services.results import load_detections, load_frames
 from services.storage.local import TEMP_PREFIX
+from services.upload.ingest import ingest_video
 from services.vision.base import WaitState
 from tests.fixtures.analyzers import ScriptedAnalyzer
 from tests.fixtures.videos import make_video

@@ -1,11 +1,11 @@
-"""Search across analyses (services/search.py) over rows made by the pipeline, on SQLite and
-PostgreSQL: segments, newest analyses first, case, wildcards, kinds, confidence and limit."""
+"""Search across analyses (services/insights/search.py) over rows made by the pipeline, on SQLite
+and PostgreSQL: segments, newest analyses first, case, wildcards, kinds, confidence and limit."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.search import like_pattern, search
+from services.insights.search import like_pattern, search
 from tests.fixtures.library import SALE_LINE, WORD_LINE
 
 BASE = "http://framewise.test"

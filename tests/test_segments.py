@@ -1,5 +1,5 @@
-"""Label segments (services/segments.py): merging rules on small frames, and the segments of
-real analyses made by the pipeline (Azure against the Vision emulator, and local), on SQLite and
+"""Label segments (services/insights/segments.py): merging rules on small frames, and the segments
+of real analyses made by the pipeline (Azure against the Vision emulator, and local), on SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import io
 
 import pandas as pd
 
-from services import exports, results, segments
 from services.context import open_services
-from services.results import DETECTION_COLUMNS, FRAME_COLUMNS, _typed
+from services.insights import exports, results, segments
+from services.insights.results import DETECTION_COLUMNS, FRAME_COLUMNS, _typed
 from tests.fixtures.library import SALE_LINE, WORD_LINE, run_analysis
 from tests.fixtures.videos import make_video
 

@@ -7,13 +7,13 @@ import pandas as pd
 
 from components.charts import compare_chart
 from components.timeline import SEGMENT_PARAM, segment_timeline, timeline_rows
-from services.links import (
+from services.insights.links import (
     label_key,
     parse_confidence,
     parse_label_key,
     results_link,
 )
-from services.segments import SEGMENT_COLUMNS
+from services.insights.segments import SEGMENT_COLUMNS
 from tests.fixtures.factories import make_frames
 
 

@@ -13,14 +13,14 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from components import data
-from services import exports
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
 from services.db import session_scope
-from services.ingest import ingest_video
+from services.insights import exports
 from services.models import Analysis, Detection, Frame, Status, fit_text
+from services.upload.ingest import ingest_video
 from tests.fixtures.apptest import SETTINGS_ENV
 from tests.fixtures.tools import ROOT
 from tests.fixtures.vision_emulator import VisionEmulator, compact

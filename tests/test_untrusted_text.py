@@ -30,9 +30,9 @@ from streamlit.testing.v1 import AppTest
 
 from services.context import Services
 from services.db import session_scope
-from services.exports import DETECTIONS_CSV_COLUMNS, to_csv
-from services.ingest import ingest_video
+from services.insights.exports import DETECTIONS_CSV_COLUMNS, to_csv
 from services.models import Analysis, Detection, Frame, Status, Video
+from services.upload.ingest import ingest_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = (

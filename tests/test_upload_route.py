@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 from components.upload_route import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH, upload_routes
 from services.context import Services, open_services
 from services.models import Video
-from services.upload_sessions import UploadDesk
-from services.upload_stream import UploadReceiver
+from services.upload.sessions import UploadDesk
+from services.upload.stream import UploadReceiver
 from tests.fixtures.uploads import padded_video, post_upload, serve
 from tests.fixtures.videos import make_video
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from services import exports
+from services.insights import exports
 from services.models import Status
 from tests.e2e import ui
 from tests.fixtures.videos import make_sample_clip

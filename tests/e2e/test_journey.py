@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from services import exports
 from services.analysis.jobs import get_analysis
+from services.insights import exports
 from services.models import Analysis, Detection, Frame, Status, Video
 from tests.e2e import ui
 from tests.fixtures.videos import make_video

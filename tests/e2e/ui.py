@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Download, Locator, Page, expect
 
-from services import exports
 from services.analysis.jobs import get_analysis
+from services.insights import exports
 from services.models import Analysis, Status
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

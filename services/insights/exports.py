@@ -17,9 +17,7 @@ from functools import partial
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from services.library import get_video
-from services.models import Analysis, Video
-from services.results import (
+from services.insights.results import (
     FRAME_TABLE_COLUMNS,
     TAG_SEPARATOR,
     detections_table,
@@ -27,7 +25,9 @@ from services.results import (
     load_detections,
     load_frames,
 )
-from services.segments import SEGMENT_COLUMNS, segments
+from services.insights.segments import SEGMENT_COLUMNS, segments
+from services.library import get_video
+from services.models import Analysis, Video
 
 FRAMES_CSV_COLUMNS = FRAME_TABLE_COLUMNS
 DETECTIONS_CSV_COLUMNS = [

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.labels import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS
-from services.results import confident, passes
+from services.insights.labels import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS
+from services.insights.results import confident, passes
 
 SEGMENT_COLUMNS = ["analysis_id", "kind", "label", "start_s", "end_s", "frames", "max_confidence"]
 # Hits and frame positions as merge_runs takes them.

@@ -12,12 +12,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.analysis.jobs import get_analysis
-from services.exports import analysis_document, settings_document
-from services.labels import LABEL_KINDS
+from services.insights.exports import analysis_document, settings_document
+from services.insights.labels import LABEL_KINDS
+from services.insights.results import confident, load_detections, load_frames
+from services.insights.segments import label_hits
 from services.library import get_video
 from services.models import Analysis, Video
-from services.results import confident, load_detections, load_frames
-from services.segments import label_hits
 
 STATISTICS = ("brightness", "contrast", "sharpness", "colourfulness", "motion")
 

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from services.labels import LABEL_KINDS
-from services.links import results_link
+from services.insights.labels import LABEL_KINDS
+from services.insights.links import results_link
+from services.insights.results import row_tuples
+from services.insights.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
 from services.models import Analysis, Detection, Frame, Video
-from services.results import row_tuples
-from services.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
 
 ESCAPE = "\\"
 DEFAULT_LIMIT = 50

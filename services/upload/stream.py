@@ -15,9 +15,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from threading import BoundedSemaphore
 
-from services.ingest import NotAVideoName, TooLarge, check_upload, display_name, ingest_video
 from services.storage.base import StorageError
-from services.upload_sessions import UploadDesk, UploadOutcome, UploadRefused
+from services.upload.ingest import NotAVideoName, TooLarge, check_upload, display_name, ingest_video
+from services.upload.sessions import UploadDesk, UploadOutcome, UploadRefused
 from services.video.probe import VideoError
 
 log = logging.getLogger(__name__)

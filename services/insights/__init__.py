@@ -1,0 +1,1 @@
+"""What analysts read from the rows: tables, segments, search, comparison, exports, links."""
