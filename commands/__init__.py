@@ -1,0 +1,1 @@
+"""The commands of `cli.py`, one module per group; each is imported only when its command runs."""

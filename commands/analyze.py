@@ -1,0 +1,112 @@
+"""`analyze` and `retry`: queue an analysis, run it here unless --no-wait, print one JSON line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+from commands.args import UsageError
+from services.analysis import jobs
+from services.analysis.estimate import estimate
+from services.analysis.progress import frames_failed
+from services.analysis.retry import RetryRefused, retry_analysis
+from services.analysis.worker import Worker
+from services.config import parse_features
+from services.context import Services
+from services.library import video_info
+from services.logmask import SecretMask
+from services.models import Status
+from services.upload.ingest import ingest_video
+
+LOCAL_USER = "local"
+
+
+def cmd_analyze(args, services: Services) -> int:
+    settings = services.settings
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.path}")
+    analyzer = args.analyzer or settings.analyzer
+    if analyzer == "azure" and not settings.vision_endpoint:
+        raise UsageError("--analyzer azure needs AZURE_VISION_ENDPOINT to be set")
+    features = parse_features(args.features, "--features") if args.features else ()
+    if analyzer == "azure" and not features:
+        features = settings.vision_features
+    with path.open("rb") as stream:
+        # The page's checks and messages: suffix and size before a byte is copied, then probe.
+        video = ingest_video(
+            services.engine, services.store, stream, filename=path.name,
+            uploaded_by=LOCAL_USER, max_bytes=settings.max_upload_mb * 1024 * 1024,
+            size=path.stat().st_size,
+        )
+    plan = estimate(
+        video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
+        price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive,
+    )
+    analysis = jobs.queue_analysis(
+        services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
+        sample_fps=args.fps, max_frames=args.max_frames, frames_planned=plan.frames,
+        features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
+    )
+    print(f"queued analysis {analysis.id}: {plan.frames} frames", file=sys.stderr)
+    return _run_and_report(services, analysis.id, args.no_wait)
+
+
+def cmd_retry(args, services: Services) -> int:
+    try:
+        analysis = retry_analysis(services.engine, args.analysis_id)
+    except RetryRefused as exc:
+        raise UsageError(str(exc)) from None
+    print(f"queued analysis {analysis.id} again: {analysis.frames_done} of "
+          f"{analysis.frames_planned} frames already stored", file=sys.stderr)
+    return _run_and_report(services, analysis.id, args.no_wait)
+
+
+def _progress(done: int, planned: int) -> None:
+    print(f"\rframes {done}/{planned}", end="", file=sys.stderr, flush=True)
+
+
+def _status(text: str | None) -> None:
+    """A wait begins or ends (throttling, an outage): say so on its own line."""
+    print(f"\n{text}" if text else "\nthe service answers again; going on", file=sys.stderr,
+          flush=True)
+
+
+def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
+    """Run the analysis here (unless no_wait) and print the one JSON line of the outcome."""
+    settings = services.settings
+    if not no_wait:
+        worker = Worker(engine=services.engine, store=services.store, settings=settings)
+        # SIGTERM (or Ctrl-C) hands the analysis back to the queue at once, frames kept.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: worker.request_stop(hand_back=True))
+        worker.run_one(analysis_id, on_progress=_progress, on_status=_status)
+        print(file=sys.stderr)
+    final = jobs.get_analysis(services.engine, analysis_id)
+    if final is None:
+        raise UsageError(f"analysis {analysis_id} was deleted while it ran")
+    failed = frames_failed(services.engine, final.id)
+    summary: dict[str, object] = {
+        "analysis_id": final.id,
+        "status": final.status,
+        "frames": final.frames_done,
+        "frames_failed": failed,
+        "transactions": final.transactions,
+        "truncated": final.truncated,
+    }
+    if final.error_message:
+        # Our analysers scrub their messages; mask again, as a message may quote anything.
+        error = SecretMask(settings.secrets()).mask(final.error_message)
+        summary["error"] = error
+        print(f"error: {error}", file=sys.stderr)
+    if failed:
+        print(f"warning: {failed} frames were refused by the service and are stored as not "
+              "analysed (see the error column of frames.csv)", file=sys.stderr)
+    if final.truncated:
+        print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
+    print(json.dumps(summary))
+    if no_wait:  # queued: a worker (the server's, say) may already be running it, or be done
+        return 0 if Status(final.status) != Status.failed else 1
+    return 0 if Status(final.status) in (Status.succeeded, Status.queued) else 1

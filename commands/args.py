@@ -1,0 +1,133 @@
+"""The command line: every command's arguments, and the module and function that run it.
+
+Light on purpose: building the parser imports no service, so `cli.py cancel` does not pay for
+pandas or the Azure SDK; `cli.py` imports the one command module that is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from services.analysis.adaptive import ADAPTIVE_EVERY_S
+from services.insights.labels import LABEL_KINDS
+
+EXPORT_NAMES = {"frames": "frames.csv", "detections": "detections.csv",
+                "segments": "segments.csv", "json": "insights.json"}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one `error:` line with exit code 2."""
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _fps(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 120:
+        raise argparse.ArgumentTypeError("must be above 0 and at most 120")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text!r}")
+    return int(text)
+
+
+def _confidence(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _confidence_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-confidence", type=_confidence, metavar="X",
+                        help="detections at or above X count (default FRAMEWISE_MIN_CONFIDENCE)")
+
+
+def _runs(parser: argparse.ArgumentParser, handler: str, opens_services: bool = True) -> None:
+    """`handler` is "module:function" under commands/, imported when the command runs."""
+    parser.set_defaults(handler=handler, opens_services=opens_services)
+
+
+def _add_analysis_commands(sub) -> None:
+    p = sub.add_parser("analyze", help="store a video and analyse it")
+    p.add_argument("path")
+    p.add_argument("--analyzer", choices=["local", "azure"])
+    p.add_argument("--fps", type=_fps, default=1.0, help="frames sampled per second")
+    p.add_argument("--max-frames", type=_positive_int)
+    p.add_argument("--features", help="Azure features, comma-separated (default from settings)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="send to Azure only on new shots, motion, or every "
+                        f"{ADAPTIVE_EVERY_S:g} s")
+    p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
+    _runs(p, "analyze:cmd_analyze")
+    p = sub.add_parser("retry", help="queue a failed or cancelled analysis again, continuing "
+                       "from its first missing frame")
+    p.add_argument("analysis_id")
+    p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
+    _runs(p, "analyze:cmd_retry")
+
+
+def _add_insight_commands(sub) -> None:
+    p = sub.add_parser("export", help="write the exports asked for (all of them when none is)")
+    p.add_argument("analysis_id")
+    p.add_argument("--frames", metavar="FILE", help="frames.csv: one row per frame")
+    p.add_argument("--detections", metavar="FILE", help="detections.csv: one row per detection")
+    p.add_argument("--segments", metavar="FILE", help="segments.csv: one row per label segment")
+    p.add_argument("--json", metavar="FILE", help="the insights JSON (schema in the README)")
+    _confidence_option(p)
+    _runs(p, "insights:cmd_export")
+    p = sub.add_parser("search", help="find labels, OCR text and captions in every analysis")
+    p.add_argument("query")
+    p.add_argument("--kind", action="append", choices=LABEL_KINDS,
+                   help="only this kind (repeat for several)")
+    p.add_argument("--limit", type=_positive_int, default=50, help="at most N segments")
+    _confidence_option(p)
+    _runs(p, "insights:cmd_search")
+    p = sub.add_parser("compare", help="compare two analyses: settings, metrics, label shares")
+    p.add_argument("a")
+    p.add_argument("b")
+    _confidence_option(p)
+    _runs(p, "insights:cmd_compare")
+
+
+def _add_queue_commands(sub) -> None:
+    p = sub.add_parser("list", help="list analyses, newest first")
+    _runs(p, "queue:cmd_list")
+    p = sub.add_parser("cancel", help="cancel a queued or running analysis")
+    p.add_argument("analysis_id")
+    _runs(p, "queue:cmd_cancel")
+    p = sub.add_parser("worker", help="run queued analyses")
+    p.add_argument("--once", action="store_true", help="run at most one analysis, then exit")
+    _runs(p, "queue:cmd_worker")
+
+
+def _add_db_commands(sub) -> None:
+    """`db ...`: database administration; runs without opening the app's services."""
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser("grant-identity",
+                          help="create the Azure SQL user of an Entra ID identity (the web app) "
+                               "with read, write and DDL roles; as the Azure CLI's signed-in user")
+    p.add_argument("name", help="the identity's name: the web app's name for its managed identity")
+    p.add_argument("--object-id", help="the identity's principal (object) id, to skip the lookup")
+    _runs(p, "db:cmd_grant_identity", opens_services=False)
+    p = db_sub.add_parser("upgrade", help="upgrade the schema to the latest revision (Alembic)")
+    _runs(p, "db:cmd_upgrade", opens_services=False)
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description=description)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_analysis_commands(sub)
+    _add_insight_commands(sub)
+    _add_queue_commands(sub)
+    _add_db_commands(sub)
+    return parser

@@ -1,0 +1,60 @@
+"""`export`, `search` and `compare`: what the rows say, at one minimum confidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from commands.args import EXPORT_NAMES, UsageError
+from services.analysis.jobs import get_analysis
+from services.context import Services
+from services.insights.compare import CompareError, compare
+from services.insights.exports import export_files
+from services.insights.labels import LABEL_KINDS
+from services.insights.search import search
+
+
+def _min_confidence(args, services: Services) -> float:
+    """--min-confidence, or FRAMEWISE_MIN_CONFIDENCE (the results page's default)."""
+    given = getattr(args, "min_confidence", None)
+    return services.settings.min_confidence if given is None else given
+
+
+def cmd_export(args, services: Services) -> int:
+    analysis = get_analysis(services.engine, args.analysis_id)
+    if analysis is None:
+        raise UsageError(f"no analysis with id {args.analysis_id}")
+    asked = {name: Path(getattr(args, name)) for name in EXPORT_NAMES if getattr(args, name)}
+    if not asked:  # no file named: all of them, into the current folder
+        asked = {name: Path(f"{analysis.id}-{file}") for name, file in EXPORT_NAMES.items()}
+    for path in asked.values():  # refuse before writing anything
+        if not path.parent.is_dir():
+            raise UsageError(f"cannot write {path}: no such folder {path.parent}")
+    made = export_files(services.engine, analysis, _min_confidence(args, services), tuple(asked))
+    for name, path in asked.items():
+        try:
+            path.write_bytes(made[name])
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(json.dumps({name: str(path) for name, path in asked.items()}))
+    return 0
+
+
+def cmd_search(args, services: Services) -> int:
+    if not args.query.strip():
+        raise UsageError("the search query is empty")
+    found = search(services.engine, args.query, public_url=services.settings.public_url,
+                   min_confidence=_min_confidence(args, services),
+                   kinds=tuple(args.kind or LABEL_KINDS), limit=args.limit)
+    for result in found:
+        print(json.dumps(result.document(), ensure_ascii=False))
+    return 0
+
+
+def cmd_compare(args, services: Services) -> int:
+    try:
+        doc = compare(services.engine, args.a, args.b, _min_confidence(args, services))
+    except CompareError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(doc, ensure_ascii=False))
+    return 0
