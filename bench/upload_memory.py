@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.common import OUT, Row, limit_row, log, scratch
 from tests.e2e import ui
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.fixtures.app_server import AppServer
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
 

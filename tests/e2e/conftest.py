@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.ui import Steps
-from tests.fixtures.app_server import AppServer
+from tests.fixtures.app_server import AppServer, server_starter
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.fixtures.tools import missing
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-VIEWPORT = {"width": 1440, "height": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +56,8 @@ def steps(request) -> Steps:
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory, browser) -> Iterator[Callable[..., AppServer]]:
     """Start app servers for a module (env and secrets per server); all stopped at its end."""
-    started: list[AppServer] = []
-
-    def start(env: dict[str, str] | None = None,
-              secrets: str | Callable[[str], str] = "") -> AppServer:
-        server = AppServer(home=tmp_path_factory.mktemp("app"), env=env or {}, secrets=secrets)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
+    with server_starter(tmp_path_factory) as start:
+        yield start
 
 
 @pytest.fixture(scope="module")
