@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
 from dotenv import dotenv_values
@@ -187,6 +187,9 @@ class Settings(BaseSettings):
             )
         return self
 
+    # False: a given mapping (init values) stands in for os.environ (_GivenEnvironment).
+    reads_os_environ: ClassVar[bool] = True
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -197,6 +200,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Real environment variables win over .env; no secrets-folder source.
+        if not cls.reads_os_environ:
+            return init_settings, dotenv_settings
         return init_settings, env_settings, dotenv_settings
 
     @property
@@ -234,16 +239,7 @@ class Settings(BaseSettings):
 class _GivenEnvironment(Settings):
     """Settings from a given mapping (as init values) and .env, never from os.environ."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, dotenv_settings
+    reads_os_environ = False
 
 
 _PROBLEMS = {

@@ -133,16 +133,22 @@ def test_an_invalid_value_in_dotenv_is_reported_too(tmp_path):
         load_settings({}, dotenv=dotenv)
 
 
-def test_secrets_lists_the_vision_key_account_key_and_database_password(tmp_path):
-    """Test that secrets() returns every credential value the settings hold."""
-    settings = _load(
+@pytest.fixture(params=[DB_PASSWORD, quote_plus(DB_PASSWORD)], ids=["as-is", "url-encoded"])
+def credentialed(request, tmp_path):
+    """Settings holding a Vision key, a storage account key and a database password (written
+    as it is, or URL-encoded as a driver's URL may carry it)."""
+    return _load(
         tmp_path,
         AZURE_VISION_ENDPOINT="https://fw.cognitiveservices.azure.com",
         AZURE_VISION_KEY=VISION_KEY,
         AZURE_STORAGE_CONNECTION_STRING=CONNECTION_STRING,
-        DATABASE_URL=f"postgresql+psycopg2://fw:{DB_PASSWORD.replace('!', '%21')}@db:5432/fw",
+        DATABASE_URL=f"postgresql+psycopg2://fw:{request.param}@db:5432/fw",
     )
-    secrets = settings.secrets()
+
+
+def test_secrets_lists_the_vision_key_account_key_and_database_password(credentialed, tmp_path):
+    """Test that secrets() returns every credential value the settings hold."""
+    secrets = credentialed.secrets()
     assert VISION_KEY in secrets
     assert set(_load(tmp_path, FRAMEWISE_AUTH_CLIENT_SECRET="entra-client-secret",
                      FRAMEWISE_AUTH_COOKIE_SECRET="c" * 40).secrets()) == {
@@ -159,17 +165,10 @@ def test_secrets_include_a_password_inside_odbc_connect(tmp_path):
     assert "odbc-Secret9" not in repr(settings)
 
 
-def test_repr_hides_every_secret(tmp_path):
+def test_repr_hides_every_secret(credentialed):
     """Test that repr() and str() of Settings show none of the secret values."""
-    settings = _load(
-        tmp_path,
-        AZURE_VISION_ENDPOINT="https://fw.cognitiveservices.azure.com",
-        AZURE_VISION_KEY=VISION_KEY,
-        AZURE_STORAGE_CONNECTION_STRING=CONNECTION_STRING,
-        DATABASE_URL=f"postgresql+psycopg2://fw:{DB_PASSWORD}@db:5432/fw",
-    )
-    for text in (repr(settings), str(settings), f"{settings}"):
-        for secret in (VISION_KEY, ACCOUNT_KEY, DB_PASSWORD):
+    for text in (repr(credentialed), str(credentialed), f"{credentialed}"):
+        for secret in (VISION_KEY, ACCOUNT_KEY, DB_PASSWORD, quote_plus(DB_PASSWORD)):
             assert secret not in text
         assert "db:5432/fw" in text  # the non-secret parts stay visible for debugging
         assert "fw.cognitiveservices.azure.com" in text
