@@ -33,16 +33,9 @@ def services(app_services) -> Services:
 
 
 def analysed(services: Services, video_path: Path, name: str = "clip.mp4") -> str:
-    """Store a video, queue a local analysis and run it to the end here; returns its id."""
-    with video_path.open("rb") as stream:
-        video = ingest_video(services.engine, services.store, stream, filename=name,
-                             uploaded_by="local")
-    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
-                              created_by="local", sample_fps=2.0, max_frames=None,
-                              frames_planned=6)
-    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
-    assert worker.run_one(analysis.id) == (analysis.id, Status.succeeded)
-    return analysis.id
+    """Store a video and run a local analysis of it to the end here; returns its id."""
+    return run_analysis(services, video_path, analyzer="local", fps=2.0, name=name,
+                        user="local")
 
 
 def blob_keys(services: Services, prefix: str = "") -> list[str]:

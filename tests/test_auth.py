@@ -26,14 +26,12 @@ from components.auth import (
     user_email,
 )
 from services.access import is_allowed, normalise_email
-from services.analysis.jobs import queue_analysis
-from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services
 from services.db import session_scope
 from services.library import list_analyses
-from services.models import Status, Video
-from services.upload.ingest import ingest_video
+from services.models import Video
+from tests.fixtures.library import run_analysis
 from tests.fixtures.uploads import upload_through_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,15 +294,9 @@ def everything(at: AppTest) -> str:
 
 
 def analysed(services: Services, video_path: Path) -> str:
-    with video_path.open("rb") as stream:
-        video = ingest_video(services.engine, services.store, stream, filename=SECRET_NAME,
-                             uploaded_by="ana@example.com")
-    analysis = queue_analysis(services.engine, video_id=video.id, analyzer="local",
-                              created_by="ana@example.com", sample_fps=2.0, max_frames=None,
-                              frames_planned=6)
-    worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
-    assert worker.run_one(analysis.id) == (analysis.id, Status.succeeded)
-    return analysis.id
+    """A finished local analysis of a video named SECRET_NAME by a signed-in user; its id."""
+    return run_analysis(services, video_path, analyzer="local", fps=2.0, name=SECRET_NAME,
+                        user="ana@example.com")
 
 
 def assert_no_data(at: AppTest, analysis_id: str) -> None:
