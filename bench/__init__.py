@@ -1,1 +1,1 @@
-"""Framewise benchmarks: `.venv/bin/python -m bench.run` writes docs/BENCHMARKS.md."""
+"""Framewise benchmarks: `.venv/bin/python -m bench.run [--only 7,12]` writes docs/BENCHMARKS.md."""

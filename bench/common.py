@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmark: result rows, timing (wall and CPU), machine facts, logging."""
+"""Shared pieces of the benchmark: result rows, timing (wall and CPU), machine facts and load,
+logging."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"  # generated videos and scratch data; gitignored
 PY = sys.executable
 _T0 = time.monotonic()
-FINDINGS: list[str] = []  # causes found during the run, written under the table
+RESULTS = ROOT / "bench" / "results.json"  # every section's last rows; bench/report.py
+REPORT = ROOT / "docs" / "BENCHMARKS.md"
+FINDINGS: list[str] = []  # causes found during a section, written under its table
 
 
 def log(message: str) -> None:
@@ -105,7 +110,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def machine() -> dict[str, str]:
-    """CPU model, cores, RAM, OS, Python, ffmpeg and library versions, date, load."""
+    """CPU model, cores, RAM, OS, Python, ffmpeg and library versions."""
     import imageio_ffmpeg
 
     model = platform.processor() or "unknown"
@@ -136,7 +141,6 @@ def machine() -> dict[str, str]:
         except Exception:  # noqa: BLE001 - a missing package is just not listed
             pass
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": model + (" (virtual machine)" if flags else ""),
         "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
         "ram": ram,
@@ -144,5 +148,48 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "ffmpeg": f"{imageio_ffmpeg.get_ffmpeg_version()} (imageio-ffmpeg's binary)",
         "libraries": ", ".join(versions),
-        "load": "load average at start {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
     }
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def commit() -> str:
+    """The checked-out commit, `-dirty` when tracked files differ from it."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+class LoadWatch:
+    """`with LoadWatch() as load:` samples the 1-minute load average every `every` seconds;
+    str(load) after the block says it at the start, at the end and the highest seen."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.start = self.end = self.high = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> LoadWatch:
+        self.start = self.high = os.getloadavg()[0]
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self.high = max(self.high, os.getloadavg()[0])
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.end = os.getloadavg()[0]
+        self.high = max(self.high, self.end)
+
+    def __str__(self) -> str:
+        return (f"1-minute load {self.start:.1f} at start, {self.end:.1f} at end, highest "
+                f"{self.high:.1f} (sampled every {self.every:g} s) on {os.cpu_count()} cores")

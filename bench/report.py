@@ -1,8 +1,16 @@
-"""docs/BENCHMARKS.md from the rows of one run."""
+"""docs/BENCHMARKS.md from bench/results.json: the rows of every section's last run.
+
+bench/results.json holds one entry per section: its title, when and by which command it was
+measured, how long it took, the machine and the load then, its rows and findings, and notes kept
+as written. A run of some sections (`bench.run --only 7,12`) replaces those entries and keeps
+every other one as it was; the report is then written again from all of them.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 from bench.common import Row
@@ -19,15 +27,18 @@ METHOD = """\
 2. **Azure throughput.** The emulator of the tests (`tests/fixtures/vision_emulator.py`) runs in
    its own process (as a remote service would), answering after 300 ms and throttling above 10
    requests in any sliding second. The pipeline run is an `azure` Analysis over the 10-minute
-   video at 1 fps run by `services.analysis.worker.Worker.run_one` with `AZURE_VISION_ENDPOINT` pointing at
-   the emulator; the bare run calls `AzureAnalyzer.analyze` from 8 threads.
+   video at 1 fps run by `services.analysis.worker.Worker.run_one` with `AZURE_VISION_ENDPOINT`
+   pointing at the emulator; the bare run calls `AzureAnalyzer.analyze` from 8 threads.
 3. **Memory.** `python cli.py analyze` on a 1.08 GB and a 2.16 GB video (1280x720, 40 Mbit/s,
    the second is the first twice over), each with its own data folder.
 4. **Results page.** A fresh SQLite database with one azure analysis of 3,600 frames and 60,000
-   detections; `services.insights.results.load_frames` / `load_detections`, every public chart builder
-   of `components/charts.py` (found by signature, called as the results page calls them), and
-   each chart serialized as `st.altair_chart` does (`chart.to_dict()` with the data as Arrow,
-   then JSON). 3 views in one process, median; the first view is given in the notes.
+   detections; `services.insights.results.load_frames` / `load_detections`, every public chart
+   builder of `components/charts.py` (found by signature, called as the results page calls
+   them) and the label segments with their timeline (`services.insights.segments`,
+   `components/timeline.py`), each chart serialized as `st.altair_chart` does
+   (`chart.to_dict()` with the data as Arrow, then JSON). 3 views in one process, median; the
+   first view is given in the notes. The export is `services.insights.exports.export_files`
+   writing detections.csv at minimum confidence 0 (every row), median of 3.
 5. **Azure cost.** A 5-minute video of still and slowly moving shots with hard cuts at known
    times; fixed 1 fps and adaptive analyses through the pipeline against the emulator (no delay,
    no limit), each scenario in its own data folder; the fixed analysis is run twice on the same
@@ -70,6 +81,19 @@ METHOD = """\
 """
 
 
+# Targets once missed, the cause found, and the figure before and after the fix (same machine).
+FIXES = """## Misses fixed: before and after
+
+| figure | before | after | cause and fix |
+|---|---|---|---|
+| 1. sample_frames(fps=0.1) vs full decode | 0.97x (22.1 s vs 22.0 s) | 0.35x | one ffmpeg with `-vf fps=` decodes every frame to keep one in 300: frames at least 150 source frames apart are now fetched by seeking to each time (`services/video/seek.py`), two ffmpeg processes at once |
+| 4. load + build + serialize every chart | 1.09 s to 1.22 s | 0.52 s | pandas probed each SQLAlchemy row object with `hasattr`, raising and catching an exception per row: rows are now turned into plain tuples first (`services/insights/results.py`) |
+| 4. detections.csv export (60,000 rows) | 0.78 s to 0.81 s | 0.45 s | the same row conversion |
+| 2. pipeline with AZURE_VISION_CONCURRENCY=1 | 2 requests in flight | 1 | the thread pool had twice the configured size; the read-ahead window keeps that size, the pool does not |
+| 12. rows written per second, SQLite / PostgreSQL | 3,437 / 2,500 rows/s | 8,449 / 4,991 rows/s | the ORM added a Frame and 50 Detection objects per frame and fetched every new id; `jobs.record_frame` inserts the detections in one executemany (no id fetched) with the frame and its progress in one transaction; medians of 3 runs each, interleaved, load about 3 |
+"""
+
+
 def _ratio(row: Row) -> str:
     return "" if row.ratio is None else f"{row.ratio:.2f}x"
 
@@ -82,59 +106,116 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _label(row: Row) -> str:
+    return f"{row.section.split('.')[0]}. {row.figure}"
+
+
 def table(rows: Iterable[Row]) -> str:
     lines = ["| figure | measured | target | ratio | met? | notes |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append("| " + " | ".join(_cell(x) for x in (
-            f"{r.section.split('.')[0]}. {r.figure}", r.measured, r.target, _ratio(r), _met(r),
-            r.notes)) + " |")
+            _label(r), r.measured, r.target, _ratio(r), _met(r), r.notes)) + " |")
     return "\n".join(lines)
 
 
-# Targets once missed, the cause found, and the figure before and after the fix (same machine).
-FIXES = """## Misses fixed: before and after
-
-| figure | before | after | cause and fix |
-|---|---|---|---|
-| 1. sample_frames(fps=0.1) vs full decode | 0.97x (22.1 s vs 22.0 s) | 0.35x | one ffmpeg with `-vf fps=` decodes every frame to keep one in 300: frames at least 150 source frames apart are now fetched by seeking to each time (`services/frames_seek.py`), two ffmpeg processes at once |
-| 4. load + build + serialize every chart | 1.09 s to 1.22 s | 0.52 s | pandas probed each SQLAlchemy row object with `hasattr`, raising and catching an exception per row: rows are now turned into plain tuples first (`services/insights/results.py`) |
-| 4. detections.csv export (60,000 rows) | 0.78 s to 0.81 s | 0.45 s | the same row conversion |
-| 2. pipeline with AZURE_VISION_CONCURRENCY=1 | 2 requests in flight | 1 | the thread pool had twice the configured size; the read-ahead window keeps that size, the pool does not |
-| 12. rows written per second, SQLite / PostgreSQL | 3,437 / 2,500 rows/s | 8,449 / 4,991 rows/s | the ORM added a Frame and 50 Detection objects per frame and fetched every new id; `jobs.record_frame` inserts the detections in one executemany (no id fetched) with the frame and its progress in one transaction; medians of 3 runs each, interleaved, load about 3 |
-"""
+def entry(title: str, *, measured: str, command: str, commit: str, seconds: float, load: str,
+          machine: dict[str, str], rows: list[Row], findings: list[str]) -> dict:
+    """One section's result as bench/results.json keeps it."""
+    return {"title": title, "measured": measured, "command": command, "commit": commit,
+            "took": f"{seconds:.0f} s", "load": load, "machine": machine,
+            "rows": [asdict(r) for r in rows], "findings": findings, "notes": []}
 
 
-def markdown(rows: list[Row], machine: dict[str, str], command: str, seconds: float,
-             findings: list[str]) -> str:
-    met = sum(r.met is True for r in rows)
+def read_sections(path: Path) -> dict[str, dict]:
+    """Section number -> its last entry; empty when there is no file yet."""
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))["sections"]
+
+
+def save_sections(path: Path, sections: dict[str, dict]) -> None:
+    ordered = dict(sorted(sections.items(), key=lambda kv: int(kv[0])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"sections": ordered}, indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+def _rows(section: dict) -> list[Row]:
+    return [Row(**r) for r in section["rows"]]
+
+
+def _machines(sections: dict[str, dict]) -> list[str]:
+    """One column per distinct machine, headed by the sections measured on it."""
+    groups: list[tuple[dict[str, str], list[str]]] = []
+    for key, section in sections.items():
+        facts = section["machine"]
+        if facts is None:
+            continue
+        for seen, keys in groups:
+            if seen == facts:
+                keys.append(key)
+                break
+        else:
+            groups.append((facts, [key]))
+    if not groups:
+        return ["No section recorded its machine."]
+    names = list(dict.fromkeys(name for facts, _ in groups for name in facts))
+    without = [k for k, s in sections.items() if s["machine"] is None]
+    out = ["| | " + " | ".join(f"sections {', '.join(keys)}" for _, keys in groups) + " |",
+           "|---|" + "---|" * len(groups),
+           *(f"| {name} | " + " | ".join(_cell(facts.get(name, "")) for facts, _ in groups)
+             + " |" for name in names)]
+    if without:
+        out += ["", f"Sections {', '.join(without)} did not record the machine: they come from "
+                "runs merged into this file by hand before bench.run kept every section; their "
+                "notes say where they ran."]
+    return out
+
+
+def _section(section: dict) -> list[str]:
+    out = [f"## {section['title']}", "",
+           f"Last measured on {section['measured']} by `{section['command']}`"
+           + (f" at commit {section['commit']}" if section["commit"] else "") + "; time taken "
+           f"{section['took']}; {section['load']}.", "", table(_rows(section)), ""]
+    out += [f"- Finding: {f}" for f in section["findings"]] + ([""] if section["findings"] else [])
+    for note in section["notes"]:
+        out += [f"*{note['about']}*", "", note["text"], ""]
+    return out
+
+
+def markdown(sections: dict[str, dict]) -> str:
+    """The whole report: summary, every section's last run, fixes and methods."""
+    ordered = sorted(sections.items(), key=lambda kv: int(kv[0]))
+    rows = [r for _, s in ordered for r in _rows(s)]
     missed = [r for r in rows if r.met is False]
     out = [
         "# Framewise benchmarks",
         "",
-        f"Written by `{command}` on {machine['date']}; the whole run took "
-        f"{seconds / 60:.1f} minutes. Every figure below comes from that one run. Targets are "
+        "Written by `bench/report.py` from `bench/results.json`, which keeps every section's "
+        "last measured rows. `.venv/bin/python -m bench.run` runs every section; `--only 7,12` "
+        "runs those sections and keeps every other section's last figures, each with its own "
+        "date, command and load (other work on the machine shows up as load). Targets are "
         "ratios measured side by side on the same machine, or the absolute limits of the issue. "
-        "The benchmark only reports: it never fails the test suite. Re-run it to refresh this "
-        "file (generated videos are cached in `bench/out/`, which git ignores).",
+        "The benchmark only reports: it never fails the test suite. Generated videos are cached "
+        "in `bench/out/`, which git ignores.",
         "",
-        f"**{met} of {sum(r.met is not None for r in rows)} targets met**"
-        + (": missed " + "; ".join(f"{r.section.split('.')[0]}. {r.figure}" for r in missed)
-           if missed else "."),
+        f"**{sum(r.met is True for r in rows)} of {sum(r.met is not None for r in rows)} targets "
+        "met** over every section's last run"
+        + (": missed " + "; ".join(_label(r) for r in missed) if missed else "."),
+        "",
+        "| section | last measured | command | time taken | load |",
+        "|---|---|---|---|---|",
+        *(f"| {_cell(s['title'])} | {s['measured']} | `{_cell(s['command'])}` | {s['took']} | "
+          f"{_cell(s['load'])} |" for _, s in ordered),
         "",
         "## Machine",
         "",
-        "| | |",
-        "|---|---|",
-        *(f"| {k} | {_cell(v)} |" for k, v in machine.items()),
-        "",
-        "## Results",
-        "",
-        table(rows),
+        *_machines(dict(ordered)),
         "",
     ]
-    if findings:
-        out += ["## Findings", "", *(f"- {f}" for f in findings), ""]
+    for _, section in ordered:
+        out += _section(section)
     out += [FIXES, METHOD]
     return "\n".join(out)
 

@@ -1,13 +1,16 @@
-"""Run every benchmark once and write docs/BENCHMARKS.md: `.venv/bin/python -m bench.run`.
+"""Run benchmark sections and write docs/BENCHMARKS.md: `.venv/bin/python -m bench.run`.
 
-`--only 1,4` runs some sections (and writes bench/out/BENCHMARKS-partial.md instead, so the
-committed report always comes from one full run). A section that crashes becomes a failed row
-with its error; the run goes on and the report is still written.
+With no option every section runs. `--only 7,12` runs those sections: each replaces its own
+entry in bench/results.json (rows, date, command, time taken, machine, load) and every other
+section keeps its last run; the report is then written from all of them, after each section,
+so an interrupted run keeps what it measured. A section that crashes becomes a failed row with
+its error; the run goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -16,23 +19,13 @@ import traceback
 import warnings
 from pathlib import Path
 
-from bench import common
-from bench.common import OUT, ROOT, Row, log
+from bench import common, report
+from bench.common import OUT, REPORT, RESULTS, ROOT, Row, log
 
-SECTIONS = {
-    "1": ("1. Sampling", "bench.sampling"),
-    "2": ("2. Azure throughput", "bench.throughput"),
-    "3": ("3. Memory", "bench.memory"),
-    "4": ("4. Results page", "bench.results_page"),
-    "5": ("5. Azure cost", "bench.cost"),
-    "6": ("6. Start-up", "bench.startup"),
-    "7": ("7. Deployment rehearsal", "bench.deploy_rehearsal"),
-    "8": ("8. Search", "bench.search"),
-    "9": ("9. Browser upload memory", "bench.upload_memory"),
-    "10": ("10. Outages", "bench.outages"),
-    "11": ("11. Blob video in place", "bench.blob_in_place"),
-    "12": ("12. Row writes", "bench.row_writes"),
-}
+# Section N is bench.<SECTIONS[N - 1]>; its title is that module's SECTION.
+SECTIONS = ("sampling", "throughput", "memory", "results_page", "cost", "startup",
+            "deploy_rehearsal", "search", "upload_memory", "outages", "blob_in_place",
+            "row_writes")
 
 
 def prepare(which: list[str]) -> None:
@@ -49,54 +42,57 @@ def prepare(which: list[str]) -> None:
         videos.shots_video()
 
 
-def run_section(key: str) -> list[Row]:
-    import importlib
-
-    title, module = SECTIONS[key]
-    started = time.monotonic()
+def run_section(key: str) -> tuple[str, list[Row]]:
+    """The section's title and rows (one failed row when it crashes)."""
+    title = f"{key}. bench.{SECTIONS[int(key) - 1]}"
     try:
-        mod = importlib.import_module(module)
-        rows = mod.rows()
+        module = importlib.import_module(f"bench.{SECTIONS[int(key) - 1]}")
+        title = module.SECTION
+        return title, module.rows()
     except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
         log(f"{title} failed:\n{traceback.format_exc()}")
-        rows = [Row(title, "section crashed", f"{type(exc).__name__}", "runs", None, False,
-                    str(exc).splitlines()[0][:300] if str(exc) else "")]
-    log(f"{title}: {time.monotonic() - started:.0f} s")
-    return rows
+        return title, [Row(title, "section crashed", f"{type(exc).__name__}", "runs", None,
+                           False, str(exc).splitlines()[0][:300] if str(exc) else "")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated section numbers, e.g. 1,4")
-    parser.add_argument("--out", type=Path, help="report path")
+    numbers = [str(n) for n in range(1, len(SECTIONS) + 1)]
+    parser.add_argument("--only", help="comma-separated section numbers, e.g. 7,12 ("
+                        + ", ".join(f"{n} {m}" for n, m in zip(numbers, SECTIONS, strict=True))
+                        + ")")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="rows of every section")
+    parser.add_argument("--report", type=Path, default=REPORT, help="the report written")
     args = parser.parse_args(argv)
-    which = args.only.split(",") if args.only else list(SECTIONS)
-    full = which == list(SECTIONS)
-    out = args.out or (ROOT / "docs" / "BENCHMARKS.md" if full else OUT / "BENCHMARKS-partial.md")
+    which = [k.strip() for k in args.only.split(",")] if args.only else numbers
+    if unknown := [k for k in which if k not in numbers]:
+        parser.error(f"no section {', '.join(unknown)}: sections are 1 to {len(SECTIONS)}")
     os.chdir(ROOT)
     OUT.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     started = time.monotonic()
-    machine = common.machine()
-    prepare(which)
-    rows: list[Row] = []
-    loads = []
-    for key in which:
-        before = os.getloadavg()[0]
-        rows += run_section(key)
-        loads.append(f"{key}: {before:.1f} -> {os.getloadavg()[0]:.1f}")
-    seconds = time.monotonic() - started
-    machine["load"] += ", at end {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    machine["load"] += "; 1-minute load before -> after each section: " + ", ".join(loads)
-    machine["load"] += f" (other work on this {os.cpu_count()}-core machine shows up as load)"
+    machine, commit = common.machine(), common.commit()
     command = ".venv/bin/python -m bench.run" + (f" --only {args.only}" if args.only else "")
-    from bench.report import markdown, table, write
-
-    write(out, markdown(rows, machine, command, seconds, common.FINDINGS))
-    print(table(rows))
-    print(f"\n{len(rows)} rows in {seconds / 60:.1f} min; report: {out}")
+    sections = report.read_sections(args.results)
+    prepare(which)
+    measured: list[Row] = []
+    for key in which:
+        found, began, when = len(common.FINDINGS), time.monotonic(), common.now()
+        with common.LoadWatch() as load:
+            title, rows = run_section(key)
+        seconds = time.monotonic() - began
+        log(f"{title}: {seconds:.0f} s; {load}")
+        sections[key] = report.entry(title, measured=when, command=command, commit=commit,
+                                     seconds=seconds, load=str(load), machine=machine, rows=rows,
+                                     findings=common.FINDINGS[found:])
+        report.save_sections(args.results, sections)
+        report.write(args.report, report.markdown(sections))
+        measured += rows
+    print(report.table(measured))
+    print(f"\n{len(measured)} rows in {(time.monotonic() - started) / 60:.1f} min; "
+          f"report: {args.report}; rows: {args.results}")
     return 0
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run every benchmark once and write docs/BENCHMARKS.md (about 12 minutes on 2 cores; the first
-# run also generates the videos into bench/out/). Extra arguments go to bench.run (--only 1,4).
+# Run benchmark sections and write docs/BENCHMARKS.md (from bench/results.json). Every section:
+# about 20 minutes on the 2-core machine (the sections' last runs added up; more under load; the
+# first run also generates the videos into bench/out/). `--only 7,12` runs those sections and
+# keeps every other section's last figures. Extra arguments go to bench.run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec .venv/bin/python -m bench.run "$@"

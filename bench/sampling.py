@@ -110,7 +110,7 @@ def rows(path: Path | None = None, repeats: int = 3) -> list[Row]:
                   "full decode `ffmpeg -f null`",
                   f"median of {repeats}; CPU {ss.cpu:.1f} s vs {fa.cpu:.1f} s "
                   f"(ratio {ss.cpu / fa.cpu:.2f}); seeks to each sampled time "
-                  "(services/frames_seek.py); before it, one ffmpeg with the fps filter "
+                  "(services/video/seek.py); before it, one ffmpeg with the fps filter "
                   "decoded every frame: 0.97x"),
         Row(SECTION, "sample_frames(fps=0.1): frames at their times", accs, "every frame within "
             "1 source frame", None, oks, "frame numbers drawn into the video (bench/videos.py)"),

@@ -7,12 +7,11 @@ import os
 
 import pytest
 
-from bench import cost, memory, results_page, sampling, startup, throughput
+from bench import cost, memory, report, results_page, sampling, startup, throughput
 from bench import search as search_bench
-from bench.common import Row, timed
+from bench.common import RESULTS, Row, timed
 from bench.emulator import EmulatorProcess
 from bench.harness import services_for
-from bench.report import markdown
 from bench.videos import coded_video, read_code, shots_video
 from services.video.frames import FrameStream
 from services.video.probe import probe
@@ -128,13 +127,48 @@ def test_startup_measurements():
     assert health > 0 and 0 < inside <= ready <= whole
 
 
-def test_report_has_every_row_and_the_machine():
-    """Test that the markdown report carries the table, the verdicts and the machine."""
+def test_report_has_every_row_the_machine_and_the_load():
+    """Test that the markdown report carries each section's table, verdicts, machine and load."""
     rows = [Row("1. Sampling", "a", "1 s", "<= 2 s", 0.5, True, "n|x"),
             Row("2. Azure throughput", "b", "3 s", "<= 2 s", 1.5, False)]
-    text = markdown(rows, {"date": "today", "cpu": "test cpu"}, "cmd", 60.0, ["found"])
+    sections = {key: report.entry(rows[i].section, measured="today", command="cmd", commit="abc",
+                                  seconds=60,
+                                  load=f"load {key}", machine={"cpu": "test cpu"},
+                                  rows=[rows[i]], findings=["found"] if i else [])
+                for i, key in enumerate(("1", "2"))}
+    text = report.markdown(sections)
     assert "| 1. a | 1 s | <= 2 s | 0.50x | yes | n\\|x |" in text
-    assert "**NO**" in text and "test cpu" in text and "- found" in text
+    assert "**1 of 2 targets met**" in text and "missed 2. b" in text
+    assert "test cpu" in text and "- Finding: found" in text and "load 2" in text
+
+
+def test_a_run_of_one_section_keeps_every_other_section(monkeypatch, tmp_path):
+    """Test that `bench.run --only 12` replaces section 12's entry and rewrites the report from
+    every section, keeping the others' last rows, dates, loads and notes as they were."""
+    from bench import row_writes, run
+
+    seed = report.read_sections(RESULTS)
+    results, written = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
+    report.save_sections(results, seed)
+    monkeypatch.setattr(row_writes, "FRAMES", 4)
+    monkeypatch.setattr(row_writes, "REPEATS", 1)
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--only", "12", "--results", str(results), "--report", str(written)]) == 0
+    after = report.read_sections(results)
+    assert set(after) == set(seed) and {k: after[k] for k in seed if k != "12"} == {
+        k: v for k, v in seed.items() if k != "12"}
+    fresh = after["12"]
+    assert fresh["command"].endswith("--only 12") and fresh["measured"] != seed["12"]["measured"]
+    assert fresh["rows"][0]["measured"].endswith("rows/s") and "1-minute load" in fresh["load"]
+    assert fresh["notes"] == [] and fresh["machine"]["cores"]
+    text = written.read_text(encoding="utf-8")
+    assert text == report.markdown(after)
+    for key, section in seed.items():
+        if key != "12":
+            assert f"Last measured on {section['measured']} by `{section['command']}`" in text
+            assert all(note["text"] in text for note in section["notes"])
+    with pytest.raises(SystemExit):
+        run.main(["--only", "13", "--results", str(results), "--report", str(written)])
 
 
 def test_row_writes_bench_measures_frames_written_through_record_frame(monkeypatch, tmp_path):
