@@ -47,7 +47,6 @@ def build_analysis(engine, n_frames: int = 3600, n_detections: int = 60_000, see
         "height": 720, "thumbnail_key": f"analyses/{analysis.id}/thumbs/{i:07d}.jpg",
         "raw_result_key": f"analyses/{analysis.id}/raw/{i:07d}.json",
         "caption": f"a scene with things number {i % 97}", "caption_confidence": 0.5 + wave[i] / 2,
-        "people_count": int(rng.integers(0, 4)), "object_count": int(rng.integers(0, 6)),
         "brightness": 0.02 if black[i] else 0.3 + 0.4 * wave[i], "contrast": float(rng.random()),
         "sharpness": float(rng.random()), "colourfulness": float(rng.random()),
         "motion": float(rng.random() / 5), "is_black": bool(black[i]), "shot_index": i // 40,

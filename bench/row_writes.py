@@ -42,7 +42,7 @@ def _analysis(engine: Engine, n: int) -> str:
 def _frame(aid: str, i: int) -> tuple[dict, list[dict]]:
     frame = dict(analysis_id=aid, frame_index=i, timestamp_s=float(i), width=1280, height=720,
                  thumbnail_key=f"analyses/{aid}/thumbs/{i:07d}.jpg", caption="a scene",
-                 caption_confidence=0.8, people_count=1, object_count=3, brightness=0.5,
+                 caption_confidence=0.8, brightness=0.5,
                  contrast=0.2, sharpness=0.3, colourfulness=0.1, motion=0.01, is_black=False,
                  shot_index=0, remote_analysed=True, transactions=1)
     found = [dict(analysis_id=aid, frame_index=i, kind="object", label=f"thing {j}",

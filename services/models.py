@@ -188,8 +188,6 @@ class Frame(SQLModel, table=True):
     raw_result_key: str | None = Field(default=None, sa_type=sa.String(200))
     caption: str | None = Field(default=None, sa_type=HumanText(1000))
     caption_confidence: float | None = None
-    people_count: int | None = None
-    object_count: int | None = None
     brightness: float | None = None
     contrast: float | None = None
     sharpness: float | None = None

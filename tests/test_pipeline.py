@@ -15,6 +15,7 @@ from services.analysis.estimate import estimate
 from services.analysis.pipeline import HEARTBEAT_EVERY_S, AnalysisRun
 from services.analysis.worker import Worker, WorkerEvent
 from services.context import open_services
+from services.insights.results import frames_table, load_detections, load_frames
 from services.library import video_info
 from services.models import Detection, Frame, Status
 from services.upload.ingest import ingest_video
@@ -108,7 +109,7 @@ def test_local_analysis_writes_one_row_and_thumbnail_per_sampled_frame(services,
     assert [f.frame_index for f in frames] == list(range(6))
     assert [f.timestamp_s for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
     assert all(services.store.read_bytes(f.thumbnail_key)[:2] == b"\xff\xd8" for f in frames)
-    assert all(f.brightness is not None and f.people_count is None for f in frames)
+    assert all(f.brightness is not None and not f.remote_analysed for f in frames)
     row = jobs.get_analysis(services.engine, aid)
     assert (row.frames_done, row.frames_planned, row.transactions) == (6, 6, 0)
     assert row.lease_owner is None and not row.truncated
@@ -121,7 +122,10 @@ def test_remote_results_become_rows_with_counts_above_the_minimum_confidence(ser
     assert _run(services, aid, remote=remote) == Status.succeeded
     frames = _frames(services, aid)
     assert sorted(remote.seen) == [0, 1, 2, 3]
-    assert {f.people_count for f in frames} == {1}
+    # Both detections are stored; people are counted when read, at the confidence asked for.
+    table = frames_table(load_frames(services.engine, aid), load_detections(services.engine, aid),
+                         services.settings.min_confidence)
+    assert table["people_count"].tolist() == [1, 1, 1, 1]
     assert all(services.store.exists(f.raw_result_key) for f in frames)
     with Session(services.engine) as s:
         assert len(s.exec(select(Detection).where(Detection.analysis_id == aid)).all()) == 8

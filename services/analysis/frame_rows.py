@@ -28,11 +28,11 @@ def thumbnail(frame: SampledFrame) -> bytes:
 
 
 def frame_row(analysis_id: str, frame: SampledFrame, stats: dict, result: FrameResult,
-              thumb_key: str, raw_key: str | None, min_conf: float, remote: bool,
+              thumb_key: str, raw_key: str | None, remote: bool,
               error: str | None = None) -> Frame:
-    """The Frame row: local statistics, the remote answer's caption and counts, or the
-    service's reason for refusing the frame (then it is not remote-analysed)."""
-    counted = [d for d in result.detections if (d.confidence or 0.0) >= min_conf]
+    """The Frame row: local statistics, the remote answer's caption, or the service's reason
+    for refusing the frame (then it is not remote-analysed). Counts of people and objects are
+    not stored: readers count the detections at the confidence they are asked for."""
     return Frame(
         analysis_id=analysis_id,
         frame_index=frame.index,
@@ -43,8 +43,6 @@ def frame_row(analysis_id: str, frame: SampledFrame, stats: dict, result: FrameR
         raw_result_key=raw_key,
         caption=result.caption,
         caption_confidence=result.caption_confidence,
-        people_count=sum(d.kind == "person" for d in counted) if remote else None,
-        object_count=sum(d.kind == "object" for d in counted) if remote else None,
         brightness=stats.get("brightness"),
         contrast=stats.get("contrast"),
         sharpness=stats.get("sharpness"),

@@ -295,8 +295,7 @@ class AnalysisRun:
             raw_key = artefact_key(self.analysis_id, "raw", frame.index, "json")
             self.store.write_bytes(raw_key, result.raw_json)
         row = frame_row(self.analysis_id, frame, item.stats, result, thumb_key, raw_key,
-                         self.settings.min_confidence,
-                         remote=item.future is not None and error is None, error=error)
+                        remote=item.future is not None and error is None, error=error)
         detections = [
             {"analysis_id": self.analysis_id, "frame_index": frame.index, "kind": d.kind,
              "label": d.label, "confidence": d.confidence, "x": d.x, "y": d.y, "w": d.w, "h": d.h}
