@@ -124,57 +124,68 @@ def test_a_refused_frame_is_recorded_and_the_rest_analysed(
 def test_nothing_is_sent_two_seconds_after_a_cancel(
     env, database_url, engine, emulator, workers, tmp_path, retrying  # noqa: F811
 ):
-    """Test that after `cli.py cancel` returns, no request (first try or retry) leaves after 2 s."""
+    """Test that after `cli.py cancel` returns, no request (first try or retry) leaves after 2 s.
+
+    No observation window: the test waits until the worker is back to the threads it had while
+    idle (the run's watcher and its request threads have all ended, so nothing in it can send
+    any more), then reads the emulator's arrival times.
+    """
     wenv = azure_env(env, database_url, emulator, AZURE_VISION_MAX_TPS=8)
+    worker = workers.start(wenv, "worker")
+    wait_for(lambda: "waiting for analyses" in worker.log.read_text(), "the worker")
+    idle = workers.threads(worker)
     (aid,) = queue_here(wenv, clip(tmp_path, seconds=20))
-    workers.start(wenv, "worker")
     wait_for(lambda: len(stored(engine, aid)) >= 5, "the first frames", timeout=60)
+    assert workers.threads(worker) > idle, "no run threads seen: the test proves nothing"
     if retrying:  # a stretch of 503s: every thread is in retries when the cancel comes
         emulator.stretch(Fault(503), seconds=600)
         wait_for(lambda: emulator.statuses[503] >= 6, "requests in retry", timeout=30)
     done = cli(wenv, "cancel", aid)
     returned = time.monotonic()
     assert done.returncode == 0, done.stderr
-    time.sleep(3.0)  # observe: anything sent late would arrive in this window
+    # Bounded only so that a worker that keeps sending fails here instead of hanging the suite.
+    wait_for(lambda: workers.threads(worker) == idle, "the run's threads to end", timeout=60)
     late = [round(s.at - returned, 2) for s in emulator.arrivals(returned + 2.0)]
     assert late == []
     assert emulator.arrivals(returned - 5.0), "nothing was being sent: the test proves nothing"
-    row = wait_for(lambda: (a := jobs.get_analysis(engine, aid)).lease_owner is None and a,
-                   "the worker to settle", timeout=10)
-    assert row.status == Status.cancelled and row.frames_done < 100
+    row = jobs.get_analysis(engine, aid)
+    assert row.status == Status.cancelled and row.lease_owner is None and row.frames_done < 100
 
 
-def test_sigterm_hands_the_analysis_back_and_another_worker_finishes_it_in_seconds(
+def test_sigterm_hands_the_analysis_back_and_another_worker_finishes_it(
     env, database_url, engine, emulator, workers, tmp_path  # noqa: F811
 ):
-    """Test that a SIGTERMed `cli.py worker` exits, releasing its lease, and a second worker
-    resumes the analysis well before the lease would have expired."""
+    """Test that a SIGTERMed `cli.py worker` exits having released its lease (the analysis is
+    queued again with its frames kept), so a second worker resumes it before the lease would
+    have expired, sending none of the kept frames again."""
     lease = 60
     wenv = azure_env(env, database_url, emulator, AZURE_VISION_MAX_TPS=5,
                      FRAMEWISE_LEASE_SECONDS=lease)
     (aid,) = queue_here(wenv, clip(tmp_path, seconds=16))
     first = workers.start(wenv, "first")
     wait_for(lambda: len(stored(engine, aid)) >= 5, "the first frames", timeout=60)
+    (first_owner,) = {o for o, ran in workers.runs() if ran == aid}
     second = workers.start(wenv, "second")
     wait_for(lambda: "waiting for analyses" in second.log.read_text(), "the second worker")
     first.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    assert first.wait(timeout=15) == 0, workers.logs()
-    exited = time.monotonic() - signalled
+    assert first.wait(timeout=30) == 0, workers.logs()
+    # Released, not left to expire: right after the exit nobody holds it, or the second worker
+    # already does; a lease left behind would keep it "first"'s for 60 s.
+    handed = jobs.get_analysis(engine, aid)
+    assert handed.lease_owner != first_owner, workers.logs()
+    assert handed.status in (Status.queued, Status.running)
     kept = set(stored(engine, aid))
+    assert 5 <= len(kept) < 80, "terminated after the end: no test"
     wait_for(lambda: len({o for o, ran in workers.runs() if ran == aid}) == 2,
-             "the second worker to take it", timeout=lease)
-    taken = time.monotonic() - signalled
+             "the second worker to take it", timeout=lease / 2)
     final = wait_for(lambda: (a := jobs.get_analysis(engine, aid)).status == Status.succeeded
                      and a, "the end of the analysis", timeout=90)
-    assert exited < 5 and taken < 10, (exited, taken)  # seconds, not the 60 s lease
     assert sorted(stored(engine, aid)) == list(range(80)) and final.frames_done == 80
-    assert len(kept) < 80, "terminated after the end: no test"
     sent = Counter(h for _, h in emulator.images)
     hashes = thumb_hashes(wenv, aid, kept)
     assert all(sent[h] == 1 for h in hashes.values())  # frames kept were not sent again
-    owners = [owner for owner, ran in workers.runs() if ran == aid]
-    assert len(set(owners)) == 2
+    owners = {owner for owner, ran in workers.runs() if ran == aid}
+    assert len(owners) == 2 and first_owner in owners
 
 
 def test_one_worker_finishes_a_short_analysis_queued_behind_a_long_one_first(
