@@ -4,7 +4,6 @@ failed blob deletes retried."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +19,9 @@ from services.storage.base import StorageError
 from services.storage.factory import make_blob_store
 from services.storage.local import LocalBlobStore
 from services.upload.ingest import ingest_video
+from tests.fixtures.locks import run_blocked_behind
 from tests.fixtures.videos import make_video
+from tests.fixtures.workers import wait_for
 
 
 @pytest.fixture
@@ -100,9 +101,7 @@ def test_blobs_whose_delete_failed_are_deleted_later(services, tmp_path):
     thread = threading.Thread(target=worker.run_forever, args=(stop,))
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while _pending(services.engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: not _pending(services.engine), "the pending deletes", timeout=20)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -112,11 +111,8 @@ def test_blobs_whose_delete_failed_are_deleted_later(services, tmp_path):
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
-@postgres_only
-def test_a_delete_waits_for_a_frame_being_written_and_removes_it_too(engine, settings):
-    """Test that a delete during a worker's open frame transaction (its progress update and
-    frame insert, not yet committed) waits for it, then removes that frame: no foreign-key
-    violation, no row left."""
+def _claimed_by_w(engine) -> tuple[Video, str]:
+    """A video row (no blob) and an analysis of it that worker "w" has claimed."""
     video = Video(original_filename="v.mp4", blob_key="videos/v.mp4", size_bytes=1,
                   sha256="0" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
                   uploaded_by="a")
@@ -125,28 +121,25 @@ def test_a_delete_waits_for_a_frame_being_written_and_removes_it_too(engine, set
     aid = jobs.queue_analysis(engine, video_id=video.id, analyzer="local", created_by="a",
                               sample_fps=1, max_frames=None, frames_planned=2).id
     assert jobs.claim(engine, "w", 30) == aid
+    return video, aid
+
+
+@postgres_only
+def test_a_delete_waits_for_a_frame_being_written_and_removes_it_too(engine, settings):
+    """Test that a delete during a worker's open frame transaction (its progress update and
+    frame insert, not yet committed) waits for it, then removes that frame: no foreign-key
+    violation, no row left."""
+    video, aid = _claimed_by_w(engine)
     analyses = Analysis.__table__
-    errors: list[BaseException] = []
     with engine.connect() as worker:  # what jobs.record_frame does, held open
         worker.execute(analyses.update().where(analyses.c.id == aid)
                        .values(frames_done=analyses.c.frames_done + 1))
         worker.execute(sa.insert(Frame.__table__), [dict(
             analysis_id=aid, frame_index=0, timestamp_s=0.0, width=4, height=4,
             remote_analysed=False, transactions=0)])
-
-        def delete() -> None:
-            try:
-                delete_video(engine, make_blob_store(settings), video.id)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        thread = threading.Thread(target=delete)
-        thread.start()
-        time.sleep(1.0)
-        assert thread.is_alive(), "the delete did not wait for the frame being written"
-        worker.commit()
-    thread.join(timeout=30)
-    assert errors == []
+        outcome = run_blocked_behind(
+            engine, worker, lambda: delete_video(engine, make_blob_store(settings), video.id))
+    assert outcome == [None]  # no foreign-key violation, nor any other error
     with engine.connect() as conn:
         for table in (Video, Analysis, Frame):
             assert conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
@@ -159,16 +152,8 @@ def test_a_delete_waits_for_a_frame_being_written_and_removes_it_too(engine, set
 def test_a_frame_written_during_a_delete_waits_and_stores_nothing(engine):
     """Test that record_frame started while a delete's transaction holds the analysis (its
     statements, held open) waits for it and then stores nothing, with no error."""
-    video = Video(original_filename="v.mp4", blob_key="videos/w.mp4", size_bytes=1,
-                  sha256="1" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
-                  uploaded_by="a")
-    with session_scope(engine) as s:
-        s.add(video)
-    aid = jobs.queue_analysis(engine, video_id=video.id, analyzer="local", created_by="a",
-                              sample_fps=1, max_frames=None, frames_planned=2).id
-    assert jobs.claim(engine, "w", 30) == aid
+    _, aid = _claimed_by_w(engine)
     analyses, frames = Analysis.__table__, Frame.__table__
-    outcome: list = []
     row = dict(analysis_id=aid, frame_index=0, timestamp_s=0.0, width=4, height=4,
                remote_analysed=False, transactions=0)
     with engine.connect() as deleting:  # what library._delete_rows does, held open
@@ -176,19 +161,8 @@ def test_a_frame_written_during_a_delete_waits_and_stores_nothing(engine):
                          .values(status="cancelled", lease_owner=None))
         deleting.execute(frames.delete().where(frames.c.analysis_id == aid))
         deleting.execute(analyses.delete().where(analyses.c.id == aid))
-
-        def write() -> None:
-            try:
-                outcome.append(jobs.record_frame(engine, aid, "w", 30, row, []))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                outcome.append(exc)
-
-        thread = threading.Thread(target=write)
-        thread.start()
-        time.sleep(1.0)
-        assert thread.is_alive(), "the frame write did not wait for the delete"
-        deleting.commit()
-    thread.join(timeout=30)
+        outcome = run_blocked_behind(
+            engine, deleting, lambda: jobs.record_frame(engine, aid, "w", 30, row, []))
     assert outcome == [False]
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(Frame)) == 0
