@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ from tests.fixtures.azurite import unique_container
 from tests.fixtures.tempwatch import TempWatch
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_heavy_video
+from tests.fixtures.workers import wait_for
 
 MB = 1024 * 1024
 
@@ -35,18 +35,27 @@ def watched_cli(env, temp, *args, timeout=240):
 
 
 def test_the_watch_sees_unnamed_temporary_files(tmp_path):
-    """Test that the temp watch counts a TemporaryFile (no name on Linux) held by the child."""
+    """Test that the temp watch counts a TemporaryFile (no name on Linux) held by the child.
+
+    The child holds the file until told to let go, and is told only once the watch has taken
+    two samples since the child said it held it, so at least one sample saw it.
+    """
     temp = tmp_path / "temp"
     temp.mkdir()
-    code = ("import tempfile, time\n"
+    code = ("import sys, tempfile\n"
             "f = tempfile.TemporaryFile()\n"
-            "f.write(b'x' * 3_000_000); f.flush(); time.sleep(1.0)\n")
+            "f.write(b'x' * 3_000_000); f.flush()\n"
+            "print('held', flush=True); sys.stdin.readline()\n")
     with TempWatch(temp) as watch:
         proc = subprocess.Popen([sys.executable, "-c", code], env={"TMPDIR": str(temp)},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 start_new_session=True)
         watch.sid = proc.pid
-        proc.wait(30)
-        time.sleep(0.1)
+        assert proc.stdout.readline() == "held\n"
+        seen = watch.samples
+        wait_for(lambda: watch.samples >= seen + 2, "two samples of the held file", timeout=30)
+        proc.communicate("\n", timeout=30)
+    assert proc.returncode == 0
     assert list(temp.iterdir()) == [] and watch.peak >= 3_000_000
 
 
