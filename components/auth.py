@@ -19,7 +19,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -33,7 +32,7 @@ import streamlit as st
 from components.text import escape_markdown
 from services.access import is_allowed, normalise_email
 from services.auth_settings import auth_section
-from services.config import SettingsError, read_dotenv
+from services.config import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +106,19 @@ def _secrets_files() -> list[str]:
         return []
 
 
-def _environment() -> dict[str, str]:
-    """Real environment variables over the .env file, as services.config reads settings."""
-    return {**read_dotenv(Path(".env")), **os.environ}
-
-
-def app_secrets(environ: Mapping[str, str] | None = None) -> dict:
+def app_secrets(settings: Settings | None = None) -> dict:
     """Secrets for `st.App(secrets=...)`: {"auth": ...} from FRAMEWISE_AUTH_*, else {}.
 
-    Raises SettingsError naming the variable when the settings are incomplete.
+    Settings default to the environment and .env; raises SettingsError naming the variable when
+    a setting is unusable or the sign-in settings are incomplete.
     """
-    section = auth_section(_environment() if environ is None else environ)
+    section = auth_section(load_settings() if settings is None else settings)
     return {"auth": section} if section else {}
 
 
 def _env_auth() -> dict[str, str] | None:
     try:
-        return auth_section(_environment())
+        return auth_section(load_settings())
     except SettingsError as exc:
         raise AuthConfigError(str(exc)) from None
 

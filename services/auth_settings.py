@@ -1,4 +1,4 @@
-"""Sign-in settings from the environment (App Service app settings), as st.login's [auth] section.
+"""Sign-in settings (FRAMEWISE_AUTH_*, read by services.config), as st.login's [auth] section.
 
 On App Service there is no secrets file: the Entra ID app registration's values come as app
 settings (the client secret ideally as a Key Vault reference) and app.py hands the section this
@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
 
-from services.config import SettingsError
+from services.config import Settings, SettingsError
 
 CLIENT_ID = "FRAMEWISE_AUTH_CLIENT_ID"
 TENANT_ID = "FRAMEWISE_AUTH_TENANT_ID"
 CLIENT_SECRET = "FRAMEWISE_AUTH_CLIENT_SECRET"
 COOKIE_SECRET = "FRAMEWISE_AUTH_COOKIE_SECRET"
 REDIRECT_URI = "FRAMEWISE_AUTH_REDIRECT_URI"
-# Another OpenID Connect provider than Entra ID (the tests' mock provider, for one).
 METADATA_URL = "FRAMEWISE_AUTH_SERVER_METADATA_URL"
-AUTH_SETTINGS = (CLIENT_ID, TENANT_ID, CLIENT_SECRET, COOKIE_SECRET, REDIRECT_URI, METADATA_URL)
+# Each setting and the Settings field that holds it.
+_FIELDS = {CLIENT_ID: "auth_client_id", TENANT_ID: "auth_tenant_id",
+           CLIENT_SECRET: "auth_client_secret", COOKIE_SECRET: "auth_cookie_secret",
+           REDIRECT_URI: "auth_redirect_uri", METADATA_URL: "auth_server_metadata_url"}
+AUTH_SETTINGS = tuple(_FIELDS)
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
-def _value(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
+def _value(settings: Settings, name: str) -> str:
+    value = getattr(settings, _FIELDS[name]) or ""
     if value.startswith("@Microsoft.KeyVault("):
         # App Service leaves the reference itself in place when it cannot resolve it.
         raise SettingsError(name, "is a Key Vault reference App Service could not resolve; give "
@@ -34,8 +36,8 @@ def _value(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _tenant_metadata_url(env: Mapping[str, str]) -> str:
-    tenant = _value(env, TENANT_ID)
+def _tenant_metadata_url(settings: Settings) -> str:
+    tenant = _value(settings, TENANT_ID)
     if not tenant:
         raise SettingsError(TENANT_ID, "must be set when sign-in is configured (the directory id "
                                        "of the app registration)")
@@ -50,40 +52,40 @@ def _tenant_metadata_url(env: Mapping[str, str]) -> str:
     return f"https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
 
 
-def _redirect_uri(env: Mapping[str, str], public_url: str | None) -> str:
-    explicit = _value(env, REDIRECT_URI)
+def _redirect_uri(settings: Settings) -> str:
+    explicit = _value(settings, REDIRECT_URI)
     if explicit:
         return explicit
-    base = (public_url or _value(env, "FRAMEWISE_PUBLIC_URL")).rstrip("/")
-    if not base:
+    if "public_url" not in settings.model_fields_set:
+        # Its default (localhost) is no address Entra ID can send a deployed app's users back to.
         raise SettingsError(REDIRECT_URI, "must be set, or FRAMEWISE_PUBLIC_URL, when sign-in is "
                                           "configured")
-    return f"{base}/oauth2callback"
+    return f"{settings.public_url}/oauth2callback"
 
 
-def auth_section(env: Mapping[str, str], public_url: str | None = None) -> dict[str, str] | None:
+def auth_section(settings: Settings) -> dict[str, str] | None:
     """The [auth] mapping st.login reads, or None when no FRAMEWISE_AUTH_* setting is set.
 
     Any one of them set means sign-in is wanted: a missing one raises SettingsError naming it,
     so sign-in never turns itself off because of a typo.
     """
-    if not any(env.get(name, "").strip() for name in AUTH_SETTINGS):
+    if not any(getattr(settings, field) for field in _FIELDS.values()):
         return None
     for name in (CLIENT_ID, CLIENT_SECRET, COOKIE_SECRET):
-        if not _value(env, name):
+        if not _value(settings, name):
             raise SettingsError(name, "must be set when sign-in is configured (any "
                                       "FRAMEWISE_AUTH_* setting turns sign-in on)")
-    if len(_value(env, COOKIE_SECRET)) < 32:
+    if len(_value(settings, COOKIE_SECRET)) < 32:
         raise SettingsError(COOKIE_SECRET, "must be a random string of at least 32 characters")
-    metadata = _value(env, METADATA_URL) or _tenant_metadata_url(env)
-    redirect = _redirect_uri(env, public_url)
+    metadata = _value(settings, METADATA_URL) or _tenant_metadata_url(settings)
+    redirect = _redirect_uri(settings)
     if not redirect.startswith(("http://", "https://")) or not redirect.endswith("/oauth2callback"):
         raise SettingsError(REDIRECT_URI, "must be the app's absolute URL ending in "
                                           "/oauth2callback")
     return {
         "redirect_uri": redirect,
-        "cookie_secret": _value(env, COOKIE_SECRET),
-        "client_id": _value(env, CLIENT_ID),
-        "client_secret": _value(env, CLIENT_SECRET),
+        "cookie_secret": _value(settings, COOKIE_SECRET),
+        "client_id": _value(settings, CLIENT_ID),
+        "client_secret": _value(settings, CLIENT_SECRET),
         "server_metadata_url": metadata,
     }

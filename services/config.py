@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
-from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -130,13 +129,20 @@ class Settings(BaseSettings):
     )
     storage_account_url: str | None = Field(None, validation_alias="AZURE_STORAGE_ACCOUNT_URL")
     storage_container: str = Field("framewise", validation_alias="AZURE_STORAGE_CONTAINER")
-    # Sign-in is built from FRAMEWISE_AUTH_* by services/auth_settings.py; its two secrets are
-    # read here too so that secrets() (log and message masking) covers them.
+    # Sign-in: services/auth_settings.py checks these and builds st.login's [auth] section; the
+    # two secrets are covered by secrets() (log and message masking).
+    auth_client_id: str | None = Field(None, validation_alias="FRAMEWISE_AUTH_CLIENT_ID")
+    auth_tenant_id: str | None = Field(None, validation_alias="FRAMEWISE_AUTH_TENANT_ID")
     auth_client_secret: str | None = Field(
         None, validation_alias="FRAMEWISE_AUTH_CLIENT_SECRET", repr=False
     )
     auth_cookie_secret: str | None = Field(
         None, validation_alias="FRAMEWISE_AUTH_COOKIE_SECRET", repr=False
+    )
+    auth_redirect_uri: str | None = Field(None, validation_alias="FRAMEWISE_AUTH_REDIRECT_URI")
+    # Another OpenID Connect provider than Entra ID (the tests' mock provider, for one).
+    auth_server_metadata_url: str | None = Field(
+        None, validation_alias="FRAMEWISE_AUTH_SERVER_METADATA_URL"
     )
 
     @field_validator("data_dir")
@@ -264,11 +270,6 @@ def _settings_error(exc: ValidationError) -> SettingsError:
     if name not in _SECRET_SETTINGS:
         problem += f", got {str(error['input'])[:80]!r}"
     return SettingsError(name, problem)
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE pairs of a .env file (python-dotenv's parser, as Settings reads it); {} if none."""
-    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 def load_settings(

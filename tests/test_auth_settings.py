@@ -17,10 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 from components.auth import AuthConfig, app_secrets, parse_auth_section
 from services.auth_settings import AUTH_SETTINGS, auth_section
-from services.config import SettingsError
+from services.config import Settings, SettingsError, load_settings
+from tests.fixtures.signin import TENANT, signin_app
 
 ROOT = Path(__file__).resolve().parents[1]
-TENANT = "11111111-2222-3333-4444-555555555555"
 ENV = {
     "FRAMEWISE_AUTH_CLIENT_ID": "framewise-client",
     "FRAMEWISE_AUTH_TENANT_ID": TENANT,
@@ -38,19 +38,40 @@ EXPECTED = {
 }
 
 
+def _settings(env: dict[str, str]) -> Settings:
+    return load_settings(env, dotenv=None)
+
+
 def test_no_auth_settings_means_no_sign_in_from_settings():
     """Test that without any FRAMEWISE_AUTH_* the settings add no [auth] section."""
-    assert auth_section({"FRAMEWISE_PUBLIC_URL": "https://x.example"}) is None
-    assert auth_section({name: "  " for name in AUTH_SETTINGS}) is None
-    assert app_secrets({}) == {}
+    assert auth_section(_settings({"FRAMEWISE_PUBLIC_URL": "https://x.example"})) is None
+    assert auth_section(_settings({name: "  " for name in AUTH_SETTINGS})) is None
+    assert app_secrets(_settings({})) == {}
 
 
 def test_settings_give_the_section_st_login_needs():
     """Test the Entra ID section from the settings, redirect derived from the public URL."""
-    assert auth_section(ENV) == EXPECTED
-    assert app_secrets(ENV) == {"auth": EXPECTED}
+    assert auth_section(_settings(ENV)) == EXPECTED
+    assert app_secrets(_settings(ENV)) == {"auth": EXPECTED}
     # The same checks as a secrets.toml [auth] section: st.login() with no provider name.
     assert parse_auth_section(EXPECTED) == AuthConfig(provider=None)
+
+
+def test_settings_are_read_like_every_other_setting(tmp_path, monkeypatch):
+    """Test that app_secrets() reads FRAMEWISE_AUTH_* from .env and the real environment, the
+    real environment winning, and refuses a bad value of any setting the same way."""
+    monkeypatch.chdir(tmp_path)
+    for name in (*AUTH_SETTINGS, "FRAMEWISE_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    dotenv = {**ENV, "FRAMEWISE_AUTH_CLIENT_ID": "client-in-dotenv"}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+    assert app_secrets()["auth"]["client_id"] == "client-in-dotenv"
+    monkeypatch.setenv("FRAMEWISE_AUTH_CLIENT_ID", ENV["FRAMEWISE_AUTH_CLIENT_ID"])
+    assert app_secrets() == {"auth": EXPECTED}
+    monkeypatch.setenv("FRAMEWISE_PUBLIC_URL", "app-framewise-abc.azurewebsites.net")
+    with pytest.raises(SettingsError) as info:
+        app_secrets()
+    assert info.value.name == "FRAMEWISE_PUBLIC_URL"
 
 
 def test_explicit_redirect_and_provider_win():
@@ -59,14 +80,15 @@ def test_explicit_redirect_and_provider_win():
            "FRAMEWISE_AUTH_SERVER_METADATA_URL": "http://127.0.0.1:9/.well-known/openid-"
                                                  "configuration"}
     del env["FRAMEWISE_AUTH_TENANT_ID"]
-    section = auth_section(env)
+    section = auth_section(_settings(env))
     assert section["redirect_uri"] == "https://framewise.contoso.com/oauth2callback"
     assert section["server_metadata_url"].startswith("http://127.0.0.1:9/")
 
 
 def test_tenant_as_a_domain_is_accepted():
     """Test that a tenant domain works as well as its GUID."""
-    section = auth_section({**ENV, "FRAMEWISE_AUTH_TENANT_ID": "contoso.onmicrosoft.com"})
+    section = auth_section(_settings({**ENV, "FRAMEWISE_AUTH_TENANT_ID":
+                                      "contoso.onmicrosoft.com"}))
     assert "/contoso.onmicrosoft.com/v2.0/" in section["server_metadata_url"]
 
 
@@ -77,7 +99,7 @@ def test_an_incomplete_set_names_the_missing_setting(missing):
     """Test that any one setting missing stops start-up with one line naming it."""
     env = {k: v for k, v in ENV.items() if k != missing}
     with pytest.raises(SettingsError) as info:
-        app_secrets(env)
+        app_secrets(_settings(env))
     assert info.value.name == missing
     assert str(info.value).startswith(f"setting {missing} must be set")
     assert "\n" not in str(info.value)
@@ -100,7 +122,7 @@ def test_unusable_values_are_refused(change, name, reason):
     """Test that an unresolved Key Vault reference, a tenant alias, a short cookie secret or a
     wrong redirect are refused with the setting's name."""
     with pytest.raises(SettingsError, match=reason) as info:
-        auth_section({**ENV, **change})
+        auth_section(_settings({**ENV, **change}))
     assert info.value.name == name
 
 
@@ -111,7 +133,9 @@ def test_st_app_accepts_the_secrets():
         "from streamlit.starlette import App\n"
         "from streamlit.runtime.secrets import secrets_singleton\n"
         "from components.auth import app_secrets\n"
-        "app = App('app.py', secrets=app_secrets(json.loads(sys.argv[1])))\n"
+        "from services.config import load_settings\n"
+        "settings = load_settings(json.loads(sys.argv[1]), dotenv=None)\n"
+        "app = App('app.py', secrets=app_secrets(settings))\n"
         # What the App's lifespan does at server start (it runs no server here).
         "secrets_singleton.merge_programmatic_secrets(app._programmatic_secrets)\n"
         "from streamlit.auth_util import get_secrets_auth_section\n"
@@ -137,11 +161,7 @@ def env_auth(app_services, monkeypatch):
 
 
 def _run(section: dict | None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    if section is not None:
-        at.secrets["auth"] = section  # what st.App(secrets=app_secrets()) puts in st.secrets
-    at.user = {"is_logged_in": False}
-    at.run()
+    at = signin_app(auth_section=section).run()  # as st.App(secrets=app_secrets()) serves it
     assert not at.exception, at.exception
     return at
 
