@@ -7,7 +7,7 @@
 4. `cli.py analyze --no-wait` queues an analysis of a small generated video; nobody opens the app;
    the server's own worker must finish it.
 
-Run alone: `.venv/bin/python -m bench.deploy_rehearsal`. Embedded defaults (SQLite, a local
+Run it with `.venv/bin/python -m bench.run --only 7`. Embedded defaults (SQLite, a local
 folder, the local analyser): this rehearses the build and the start, not Azure itself.
 """
 
@@ -16,21 +16,18 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
-import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tarfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
 from bench.common import FINDINGS, ROOT, Row, limit_row, log, scratch
-from bench.startup import free_port
+from bench.startup import healthy
 from tests.fixtures import bicep, tools
+from tests.fixtures.app_server import free_port
 from tests.fixtures.videos import make_video
 
 SECTION = "7. Deployment rehearsal"
@@ -81,14 +78,6 @@ def _size_mb(folder: Path) -> float:
     return total / 1e6
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
-
-
 def _status(site: Path, env: dict[str, str], analysis_id: str) -> str:
     done = subprocess.run([str(site / "antenv/bin/python"), "cli.py", "list"], cwd=site, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -136,7 +125,7 @@ def rehearse(work: Path) -> dict:
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             while time.perf_counter() - started < 60 and server.poll() is None:
-                if _healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+                if healthy(f"http://127.0.0.1:{port}/_stcore/health"):
                     found["healthy_s"] = time.perf_counter() - started
                     break
                 time.sleep(0.1)
@@ -199,18 +188,3 @@ def rows() -> list[Row]:
         FINDINGS.append(f"Deployment rehearsal stopped: {found['failed']}")
     return out
 
-
-def main() -> int:
-    os.chdir(ROOT)
-    if not shutil.which("git"):
-        print("error: git is needed for the rehearsal", file=sys.stderr)
-        return 2
-    result = rows()
-    for row in result:
-        print(f"{row.figure}: {row.measured} (target {row.target or '-'}; "
-              f"{'met' if row.met else 'NOT met' if row.met is False else 'info'}) {row.notes}")
-    return 0 if all(r.met is not False for r in result) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,18 +1,24 @@
-"""Drive the real pipeline as users get it: settings, services, ingest, queue, Worker.run_one."""
+"""Drive the real pipeline as users get it: settings, services, ingest, queue, Worker.run_one;
+and the fresh databases (SQLite, the tests' throwaway PostgreSQL) database sections measure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bench.common import Timing, timed
+from bench.common import Row, Timing, scratch, timed
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
+from services.db import make_engine
 from services.library import video_info
+from services.migrations import upgrade_schema
 from services.models import Analysis, Frame, Video
 from services.upload.ingest import ingest_video
 from services.video.frames import planned_frames
@@ -65,3 +71,33 @@ def remote_times(services: Services, analysis_id: str) -> list[float]:
             Frame.analysis_id == analysis_id, Frame.remote_analysed == True  # noqa: E712
         )).all()
     return sorted(float(t) for t in rows)
+
+
+def on_databases(section: str, measure: Callable[[str, Engine], list[Row]],
+                 postgres: bool = True) -> list[Row]:
+    """measure("SQLite", engine) on a fresh SQLite database, then (unless postgres=False)
+    measure("PostgreSQL", engine) on a fresh throwaway PostgreSQL (tests/fixtures/database.py);
+    a PostgreSQL that cannot be started becomes one "not run" row."""
+    number, name = section.split(". ", 1)
+    with scratch(f"db{number}-") as tmp:
+        services = services_for(Path(tmp))
+        out = measure("SQLite", services.engine)
+        services.engine.dispose()
+    if not postgres:
+        return out
+    import pytest
+
+    from tests.fixtures.database import private_postgres
+
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(private_postgres())
+        except (Exception, pytest.skip.Exception) as exc:  # skip: PostgreSQL is missing
+            return [*out, Row(section, f"{name.lower()} on PostgreSQL", "not run", "", None,
+                              None, "PostgreSQL could not be started: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else exc!r}")]
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        out += measure("PostgreSQL", engine)
+        engine.dispose()
+    return out

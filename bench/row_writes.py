@@ -8,15 +8,13 @@ tests' throwaway PostgreSQL; rows per second = (frames + detections) / wall time
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from bench.common import Row, log, median, scratch
-from bench.harness import services_for
+from bench.common import Row, log, median
+from bench.harness import on_databases
 from services.analysis import jobs
-from services.db import make_engine, session_scope
-from services.migrations import upgrade_schema
+from services.db import session_scope
 from services.models import Video
 
 SECTION = "12. Row writes"
@@ -61,34 +59,15 @@ def measure(engine: Engine, n: int) -> float:
     return FRAMES * (1 + PER_FRAME) / wall
 
 
-def _row(name: str, engine: Engine) -> Row:
+def _rows(name: str, engine: Engine) -> list[Row]:
     rates = [measure(engine, n) for n in range(REPEATS)]
     log(f"   {name}: " + ", ".join(f"{r:,.0f}" for r in rates) + " rows/s")
-    return Row(SECTION, f"rows written per second on {name} ({FRAMES} frames x (1 + {PER_FRAME} "
-               "detections))", f"{median(rates):,.0f} rows/s", "", None, None,
-               f"median of {REPEATS} ({', '.join(f'{r:,.0f}' for r in rates)}); before bulk "
-               f"inserts: {BEFORE[name]}; jobs.record_frame, one transaction per frame")
+    return [Row(SECTION, f"rows written per second on {name} ({FRAMES} frames x (1 + "
+                f"{PER_FRAME} detections))", f"{median(rates):,.0f} rows/s", "", None, None,
+                f"median of {REPEATS} ({', '.join(f'{r:,.0f}' for r in rates)}); before bulk "
+                f"inserts: {BEFORE[name]}; jobs.record_frame, one transaction per frame")]
 
 
 def rows(postgres: bool = True) -> list[Row]:
     log(f"12. row writes: {FRAMES} frames x (1 + {PER_FRAME}) rows, SQLite and PostgreSQL")
-    with scratch("rows-") as tmp:
-        services = services_for(Path(tmp))
-        out = [_row("SQLite", services.engine)]
-        services.engine.dispose()
-    if not postgres:
-        return out
-    try:
-        from tests.fixtures.database import private_postgres
-
-        with private_postgres() as url:
-            engine = make_engine(url)
-            upgrade_schema(engine)
-            out.append(_row("PostgreSQL", engine))
-            engine.dispose()
-    except BaseException as exc:  # noqa: BLE001 - pytest.skip when PostgreSQL is missing
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        out.append(Row(SECTION, "row writes on PostgreSQL", "not run", "", None, None,
-                       f"PostgreSQL could not be started: {str(exc).splitlines()[0][:200]}"))
-    return out
+    return on_databases(SECTION, _rows, postgres)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 
-from bench.common import Row, limit_row, log, median, scratch
-from bench.harness import services_for
-from services.db import make_engine
+from bench.common import Row, limit_row, log, median
+from bench.harness import on_databases
 from services.insights.search import search
-from services.migrations import upgrade_schema
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 
 SECTION = "8. Search"
@@ -123,24 +120,5 @@ def _rows(engine_name: str, engine, repeats: int, n_analyses: int) -> list[Row]:
 
 def rows(repeats: int = 5, postgres: bool = True, n_analyses: int = 100) -> list[Row]:
     """Rows on SQLite and (unless postgres=False) PostgreSQL; 60,000 detections in all."""
-    out: list[Row] = []
-    with scratch("search-") as tmp:
-        services = services_for(Path(tmp))
-        out += _rows("SQLite", services.engine, repeats, n_analyses)
-        services.engine.dispose()
-    if not postgres:
-        return out
-    try:
-        from tests.fixtures.database import private_postgres
-
-        with private_postgres() as url:
-            engine = make_engine(url)
-            upgrade_schema(engine)
-            out += _rows("PostgreSQL", engine, repeats, n_analyses)
-            engine.dispose()
-    except BaseException as exc:  # noqa: BLE001 - pytest.skip when PostgreSQL is missing
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        out.append(Row(SECTION, "search on PostgreSQL", "not run", "", None, None,
-                       f"PostgreSQL could not be started: {str(exc).splitlines()[0][:200]}"))
-    return out
+    return on_databases(SECTION, lambda name, engine: _rows(name, engine, repeats, n_analyses),
+                        postgres)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from bench.common import FINDINGS, PY, ROOT, Row, child_env, limit_row, log, median, scratch
 from tests.fixtures import tools
+from tests.fixtures.app_server import free_port
 
 SECTION = "6. Start-up"
 MODULES = ("services.config, services.db, services.models, services.storage.factory, "
@@ -21,13 +20,8 @@ IMPORT = (f"import time; t = time.perf_counter(); import {MODULES}; "
           "print(time.perf_counter() - t, time.time())")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether `url` answers 200 within a second."""
     try:
         with urllib.request.urlopen(url, timeout=1) as answer:
             return answer.status == 200
@@ -50,14 +44,14 @@ def streamlit_start(timeout_s: float = 30.0) -> tuple[float, float | None]:
             try:
                 health = None
                 while time.perf_counter() - started < timeout_s and proc.poll() is None:
-                    if _healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+                    if healthy(f"http://127.0.0.1:{port}/_stcore/health"):
                         health = time.perf_counter() - started
                         break
                     time.sleep(0.05)
                 if health is None:
                     raise RuntimeError(f"streamlit not healthy after {timeout_s:g} s "
                                        f"(exit {proc.poll()})")
-                page = time.perf_counter() - started if _healthy(
+                page = time.perf_counter() - started if healthy(
                     f"http://127.0.0.1:{port}/") else None
                 return health, page
             finally:
@@ -118,6 +112,3 @@ def rows(repeats: int = 3) -> list[Row]:
                   f"alone {median(inside):.2f} s; whole process with interpreter teardown "
                   f"{median(whole):.2f} s; heaviest: {slowest_imports()}"),
     ]
-
-if __name__ == "__main__":
-    print(json.dumps([r.__dict__ for r in rows(1)], indent=1))
