@@ -30,6 +30,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import (
     BlobBlock,
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
     ContainerClient,
@@ -146,20 +147,24 @@ class AzureBlobStore:
         blocks: list[str] = []
         total = 0
         with self._errors():
-            while chunk := _read_full(stream, self.chunk_size):
-                total += len(chunk)
-                if max_bytes is not None and total > max_bytes:
-                    # Staged blocks are never committed; Azure discards them within a week.
-                    raise BlobTooLarge(f"larger than {max_bytes} bytes")
-                block_id = f"{prefix}{len(blocks):08d}"  # equal lengths; the SDK base64-encodes
-                blob.stage_block(block_id, chunk, length=len(chunk))
-                blocks.append(block_id)
-                del chunk  # drop the reference before reading the next block
-            if blocks:
-                committed = [BlobBlock(block_id) for block_id in blocks]
-                blob.commit_block_list(committed, content_settings=_content(key))
-            else:
-                blob.upload_blob(b"", overwrite=True, content_settings=_content(key))
+            try:
+                while chunk := _read_full(stream, self.chunk_size):
+                    total += len(chunk)
+                    if max_bytes is not None and total > max_bytes:
+                        raise BlobTooLarge(f"larger than {max_bytes} bytes")
+                    block_id = f"{prefix}{len(blocks):08d}"  # equal lengths; SDK base64-encodes
+                    blob.stage_block(block_id, chunk, length=len(chunk))
+                    blocks.append(block_id)
+                    del chunk  # drop the reference before reading the next block
+                if blocks:
+                    committed = [BlobBlock(block_id) for block_id in blocks]
+                    blob.commit_block_list(committed, content_settings=_content(key))
+                else:
+                    blob.upload_blob(b"", overwrite=True, content_settings=_content(key))
+            except BaseException:
+                if blocks:
+                    _drop_staged(blob)
+                raise
         return total
 
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -192,7 +197,7 @@ class AzureBlobStore:
         return self._sas_url(key, FFMPEG_SAS_MINUTES)
 
     def sweep_temp(self, older_than_s: float) -> int:
-        return 0  # staged blocks are never committed and Azure drops them; nothing local
+        return 0  # nothing local; a killed process's staged blocks Azure drops after 7 days
 
     def exists(self, key: str) -> bool:
         blob = self.container.get_blob_client(check_key(key))
@@ -304,6 +309,26 @@ class _BlobReader(io.RawIOBase):
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+def _drop_staged(blob: BlobClient) -> None:
+    """Drop the blocks an aborted write staged, so that nothing of it stays in the container
+    (not even among the uncommitted blobs a listing can include).
+
+    Azure documents two ends for uncommitted blocks: a commit of a block list without them, or
+    7 days (Azurite's Delete Blob also removes them; nothing says Azure's does). So commit an
+    empty list, only while no blob exists under the key, and delete that empty blob.
+    Under an existing blob (a refused overwrite) the blob is left as it was and the blocks to
+    Azure. Never raises: the caller must see the error that aborted the write.
+    """
+    try:
+        empty = blob.commit_block_list([], match_condition=MatchConditions.IfMissing)
+        blob.delete_blob(etag=str(empty["etag"]), match_condition=MatchConditions.IfNotModified)
+    except ResourceExistsError:
+        pass  # an earlier blob stays untouched
+    except Exception as exc:  # storage unreachable meanwhile: Azure drops them after 7 days
+        log.warning("could not drop the staged blocks of %s (%s)", blob.blob_name,
+                    type(exc).__name__)
 
 
 def _read_full(stream: Readable, size: int) -> bytes:
