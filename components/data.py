@@ -13,8 +13,7 @@ from services.context import Services
 from services.insights import results
 from services.insights import segments as label_segments
 from services.upload.ingest import unregistered_videos
-from services.vision.azure import cache_identity
-from services.vision.cache import cached_answers
+from services.vision.azure import cached_azure_answers
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -37,9 +36,7 @@ def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: 
 @st.cache_data(ttl=20, show_spinner=False)
 def cached_frames(_services: Services, video_sha256: str, features: tuple[str, ...]) -> int:
     """Answers in the result cache for this video and features (a listing: at most every 20 s)."""
-    settings = _services.settings
-    identity = cache_identity(features, settings.vision_language, settings.vision_gender_neutral)
-    return cached_answers(_services.store, video_sha256, identity)
+    return cached_azure_answers(_services.store, _services.settings, video_sha256, features)
 
 
 @st.cache_data(ttl=20, show_spinner=False)

@@ -7,7 +7,7 @@ from services.analysis.estimate import estimate
 from services.storage.local import LocalBlobStore
 from services.video.frames import SampledFrame
 from services.video.probe import VideoInfo
-from services.vision.azure import cache_identity
+from services.vision.azure import cache_identity, cached_azure_answers
 from services.vision.base import FrameResult
 from services.vision.cache import CachedAnalyzer, cached_answers
 
@@ -54,7 +54,7 @@ def test_adaptive_sampling_gives_a_range_from_one_per_interval():
     assert (plan.transactions, plan.most) == (6, 60)
 
 
-def test_cached_answers_lower_the_estimate(tmp_path):
+def test_cached_answers_lower_the_estimate(tmp_path, settings):
     """Test that answers cached by an earlier analysis are counted and lower the estimate."""
     store = LocalBlobStore(tmp_path)
     inner = Answering()
@@ -66,6 +66,10 @@ def test_cached_answers_lower_the_estimate(tmp_path):
     count = cached_answers(store, "ab" * 32, inner.cache_identity)
     assert count == 20
     assert cached_answers(store, "ab" * 32, cache_identity(("tags",), "en", True)) == 0
+    # As the Upload page asks: the features chosen, language and captions from the settings.
+    assert cached_azure_answers(store, settings, "ab" * 32, ("people", "tags")) == 20
+    german = settings.model_copy(update={"vision_language": "de"})
+    assert cached_azure_answers(store, german, "ab" * 32, ("people", "tags")) == 0
     plan = estimate(INFO, fps=1, max_frames=None, analyzer="azure", price_per_1000=1.0,
                     cached=count)
     assert (plan.transactions, plan.most, plan.cached) == (40, 60, 20)

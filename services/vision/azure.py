@@ -33,11 +33,13 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from urllib3.util.retry import Retry
 
-from services.config import VISION_FEATURES
+from services.config import VISION_FEATURES, Settings
 from services.credentials import default_credential
+from services.storage.base import BlobStore
 from services.video.frames import SampledFrame
 from services.vision.azure_results import prepare_image, to_result
 from services.vision.base import AnalyzerError, Cancelled, FrameRefused, FrameResult, WaitState
+from services.vision.cache import cached_answers
 from services.vision.ratelimit import share_rate
 from services.vision.throttle import EndpointThrottle, endpoint_throttle
 
@@ -63,6 +65,14 @@ _WAIT_WORDS = {"throttling": "is throttling", "unavailable": "is unavailable",
 def cache_identity(features, language: str, gender_neutral: bool) -> str:
     """The request settings that, with the pixels, decide the answer (the result cache's key)."""
     return f"{API_VERSION}|{','.join(sorted(features))}|{language}|{gender_neutral}"
+
+
+def cached_azure_answers(store: BlobStore, settings: Settings, video_sha256: str,
+                         features: Sequence[str]) -> int:
+    """Frames of this video the result cache already answers for an Azure analysis with these
+    features and the settings' language and captions (they cost no transaction)."""
+    identity = cache_identity(features, settings.vision_language, settings.vision_gender_neutral)
+    return cached_answers(store, video_sha256, identity)
 
 
 def retry_after(response, now: float | None = None) -> float | None:
