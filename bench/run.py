@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     command = ".venv/bin/python -m bench.run" + (f" --only {args.only}" if args.only else "")
     sections = report.read_sections(args.results)
     prepare(which)
+    log(f"videos ready after {time.monotonic() - started:.0f} s (generated once into {OUT})")
     measured: list[Row] = []
     for key in which:
         found, began, when = len(common.FINDINGS), time.monotonic(), common.now()

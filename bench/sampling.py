@@ -122,5 +122,5 @@ def rows(path: Path | None = None, repeats: int = 3) -> list[Row]:
             f"frame to rgb24 and pipes 2.8 MB of it ({s1.cpu_children:.1f} s ffmpeg CPU vs "
             f"{f1.cpu:.1f} s), and Python copies it and encodes the JPEG ({s1.cpu_self:.1f} s); "
             "both are needed for the local statistics and the Azure upload. On this 2-core "
-            "machine other work (see load) moves this ratio by +-0.2 between runs.")
+            "machine other work (see the section's load) moves this ratio by +-0.2 between runs.")
     return out

@@ -99,7 +99,8 @@ def rows(repeats: int = 3) -> list[Row]:
             f"alone {median(inside):.2f} s). Nearly all of it is third-party: sqlmodel, pydantic "
             "and sqlalchemy (services.db, services.models), pandas (services.insights.results, "
             "services.insights.exports), the Azure SDK and requests (services.vision.azure), all "
-            "of it needed by those modules; the figure moves with other load (see the load row).")
+            "of it needed by those modules; the figure moves with other load (see the section's "
+            "load).")
     return [
         limit_row(SECTION, "`streamlit run app.py` until /_stcore/health answers 200",
                   median(health), 5.0, "s",

@@ -84,8 +84,9 @@ def rows(video: Path | None = None, frames: int = 600, slow_frames: int = 100) -
             f"one second at the emulator). The shared limiter spaces starts "
             f"{1000 / (TPS * HEADROOM):.0f} ms apart, so 11 arrivals fit in one second only if "
             f"one request is sent or stamped over {margin * 1000:.0f} ms late: CPU starvation of "
-            "the client or of the emulator process on a loaded machine (see load). The request "
-            "is retried and not billed; more HEADROOM would trade throughput for margin.")
+            "the client or of the emulator process on a loaded machine (see the section's load). "
+            "The request is retried and not billed; more HEADROOM would trade throughput for "
+            "margin.")
     log(f"2. throughput: {frames} frames through the bare AzureAnalyzer, 8 threads")
     bwall, bstats = bare(frames, 8, video)
     log(f"   bare {bwall:.1f} s, 429s {_throttled(bstats)}")
