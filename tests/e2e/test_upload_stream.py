@@ -3,7 +3,6 @@ the server's memory measured, a cancel that leaves nothing, and refusals before 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,12 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from services.models import Video
+from services.storage.local import TEMP_PREFIX
 from tests.e2e import ui
 from tests.fixtures.app_server import AppServer
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
+from tests.fixtures.workers import wait_for
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -43,6 +44,11 @@ def videos(server: AppServer) -> list[Video]:
 def leftovers(server: AppServer) -> list[Path]:
     """Every file under the data folder's blobs: stored videos and half-written temp files."""
     return [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+
+
+def temp_files(server: AppServer) -> list[Path]:
+    """The half-written files of uploads under way."""
+    return [p for p in leftovers(server) if p.name.startswith(TEMP_PREFIX)]
 
 
 def test_a_300_mb_video_streams_through_the_page_within_250_mb_of_idle(app_server, page, steps,
@@ -76,12 +82,14 @@ def test_a_cancelled_upload_leaves_no_blob_no_temp_file_and_no_row(app_server, p
     before_files, before_rows = leftovers(app_server), len(videos(app_server))
     ui.choose_file(page, big_video)
     expect(page.get_by_test_id("fwUploadStatus")).to_contain_text(" MB of ")
+    wait_for(lambda: temp_files(app_server), "the server writing the upload to a temp file")
     page.get_by_test_id("fwUploadCancel").click()
     expect(page.get_by_test_id("fwUploadDropzone")).to_be_visible()
     steps.shot(page, "cancelled")
-    deadline = time.monotonic() + 30  # the server notices the closed connection and cleans up
-    while leftovers(app_server) != before_files and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # The server notices the closed connection and removes the temp file (a finished upload
+    # would rename it into place instead, and fail the assertions below).
+    wait_for(lambda: not temp_files(app_server), "the server to drop the cancelled upload",
+             timeout=30)
     assert leftovers(app_server) == before_files
     assert len(videos(app_server)) == before_rows
 
