@@ -12,13 +12,13 @@ from sqlmodel import Session, select
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.context import open_services
-from services.db import session_scope
 from services.library import delete_video, list_analyses
 from services.models import Analysis, Detection, Frame, PendingBlobDelete, Video
 from services.storage.base import StorageError
 from services.storage.factory import make_blob_store
 from services.storage.local import LocalBlobStore
 from services.upload.ingest import ingest_video
+from tests.fixtures.factories import add_video
 from tests.fixtures.locks import run_blocked_behind
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import wait_for
@@ -113,11 +113,7 @@ postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect
 
 def _claimed_by_w(engine) -> tuple[Video, str]:
     """A video row (no blob) and an analysis of it that worker "w" has claimed."""
-    video = Video(original_filename="v.mp4", blob_key="videos/v.mp4", size_bytes=1,
-                  sha256="0" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
-                  uploaded_by="a")
-    with session_scope(engine) as s:
-        s.add(video)
+    video = add_video(engine)
     aid = jobs.queue_analysis(engine, video_id=video.id, analyzer="local", created_by="a",
                               sample_fps=1, max_frames=None, frames_planned=2).id
     assert jobs.claim(engine, "w", 30) == aid
