@@ -117,6 +117,12 @@ def _x(domain_end: float, title: str | None = TIME_TITLE) -> alt.X:
     return alt.X("timestamp_s:Q", title=title, scale=alt.Scale(domain=[0, domain_end], nice=False))
 
 
+def _selected_rule(t: float, x: alt.X | str = "timestamp_s:Q") -> alt.Chart:
+    """The selected moment, as a rule across a time chart."""
+    return (alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
+            .mark_rule(color=SELECTED_COLOUR, size=2).encode(x=x))
+
+
 def _decorations(
     frames: pd.DataFrame, t: float | None, domain_end: float
 ) -> list[alt.Chart]:
@@ -139,11 +145,7 @@ def _decorations(
                     tooltip=[alt.Tooltip("timestamp_s:Q", title="new shot at (s)", format=".1f")])
         )
     if t is not None:
-        layers.append(
-            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
-            .mark_rule(color=SELECTED_COLOUR, size=2)
-            .encode(x=alt.X("timestamp_s:Q", scale=scale, title=None))
-        )
+        layers.append(_selected_rule(t, alt.X("timestamp_s:Q", scale=scale, title=None)))
     return layers
 
 
@@ -232,10 +234,7 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
     )
     layers: list[alt.Chart] = [lines]
     if t is not None:
-        layers.append(
-            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
-            .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
-        )
+        layers.append(_selected_rule(t))
     return alt.LayerChart(layer=layers, height=height)
 
 
@@ -258,10 +257,7 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
     )
     layers: list[alt.Chart] = [rects]
     if t is not None:
-        layers.append(
-            alt.Chart(pd.DataFrame({"timestamp_s": [float(t)]}))
-            .mark_rule(color=SELECTED_COLOUR, size=2).encode(x="timestamp_s:Q")
-        )
+        layers.append(_selected_rule(t))
     # The height covers the x axis too: about 60 px, then 22 px per tag row.
     return alt.LayerChart(layer=layers, height=60 + 22 * len(order))
 

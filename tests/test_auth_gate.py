@@ -18,6 +18,7 @@ from services.context import Services
 from services.db import session_scope
 from services.library import list_analyses
 from services.models import Video
+from tests.fixtures.apptest import open_page, rendered_nodes
 from tests.fixtures.library import run_analysis
 from tests.fixtures.signin import AUTH, signin_app
 from tests.fixtures.uploads import upload_through_page
@@ -43,26 +44,9 @@ def allow(monkeypatch, value: str) -> None:
     st.cache_resource.clear()
 
 
-def open_page(at: AppTest, page: str, **query: str) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    if page != "upload":
-        at.switch_page(f"pages/{page}.py")
-        at.query_params.update(query)
-        at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _nodes(node):
-    yield node
-    for child in getattr(node, "children", {}).values():
-        yield from _nodes(child)
-
-
 def everything(at: AppTest) -> str:
     """The text of every element and block of the page, as protobuf text (bytes escaped)."""
-    return "\n".join(str(n.proto) for n in _nodes(at._tree) if getattr(n, "proto", None))
+    return "\n".join(str(n.proto) for n in rendered_nodes(at) if getattr(n, "proto", None))
 
 
 def analysed(services: Services, video_path: Path) -> str:
@@ -90,7 +74,7 @@ def test_signed_out_sees_only_the_sign_in_page(services, video_factory, page, de
     """Test that signed out, every page (a share link too) shows the sign-in page and no data."""
     analysis_id = analysed(services, video_factory(seconds=3))
     query = {"analysis": analysis_id, "t": "1"} if deep_link else {}
-    at = open_page(signin_app(), page, **query)
+    at = open_page(page, at=signin_app(), **query)
     assert [t.value for t in at.title] == ["Framewise"]
     assert [b.proto.label for b in at.button] == ["Sign in with Microsoft"]
     assert "Microsoft work account" in at.markdown[0].value
@@ -101,20 +85,21 @@ def test_signed_out_sees_only_the_sign_in_page(services, video_factory, page, de
 def test_signed_out_without_login_flag_is_signed_out(services, video_factory):
     """Test that claims without is_logged_in=True (AppTest's default user) do not get in."""
     analysis_id = analysed(services, video_factory(seconds=3))
-    at = open_page(signin_app(user={"email": "ana@example.com"}), "results", analysis=analysis_id)
+    at = open_page("results", at=signin_app(user={"email": "ana@example.com"}),
+                   analysis=analysis_id)
     assert at.button[0].proto.label == "Sign in with Microsoft"
     assert_no_data(at, analysis_id)
 
 
 def test_sign_in_button_calls_st_login(services, logins):
     """Test that the button starts st.login with the configured provider."""
-    at = open_page(signin_app(), "upload")
+    at = open_page("upload", at=signin_app())
     at.button(key="sign_in").click().run()
     assert not at.exception, at.exception
     assert logins == [()]
     shared = {k: AUTH[k] for k in ("redirect_uri", "cookie_secret")}
     named = {k: AUTH[k] for k in ("client_id", "client_secret", "server_metadata_url")}
-    at = open_page(signin_app(auth_section={**shared, "microsoft": named}), "upload")
+    at = open_page("upload", at=signin_app(auth_section={**shared, "microsoft": named}))
     at.button(key="sign_in").click().run()
     assert logins == [(), ("microsoft",)]
 
@@ -127,7 +112,7 @@ def test_share_link_is_resumed_after_sign_in(services, video_factory, logins, mo
     """
     monkeypatch.setattr(auth, "_this_browser", lambda: "browser-1")
     analysis_id = analysed(services, video_factory(seconds=3))
-    at = open_page(signin_app(), "results", analysis=analysis_id, t="1")
+    at = open_page("results", at=signin_app(), analysis=analysis_id, t="1")
     at.button(key="sign_in").click().run()
     assert logins == [()]
     ana = {"is_logged_in": True, "email": "ana@example.com"}
@@ -144,7 +129,7 @@ def test_allowed_user_uploads_and_queues_as_themselves(services, video_factory, 
     """Test that an allowed user sees the pages and is recorded as uploader and creator."""
     allow(monkeypatch, "@example.com")
     user = {"is_logged_in": True, "email": "Ana@Example.com", "name": "Ana"}
-    at = open_page(signin_app(user=user), "upload")
+    at = open_page("upload", at=signin_app(user=user))
     assert at.title[0].value == "Upload a video"
     assert [c.value for c in at.sidebar.caption] == ["Signed in as ana\\@example\\.com"]
     assert [b.proto.label for b in at.sidebar.button] == ["Sign out"]
@@ -174,7 +159,7 @@ def test_entra_preferred_username_is_the_user(services, video_factory, monkeypat
     key = "videos/stored.mp4"
     with video_factory().open("rb") as stream:
         services.store.write_stream(key, stream)
-    at = open_page(signin_app(user=user), "upload")
+    at = open_page("upload", at=signin_app(user=user))
     at.selectbox[0].set_value(key).run()
     at.button[0].click().run()  # "Use this video" registers it as this user's
     assert not at.exception, at.exception
@@ -190,7 +175,7 @@ def test_user_outside_the_list_is_refused(services, video_factory, monkeypatch, 
     analysis_id = analysed(services, video_factory(seconds=3))
     user = {"is_logged_in": True, "email": "eve@evil-example.com"}
     query = {"analysis": analysis_id} if deep_link else {}
-    at = open_page(signin_app(user=user), page, **query)
+    at = open_page(page, at=signin_app(user=user), **query)
     assert [t.value for t in at.title] == ["Framewise"]
     [warning] = at.warning
     assert "eve\\@evil\\-example\\.com" in warning.value
@@ -202,7 +187,7 @@ def test_user_outside_the_list_is_refused(services, video_factory, monkeypatch, 
 def test_refused_user_can_sign_out(services, monkeypatch):
     """Test that the refusal's sign-out button signs the user out (st.logout)."""
     allow(monkeypatch, "@example.com")
-    at = open_page(signin_app(user={"is_logged_in": True, "email": "eve@other.org"}), "upload")
+    at = open_page("upload", at=signin_app(user={"is_logged_in": True, "email": "eve@other.org"}))
     at.button(key="sign_out_refused").click().run()
     assert not at.exception, at.exception
     assert at.user == {"is_logged_in": False}
@@ -213,7 +198,7 @@ def test_refused_user_can_sign_out(services, monkeypatch):
 def test_sidebar_sign_out(services, monkeypatch):
     """Test that the sidebar's sign-out button signs out and shows no page content."""
     user = {"is_logged_in": True, "email": "ana@example.com"}
-    at = open_page(signin_app(user=user), "analyses")
+    at = open_page("analyses", at=signin_app(user=user))
     at.sidebar.button(key="sign_out").click().run()
     assert not at.exception, at.exception
     assert at.user == {"is_logged_in": False}
@@ -244,8 +229,8 @@ def test_broken_auth_section_refuses_everyone(services, video_factory):
     """Test that an incomplete [auth] stops the app with one line, rather than run open."""
     analysis_id = analysed(services, video_factory(seconds=3))
     broken = {k: v for k, v in AUTH.items() if k != "client_secret"}
-    at = open_page(signin_app(user={"is_logged_in": True, "email": "ana@example.com"},
-                       auth_section=broken), "upload")
+    ana = {"is_logged_in": True, "email": "ana@example.com"}
+    at = open_page("upload", at=signin_app(user=ana, auth_section=broken))
     [error] = at.error
     assert "missing\\: client\\_secret" in error.value
     assert AUTH["cookie_secret"] not in everything(at)

@@ -33,6 +33,7 @@ from services.db import session_scope
 from services.insights.exports import DETECTIONS_CSV_COLUMNS, to_csv
 from services.models import Analysis, Detection, Frame, Status, Video
 from services.upload.ingest import ingest_video
+from tests.fixtures.apptest import rendered_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = (
@@ -102,12 +103,6 @@ def payload_analysis(services: Services, video_id: str, status: Status = Status.
 # --- walking what AppTest rendered --------------------------------------------------------------
 
 
-def _nodes(node):
-    yield node
-    for child in getattr(node, "children", {}).values():
-        yield from _nodes(child)
-
-
 def _strings(message: Message, path: str = ""):
     """Every (field path, string) in a protobuf message, nested messages included."""
     for field, value in message.ListFields():
@@ -146,7 +141,7 @@ def check_page(at: AppTest) -> int:
     assert not at.exception, at.exception
     assert not at.get("html"), "st.html must not be used"
     shown = 0
-    for node in _nodes(at._tree):
+    for node in rendered_nodes(at):
         proto = getattr(node, "proto", None)
         if not isinstance(proto, Message):
             continue
