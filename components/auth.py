@@ -3,100 +3,36 @@
 Sign-in is on when `.streamlit/secrets.toml` has an `[auth]` section (see
 `.streamlit/secrets.toml.example`), or when FRAMEWISE_AUTH_* settings are set (App Service: app
 settings, handed to the server by `st.App(secrets=app_secrets())`); without either the app runs
-as the single user "local". app.py
-calls `access_state` before any page runs: signed-out visitors get the sign-in page, people
-outside FRAMEWISE_ALLOWED_USERS a polite refusal, and neither sees any data.
+as the single user "local". app.py calls `access_state` before any page runs: signed-out
+visitors get the sign-in page, people outside FRAMEWISE_ALLOWED_USERS a polite refusal, and
+neither sees any data. The rules themselves have no Streamlit in them: the [auth] checks in
+services/auth_settings.py, the gate decision in services/access.py, the return links in
+services/return_links.py.
 
 st.login always brings the browser back to the app's root URL (Streamlit's /oauth2callback
 redirects to "/"), so the page and query parameters of a share link would be lost, and so would
 session_state (the return is a new session). `remember_link` keeps them on the server, keyed by
-a hash of the browser's Streamlit XSRF cookie token (the cookie survives the round trip; its
-token does not change), and `resume_link` sends the signed-in browser on to them.
+the browser (services/return_links.py), and `resume_link` sends the signed-in browser on to them.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import streamlit as st
 
 from components.text import escape_markdown
-from services.access import is_allowed, normalise_email
-from services.auth_settings import auth_section
+from services.access import LOCAL_USER, Access, decide, user_email
+from services.auth_settings import AuthConfig, AuthConfigError, auth_section, parse_auth_section
 from services.config import Settings, SettingsError, load_settings
+from services.return_links import ReturnLinks, browser_key
 
 log = logging.getLogger(__name__)
 
-LOCAL_USER = "local"
-MICROSOFT = "microsoft"  # an optional named provider section, [auth.microsoft]
-PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
-XSRF_COOKIE = "_streamlit_xsrf"
-LINK_TTL_S = 15 * 60
 _RESUMED_KEY = "_framewise_link_resumed"
 _REFUSAL_LOGGED_KEY = "_framewise_refusal_logged"
-
-
-class AuthConfigError(ValueError):
-    """The [auth] section of secrets.toml cannot be used; the message names keys, never values."""
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    provider: str | None  # None: the provider settings sit in [auth] itself
-
-
-@dataclass(frozen=True)
-class Access:
-    """The outcome of the gate for this session."""
-
-    state: Literal["local", "signed_out", "refused", "allowed"]
-    email: str | None = None
-    provider: str | None = None
-
-    @property
-    def lets_in(self) -> bool:
-        return self.state in ("local", "allowed")
-
-
-def _placeholder(value: object) -> bool:
-    """A `<...>` placeholder of secrets.toml.example left in (no real value holds < and >)."""
-    return isinstance(value, str) and "<" in value and ">" in value
-
-
-def parse_auth_section(section: Mapping) -> AuthConfig:
-    """Check an [auth] mapping the way st.login will need it; raises AuthConfigError."""
-    named = section.get(MICROSOFT)
-    provider = MICROSOFT if isinstance(named, Mapping) else None
-    provider_section: Mapping = named if isinstance(named, Mapping) else section
-    missing = [k for k in ("redirect_uri", "cookie_secret") if not section.get(k)]
-    missing += [k for k in PROVIDER_KEYS if not provider_section.get(k)]
-    if missing:
-        where = f"[auth.{provider}]" if provider else "[auth]"
-        raise AuthConfigError(f"sign-in settings in {where} are missing: {', '.join(missing)}")
-    placeholders = [k for k in ("redirect_uri", "cookie_secret") if _placeholder(section[k])]
-    placeholders += [k for k in PROVIDER_KEYS if _placeholder(provider_section[k])]
-    if placeholders:
-        raise AuthConfigError("sign-in settings still hold the example's placeholder for: "
-                              + ", ".join(placeholders))
-    redirect = str(section["redirect_uri"]).strip()
-    absolute = redirect.startswith(("http://", "https://"))
-    if not absolute or not redirect.endswith("/oauth2callback"):
-        raise AuthConfigError("redirect_uri in [auth] must be the app's absolute URL ending in "
-                              "/oauth2callback, e.g. https://<app>.azurewebsites.net/"
-                              "oauth2callback")
-    if len(str(section["cookie_secret"])) < 32:
-        raise AuthConfigError("cookie_secret in [auth] must be a random string of at least 32 "
-                              "characters")
-    return AuthConfig(provider=provider)
 
 
 def _secrets_files() -> list[str]:
@@ -157,27 +93,6 @@ def _loaded(secrets, wanted: Mapping[str, str]) -> bool:
     return isinstance(section, Mapping) and {k: section.get(k) for k in wanted} == dict(wanted)
 
 
-def user_email(user: Mapping) -> str | None:
-    """The signed-in address: the email claim, else Entra ID's preferred_username (or upn)."""
-    for claim in ("email", "preferred_username", "upn"):
-        address = normalise_email(user.get(claim))
-        if address:
-            return address
-    return None
-
-
-def decide(user: Mapping, *, config: AuthConfig | None, allowed: Iterable[str]) -> Access:
-    """Pure gate decision from the user-info mapping (st.user) and the settings."""
-    if config is None:
-        return Access("local", LOCAL_USER)
-    if user.get("is_logged_in") is not True:
-        return Access("signed_out", provider=config.provider)
-    email = user_email(user)
-    if email is None or not is_allowed(email, allowed):
-        return Access("refused", email, config.provider)
-    return Access("allowed", email, config.provider)
-
-
 def _user_info() -> dict:
     try:
         return dict(st.user.to_dict())
@@ -212,51 +127,6 @@ def user_label() -> str:
 
 
 # --- the link that asked for a sign-in --------------------------------------------------------
-
-
-def browser_key(cookies: Mapping[str, str]) -> str | None:
-    """A stable, opaque id of this browser from Streamlit's XSRF cookie, or None.
-
-    The cookie is `2|<mask>|<token xor mask>|<timestamp>`: the mask changes with every response
-    that sets it, the token and timestamp do not (until the browser drops the cookie).
-    """
-    raw = (cookies.get(XSRF_COOKIE) or "").strip("\"'")
-    parts = raw.split("|")
-    if len(parts) != 4 or parts[0] != "2":
-        return None
-    try:
-        mask = binascii.a2b_hex(parts[1])
-        masked = binascii.a2b_hex(parts[2])
-    except (binascii.Error, ValueError):
-        return None
-    if len(mask) != 4 or not masked:
-        return None
-    token = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
-    return hashlib.sha256(token + b"|" + parts[3].encode()).hexdigest()
-
-
-class ReturnLinks:
-    """Page and query parameters that asked for a sign-in, per browser, for a short while."""
-
-    def __init__(self, ttl_s: float = LINK_TTL_S, max_entries: int = 1000, clock=time.monotonic):
-        self.ttl_s, self.max_entries, self.clock = ttl_s, max_entries, clock
-        self._links: OrderedDict[str, tuple[float, str, dict[str, str]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, browser: str, path: str, params: Mapping[str, str]) -> None:
-        kept = {str(k)[:64]: str(v)[:512] for k, v in list(params.items())[:16]}
-        with self._lock:
-            self._links.pop(browser, None)
-            self._links[browser] = (self.clock() + self.ttl_s, str(path)[:200], kept)
-            while len(self._links) > self.max_entries:
-                self._links.popitem(last=False)
-
-    def take(self, browser: str) -> tuple[str, dict[str, str]] | None:
-        with self._lock:
-            found = self._links.pop(browser, None)
-        if found is None or found[0] < self.clock():
-            return None
-        return found[1], found[2]
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,4 +1,4 @@
-"""Who may use the app: the FRAMEWISE_ALLOWED_USERS check, with no Streamlit in it.
+"""Who may use the app: the FRAMEWISE_ALLOWED_USERS check and the gate's decision, no Streamlit.
 
 An allow-list entry is either a full e-mail address (`ana@example.com`) or a domain written with
 its at sign (`@example.com`). A domain entry matches addresses whose domain is exactly that
@@ -9,7 +9,13 @@ spaces around entries. An empty list lets in everyone who can sign in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from services.auth_settings import AuthConfig
+
+LOCAL_USER = "local"
 
 
 def normalise_email(email: object) -> str | None:
@@ -43,3 +49,37 @@ def is_allowed(email: object, allowed: Iterable[str]) -> bool:
         elif address == entry:
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Access:
+    """The outcome of the gate for this session."""
+
+    state: Literal["local", "signed_out", "refused", "allowed"]
+    email: str | None = None
+    provider: str | None = None
+
+    @property
+    def lets_in(self) -> bool:
+        return self.state in ("local", "allowed")
+
+
+def user_email(user: Mapping) -> str | None:
+    """The signed-in address: the email claim, else Entra ID's preferred_username (or upn)."""
+    for claim in ("email", "preferred_username", "upn"):
+        address = normalise_email(user.get(claim))
+        if address:
+            return address
+    return None
+
+
+def decide(user: Mapping, *, config: AuthConfig | None, allowed: Iterable[str]) -> Access:
+    """Pure gate decision from the user-info mapping (st.user) and the settings."""
+    if config is None:
+        return Access("local", LOCAL_USER)
+    if user.get("is_logged_in") is not True:
+        return Access("signed_out", provider=config.provider)
+    email = user_email(user)
+    if email is None or not is_allowed(email, allowed):
+        return Access("refused", email, config.provider)
+    return Access("allowed", email, config.provider)

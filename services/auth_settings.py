@@ -4,12 +4,15 @@ On App Service there is no secrets file: the Entra ID app registration's values 
 settings (the client secret ideally as a Key Vault reference) and app.py hands the section this
 module builds to `st.App(secrets={"auth": ...})`. A `.streamlit/secrets.toml` [auth] section keeps
 working locally; when both exist the environment wins (st.App replaces the whole section).
+Either section is checked the way st.login will need it by `parse_auth_section`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from services.config import Settings, SettingsError
 
@@ -24,6 +27,8 @@ _FIELDS = {CLIENT_ID: "auth_client_id", TENANT_ID: "auth_tenant_id",
            CLIENT_SECRET: "auth_client_secret", COOKIE_SECRET: "auth_cookie_secret",
            REDIRECT_URI: "auth_redirect_uri", METADATA_URL: "auth_server_metadata_url"}
 AUTH_SETTINGS = tuple(_FIELDS)
+MICROSOFT = "microsoft"  # an optional named provider section, [auth.microsoft]
+PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
@@ -89,3 +94,47 @@ def auth_section(settings: Settings) -> dict[str, str] | None:
         "client_secret": _value(settings, CLIENT_SECRET),
         "server_metadata_url": metadata,
     }
+
+
+# --- an [auth] section (secrets.toml, or the one above) as st.login will need it -------------
+
+
+class AuthConfigError(ValueError):
+    """The [auth] section of secrets.toml cannot be used; the message names keys, never values."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    provider: str | None  # None: the provider settings sit in [auth] itself
+
+
+def _placeholder(value: object) -> bool:
+    """A `<...>` placeholder of secrets.toml.example left in (no real value holds < and >)."""
+    return isinstance(value, str) and "<" in value and ">" in value
+
+
+def parse_auth_section(section: Mapping) -> AuthConfig:
+    """Check an [auth] mapping the way st.login will need it; raises AuthConfigError."""
+    named = section.get(MICROSOFT)
+    provider = MICROSOFT if isinstance(named, Mapping) else None
+    provider_section: Mapping = named if isinstance(named, Mapping) else section
+    missing = [k for k in ("redirect_uri", "cookie_secret") if not section.get(k)]
+    missing += [k for k in PROVIDER_KEYS if not provider_section.get(k)]
+    if missing:
+        where = f"[auth.{provider}]" if provider else "[auth]"
+        raise AuthConfigError(f"sign-in settings in {where} are missing: {', '.join(missing)}")
+    placeholders = [k for k in ("redirect_uri", "cookie_secret") if _placeholder(section[k])]
+    placeholders += [k for k in PROVIDER_KEYS if _placeholder(provider_section[k])]
+    if placeholders:
+        raise AuthConfigError("sign-in settings still hold the example's placeholder for: "
+                              + ", ".join(placeholders))
+    redirect = str(section["redirect_uri"]).strip()
+    absolute = redirect.startswith(("http://", "https://"))
+    if not absolute or not redirect.endswith("/oauth2callback"):
+        raise AuthConfigError("redirect_uri in [auth] must be the app's absolute URL ending in "
+                              "/oauth2callback, e.g. https://<app>.azurewebsites.net/"
+                              "oauth2callback")
+    if len(str(section["cookie_secret"])) < 32:
+        raise AuthConfigError("cookie_secret in [auth] must be a random string of at least 32 "
+                              "characters")
+    return AuthConfig(provider=provider)

@@ -12,17 +12,10 @@ import streamlit as st
 from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
 
 import components.auth as auth
-from components.auth import (
-    AuthConfig,
-    AuthConfigError,
-    ReturnLinks,
-    browser_key,
-    decide,
-    parse_auth_section,
-    user_email,
-)
-from services.access import is_allowed, normalise_email
+from services.access import Access, decide, is_allowed, normalise_email, user_email
+from services.auth_settings import AuthConfig, AuthConfigError, parse_auth_section
 from services.config import load_settings
+from services.return_links import XSRF_COOKIE, ReturnLinks, browser_key
 from tests.fixtures.signin import AUTH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,12 +165,12 @@ def test_decide():
     """Test the gate decision for each kind of visitor."""
     config = AuthConfig(provider=None)
     ana = {"is_logged_in": True, "email": "ana@example.com"}
-    assert decide({}, config=None, allowed=()) == auth.Access("local", "local")
+    assert decide({}, config=None, allowed=()) == Access("local", "local")
     assert decide({"email": "ana@example.com"}, config=config, allowed=()).state == "signed_out"
     assert decide({"is_logged_in": False}, config=config, allowed=()).state == "signed_out"
     assert decide({**ana, "is_logged_in": "true"}, config=config, allowed=()).state == \
         "signed_out"
-    assert decide(ana, config=config, allowed=()) == auth.Access("allowed", "ana@example.com")
+    assert decide(ana, config=config, allowed=()) == Access("allowed", "ana@example.com")
     assert decide(ana, config=config, allowed=("@example.com",)).state == "allowed"
     refused = decide(ana, config=config, allowed=("@other.org",))
     assert (refused.state, refused.email, refused.lets_in) == ("refused", "ana@example.com", False)
@@ -196,13 +189,13 @@ def test_browser_key_is_stable_across_masks():
     first = generate_xsrf_token_string(token, 1_700_000_000)
     again = generate_xsrf_token_string(token, 1_700_000_000)
     assert first != again  # a new mask each time
-    key = browser_key({auth.XSRF_COOKIE: first})
-    assert key and key == browser_key({auth.XSRF_COOKIE: again})
+    key = browser_key({XSRF_COOKIE: first})
+    assert key and key == browser_key({XSRF_COOKIE: again})
     other = generate_xsrf_token_string(b"fedcba9876543210", 1_700_000_000)
-    assert browser_key({auth.XSRF_COOKIE: other}) != key
+    assert browser_key({XSRF_COOKIE: other}) != key
     assert token.hex() not in key  # the key does not reveal the token
-    for bad in ({}, {auth.XSRF_COOKIE: ""}, {auth.XSRF_COOKIE: "2|zz|00|1"},
-                {auth.XSRF_COOKIE: "1|00000000|00|1"}, {auth.XSRF_COOKIE: "abc"}):
+    for bad in ({}, {XSRF_COOKIE: ""}, {XSRF_COOKIE: "2|zz|00|1"},
+                {XSRF_COOKIE: "1|00000000|00|1"}, {XSRF_COOKIE: "abc"}):
         assert browser_key(bad) is None
 
 

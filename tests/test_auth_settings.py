@@ -15,8 +15,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from components.auth import AuthConfig, app_secrets, parse_auth_section
-from services.auth_settings import AUTH_SETTINGS, auth_section
+from components.auth import app_secrets
+from services.auth_settings import AUTH_SETTINGS, AuthConfig, auth_section, parse_auth_section
 from services.config import Settings, SettingsError, load_settings
 from tests.fixtures.signin import TENANT, signin_app
 
