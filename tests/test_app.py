@@ -195,11 +195,7 @@ def test_analyses_lists_and_filters(services, video_factory):
 
 def test_analyses_shows_unfinished_progress(services, video_factory):
     """Test that a queued analysis is listed with its progress while the table polls."""
-    with video_factory().open("rb") as stream:
-        video = ingest_video(services.engine, services.store, stream, filename="wait.mp4",
-                             uploaded_by="local")
-    queue_analysis(services.engine, video_id=video.id, analyzer="local", created_by="local",
-                   sample_fps=1.0, max_frames=None, frames_planned=3)
+    _queued(services, video_factory)
     at = open_page("analyses")
     assert not at.exception
     table = at.dataframe[0].value
