@@ -69,8 +69,9 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
 def server_secrets() -> dict[str, Any]:
     """st.secrets the server adds: the [auth] section from FRAMEWISE_AUTH_* settings, if any.
 
-    Incomplete settings add nothing here: the pages then refuse everyone with the same one-line
-    error naming the variable (components.auth), rather than the server failing to start.
+    Incomplete sign-in settings, or any unusable setting, add nothing here: the pages then
+    refuse everyone with the same one-line error naming the variable (app.py, components.auth),
+    rather than the server failing to start.
     """
     try:
         return app_secrets()
