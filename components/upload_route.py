@@ -46,6 +46,7 @@ def upload_routes(receiver: UploadReceiver = RECEIVER,
             length=int(length) if length.isdigit() else None,
             chunks=request.stream(),
             is_live=is_live,
+            receive=request.receive,
         )
         return JSONResponse(answer.body, status_code=answer.status,
                             headers={"Cache-Control": "no-store"})

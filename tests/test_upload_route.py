@@ -118,10 +118,9 @@ def nothing_stored(services: Services) -> bool:
     return leftovers(services) == [] and rows == []
 
 
-def wait_idle(receiver: UploadReceiver, timeout: float = 30) -> None:
-    """Until the upload the store shows in progress has ended and cleaned up: the receiver frees
-    an upload's slot only after ingest has removed what it wrote."""
-    wait_for(lambda: receiver.running == 0, "the upload to end", timeout=timeout)
+def wait_ended(receiver: UploadReceiver, count: int = 1, timeout: float = 30) -> None:
+    """Until `count` uploads let in have ended, what they wrote kept or removed."""
+    wait_for(lambda: receiver.ended >= count, "the upload to end", timeout=timeout)
 
 
 class RawUpload:
@@ -266,7 +265,21 @@ def test_a_closed_connection_leaves_no_blob_no_temp_file_and_no_row(services, re
     upload.send(bytes(9 * MB))
     wait_for(lambda: leftovers(services), "the first part of the upload in the store")
     upload.close()
-    wait_idle(receiver)
+    wait_ended(receiver)
+    assert nothing_stored(services), leftovers(services)
+    assert receiver.desk.take(SESSION, "ana@example.com") == []
+
+
+def test_a_client_that_leaves_while_its_video_is_probed_keeps_nothing(services, receiver, url,
+                                                                      clip):
+    """Test that a client closing its socket after the last byte (Cancel while the page says
+    "storing and probing", a closed tab), before the answer, leaves no blob and no row: it was
+    told nothing was stored."""
+    length, chunks = padded_video(clip, 9 * MB)
+    upload = RawUpload(url, mint(receiver, services), length=length)
+    upload.send(b"".join(chunks))
+    upload.close()
+    wait_ended(receiver)
     assert nothing_stored(services), leftovers(services)
     assert receiver.desk.take(SESSION, "ana@example.com") == []
 

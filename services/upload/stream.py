@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from threading import BoundedSemaphore
+from typing import Any
 
+from services.library import delete_video
 from services.storage.base import StorageError
 from services.upload.ingest import NotAVideoName, TooLarge, check_upload, display_name, ingest_video
 from services.upload.sessions import UploadDesk, UploadOutcome, UploadRefused
@@ -71,6 +73,37 @@ class BodyReader:
         return out
 
 
+class Departure:
+    """Whether the client closed its connection after sending its whole body.
+
+    Once the body is in, the server's ASGI `receive` returns only when the client disconnects
+    (or the answer has been sent): awaited in a task from the body's end, it is done by the time
+    a probe is over if the client left meanwhile (Cancel while "storing and probing", a closed
+    tab). Asking only after the probe is not enough: uvicorn may have paused reading the socket
+    on the body's last bytes, and resumes only when `receive` is awaited, so it would not yet
+    have seen the close.
+    """
+
+    def __init__(self, receive: Callable[[], Awaitable[Mapping[str, Any]]]):
+        self._receive = receive
+        self._task: asyncio.Future | None = None
+
+    async def watch(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The body's chunks; after the last one, starts waiting for the client to leave."""
+        async for chunk in chunks:
+            yield chunk
+        self._task = asyncio.ensure_future(self._receive())
+
+    def left(self) -> bool:
+        task = self._task
+        return (task is not None and task.done() and not task.cancelled()
+                and task.exception() is None and task.result().get("type") == "http.disconnect")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 @dataclass(frozen=True)
 class Answer:
     """The HTTP answer to an upload: status and a small JSON body."""
@@ -87,14 +120,11 @@ class UploadReceiver:
         self.desk = desk
         self._stall_s = stall_s
         self._slots = BoundedSemaphore(max_running)
-        self._max_running = max_running
         # Own threads: a long upload must not hold the threads Starlette serves files with.
         self._threads = ThreadPoolExecutor(max_running, thread_name_prefix="framewise-upload")
-
-    @property
-    def running(self) -> int:
-        """Uploads being received now."""
-        return self._max_running - self._slots._value  # a BoundedSemaphore counts free slots
+        # Uploads let in that have ended (stored, refused or interrupted), each counted when what
+        # it wrote has been kept or removed and its outcome recorded. On the event loop only.
+        self.ended = 0
 
     async def receive(
         self,
@@ -105,7 +135,11 @@ class UploadReceiver:
         length: int | None,
         chunks: AsyncIterator[bytes],
         is_live: Callable[[str], bool],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
     ) -> Answer:
+        """Take one upload; `receive` is the server's ASGI receive (see Departure). A client that
+        left after its last byte, before the answer, was told nothing is stored: the video it
+        sent is deleted again."""
         try:
             grant = self.desk.redeem(token, session_id=session_id, is_live=is_live)
         except UploadRefused as refused:
@@ -119,8 +153,10 @@ class UploadReceiver:
         if not self._slots.acquire(blocking=False):
             return Answer(503, {"error": "too many uploads at once on this server: try again "
                                          "in a minute", "recorded": False})
+        departure = Departure(receive)
         try:
-            reader = BodyReader(chunks, asyncio.get_running_loop(), stall_s=self._stall_s)
+            reader = BodyReader(departure.watch(chunks), asyncio.get_running_loop(),
+                                stall_s=self._stall_s)
             services = grant.services
 
             def ingest():
@@ -128,9 +164,16 @@ class UploadReceiver:
                                     uploaded_by=grant.user, max_bytes=grant.max_bytes,
                                     size=length)
 
-            video = await asyncio.get_running_loop().run_in_executor(self._threads, ingest)
+            loop = asyncio.get_running_loop()
+            video = await loop.run_in_executor(self._threads, ingest)
+            if departure.left():
+                await loop.run_in_executor(self._threads, delete_video, services.engine,
+                                           services.store, video.id)
+                raise UploadInterrupted("the client left before the answer")
+            self.desk.finish(grant, UploadOutcome(grant.user, video_id=video.id))
+            return Answer(200, {"video_id": video.id, "recorded": True})
         except UploadInterrupted as exc:
-            # ingest removed what it had written; nothing is kept, nothing to show the page.
+            # ingest (or the delete above) removed what was written; nothing to show the page.
             log.info("upload of %s interrupted after %d bytes (%s): nothing stored",
                      display_name(filename), reader.received, exc)
             return Answer(400, {"error": "the upload was interrupted: nothing was stored",
@@ -142,9 +185,9 @@ class UploadReceiver:
         except StorageError as exc:
             return self._refuse(grant, 503, str(exc))
         finally:
+            departure.stop()
             self._slots.release()
-        self.desk.finish(grant, UploadOutcome(grant.user, video_id=video.id))
-        return Answer(200, {"video_id": video.id, "recorded": True})
+            self.ended += 1
 
     def _refuse(self, grant, status: int, message: str) -> Answer:
         self.desk.finish(grant, UploadOutcome(grant.user, error=message))
