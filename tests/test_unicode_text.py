@@ -4,7 +4,6 @@ SQLite and PostgreSQL; text longer than its column is cut to fit, never an error
 from __future__ import annotations
 
 import io
-import json
 
 import pandas as pd
 import pytest
@@ -22,8 +21,9 @@ from services.insights import exports
 from services.models import Analysis, Detection, Frame, Status, fit_text
 from services.upload.ingest import ingest_video
 from tests.fixtures.apptest import SETTINGS_ENV
+from tests.fixtures.factories import add_analysis, add_video, detection_row, frame_row
 from tests.fixtures.tools import ROOT
-from tests.fixtures.vision_emulator import VisionEmulator, compact
+from tests.fixtures.vision_emulator import VisionEmulator
 
 FILE_NAME = "東京の夜 Ночь в Москве ليلة القاهرة दिल्ली की रात 🌃🎬.mp4"
 CAPTION = "猫が座っている · кошка сидит · قطة تجلس · बिल्ली बैठी है 🐈"
@@ -31,21 +31,10 @@ _PHRASE = "日本語の文字 Кириллица العربية देवना�
 OCR_LINE = (_PHRASE * (3000 // len(_PHRASE) + 1))[:3000]
 
 
-class UnicodeEmulator(VisionEmulator):
-    """The Vision emulator, answering with our caption and a 3,000-character OCR line."""
-
-    def _success_body(self, query, size) -> bytes:
-        body = json.loads(super()._success_body(query, size))
-        if "captionResult" in body:
-            body["captionResult"]["text"] = CAPTION
-        if "readResult" in body:
-            body["readResult"]["blocks"][0]["lines"][0]["text"] = OCR_LINE
-        return compact(body)
-
-
 @pytest.fixture
 def emulator():
-    emu = UnicodeEmulator().start()
+    """The Vision emulator, answering with our caption and a 3,000-character OCR line."""
+    emu = VisionEmulator(caption=CAPTION, read_line=OCR_LINE).start()
     yield emu
     emu.stop()
 
@@ -117,23 +106,12 @@ def test_text_in_four_scripts_survives_to_the_page_and_both_csvs(
 
 def test_text_longer_than_its_column_is_cut_to_fit(engine):
     """Test that an over-long caption, label, file name and error are stored cut, not refused."""
-    from services.models import Video
-
     long = "ж" * 5000
+    video = add_video(engine, original_filename="名" * 300, uploaded_by="u" * 400)
+    analysis_id = add_analysis(engine, video.id, analyzer="azure", error_message="エ" * 3000)
     with session_scope(engine) as s:
-        video = Video(original_filename="名" * 300, blob_key="videos/long.mp4", size_bytes=1,
-                      sha256="0" * 64, duration_s=1, fps=1, width=64, height=64, codec="h264",
-                      uploaded_by="u" * 400)
-        s.add(video)
-        s.flush()
-        analysis = Analysis(video_id=video.id, analyzer="azure", created_by="c",
-                            error_message="エ" * 3000)
-        s.add(analysis)
-        s.flush()
-        s.add(Frame(analysis_id=analysis.id, frame_index=0, timestamp_s=0, width=1, height=1,
-                    caption=long))
-        s.add(Detection(analysis_id=analysis.id, frame_index=0, kind="text_line",
-                        label=long + "\x00"))
+        s.add(frame_row(analysis_id, 0, caption=long))
+        s.add(detection_row(analysis_id, 0, "text_line", long + "\x00"))
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.length(Frame.caption))) == 1000
         assert conn.scalar(sa.select(Detection.label)) == "ж" * 4000

@@ -31,9 +31,10 @@ from streamlit.testing.v1 import AppTest
 from services.context import Services
 from services.db import session_scope
 from services.insights.exports import DETECTIONS_CSV_COLUMNS, to_csv
-from services.models import Analysis, Detection, Frame, Status, Video
+from services.models import Status, Video
 from services.upload.ingest import ingest_video
 from tests.fixtures.apptest import rendered_nodes
+from tests.fixtures.factories import analysis_row, detection_row, frame_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = (
@@ -77,24 +78,22 @@ def payload_video(services: Services, video_path: Path) -> str:
 def payload_analysis(services: Services, video_id: str, status: Status = Status.succeeded,
                      error: str | None = None) -> str:
     """An Azure analysis (as the pipeline writes it) whose every text is a payload."""
-    analysis = Analysis(video_id=video_id, analyzer="azure", features="tags,objects,read,caption",
-                        frames_planned=len(PAYLOADS), frames_done=len(PAYLOADS),
-                        transactions=len(PAYLOADS), status=status, error_message=error,
-                        created_by=PAYLOADS[0])
+    analysis = analysis_row(video_id, analyzer="azure", features="tags,objects,read,caption",
+                            frames_planned=len(PAYLOADS), frames_done=len(PAYLOADS),
+                            transactions=len(PAYLOADS), status=status, error_message=error,
+                            created_by=PAYLOADS[0])
     thumb = io.BytesIO()
     Image.new("RGB", (320, 180), "gray").save(thumb, format="JPEG")
     rows: list = [analysis]
     for i, text in enumerate(PAYLOADS):
         key = f"analyses/{analysis.id}/thumbs/{i:07d}.jpg"
         services.store.write_bytes(key, thumb.getvalue())
-        rows.append(Frame(analysis_id=analysis.id, frame_index=i, timestamp_s=float(i),
-                          width=640, height=360, thumbnail_key=key, brightness=0.5,
-                          contrast=0.1, sharpness=1.0, colourfulness=0.2, motion=0.0,
-                          is_black=False, shot_index=0, remote_analysed=True, caption=text,
-                          caption_confidence=0.9))
-        for kind in ("text_line", "tag", "object", "dense_caption", "person"):
-            rows.append(Detection(analysis_id=analysis.id, frame_index=i, kind=kind, label=text,
-                                  confidence=0.95, x=10, y=10, w=100, h=50))
+        rows.append(frame_row(analysis.id, i, timestamp_s=float(i), thumbnail_key=key,
+                              brightness=0.5, contrast=0.1, sharpness=1.0, colourfulness=0.2,
+                              motion=0.0, is_black=False, shot_index=0, remote_analysed=True,
+                              caption=text, caption_confidence=0.9))
+        rows += [detection_row(analysis.id, i, kind, text)
+                 for kind in ("text_line", "tag", "object", "dense_caption", "person")]
     with session_scope(services.engine) as session:
         session.add_all(rows)
     return analysis.id
