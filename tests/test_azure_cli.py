@@ -11,7 +11,7 @@ from azure.storage.blob import BlobServiceClient
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_sample_clip
-from tests.fixtures.vision_emulator import RESPONSES
+from tests.fixtures.vision_answers import RESPONSES
 
 ALL_FEATURES = "tags,caption,denseCaptions,objects,read,smartCrops,people"
 

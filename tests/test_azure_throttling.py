@@ -21,7 +21,7 @@ from tests.fixtures.azure_vision import PERSON, StartTimes, boxes
 from tests.fixtures.azure_vision import make as make  # noqa: F401  (fixture)
 from tests.fixtures.azure_vision import sample_frame as sample_frame  # noqa: F401  (fixture)
 from tests.fixtures.clock import FakeClock, StoppableClock
-from tests.fixtures.vision_emulator import Fault
+from tests.fixtures.vision_faults import Fault
 
 
 def test_throttling_is_retried_honouring_retry_after(make, vision_emulator, sample_frame):

@@ -24,7 +24,8 @@ from services.vision.base import AnalyzerError, FrameRefused
 from tests.fixtures.azure_vision import KEY, PERSON, FakeTokenCredential, boxes, scaled_frame
 from tests.fixtures.azure_vision import make as make  # noqa: F401  (fixture)
 from tests.fixtures.azure_vision import sample_frame as sample_frame  # noqa: F401  (fixture)
-from tests.fixtures.vision_emulator import RESPONSES, Fault, compact, recording
+from tests.fixtures.vision_answers import RESPONSES, compact, recording
+from tests.fixtures.vision_faults import Fault
 
 
 def test_all_seven_features_are_mapped(make, vision_emulator, sample_frame):

@@ -22,7 +22,7 @@ from services.analysis import jobs
 from services.models import Status
 from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_video
-from tests.fixtures.vision_emulator import Fault
+from tests.fixtures.vision_faults import Fault
 from tests.fixtures.workers import (
     azure_env,
     queue_here,

@@ -8,7 +8,7 @@ import urllib.request
 
 from tests.fixtures.azure_vision import KEY
 from tests.fixtures.azure_vision import sample_frame as sample_frame  # noqa: F401  (fixture)
-from tests.fixtures.vision_emulator import RESPONSES
+from tests.fixtures.vision_answers import RESPONSES
 
 
 def test_emulator_rejects_what_the_service_would(vision_emulator):

@@ -13,7 +13,8 @@ from services.insights import exports
 from services.models import Status
 from tests.e2e import ui
 from tests.fixtures.videos import make_sample_clip
-from tests.fixtures.vision_emulator import RECORDED_SIZE, RESPONSES, VisionEmulator
+from tests.fixtures.vision_answers import RECORDED_SIZE, RESPONSES
+from tests.fixtures.vision_emulator import VisionEmulator
 
 pytestmark = pytest.mark.e2e
 
