@@ -1,4 +1,12 @@
-"""Page helpers for the browser tests: waiting for runs, stable test ids, step screenshots."""
+"""Page helpers for the browser tests: waiting for runs, stable test ids, step screenshots.
+
+Waiting for a run: Streamlit's stApp element carries data-test-script-state ("initial",
+"running", "rerunRequested", "notRunning", ...). A MutationObserver installed in every document
+of the page (RUNS_JS, added by goto) counts the runs that began (the state leaving an idle value);
+wait_for_run waits until a run began since the last wait returned, then until the app is idle. An
+action may start no run at all (not every click reruns the script): then the wait for a start
+gives up after RUN_START_MS and only the idle state is awaited.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,12 @@ import io
 import re
 import shutil
 import time
+import weakref
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Download, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from services.analysis.jobs import get_analysis
 from services.insights import exports
@@ -25,6 +35,24 @@ PROGRESS_JS = """() => {
   const value = bar.querySelector("[role='progressbar']");
   return [value ? value.getAttribute("aria-valuenow") : null, bar.innerText.trim()];
 }"""
+RUNS_JS = """(() => {
+  if (window.__fwRuns !== undefined) return;
+  const busy = new Set(["running", "rerunRequested"]);
+  const app = document.querySelector("[data-testid='stApp']");
+  window.__fwRuns = app && busy.has(app.getAttribute("data-test-script-state")) ? 1 : 0;
+  window.__fwSeen = 0;
+  new MutationObserver(records => {
+    for (const r of records) {
+      if (!busy.has(r.oldValue)) window.__fwRuns += 1;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ["data-test-script-state"]});
+})()"""
+RUN_BEGAN_JS = "() => window.__fwRuns > window.__fwSeen"
+RUN_SEEN_JS = "() => { window.__fwSeen = window.__fwRuns; }"
+RUN_START_MS = 5_000  # how long an action may take to start its run (a loaded machine)
+_observed: weakref.WeakSet[Page] = weakref.WeakSet()
+NEXT_FRAME_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 MAIN_HEIGHT_JS = """() => {
   const main = document.querySelector("[data-testid='stMain']");
   return main ? main.scrollHeight : document.documentElement.scrollHeight;
@@ -33,13 +61,21 @@ MAIN_HEIGHT_JS = """() => {
 
 def wait_for_run(page: Page, timeout: float = 30_000) -> None:
     """Wait until the app has finished the script run an action started (and nothing is stale)."""
-    page.wait_for_timeout(150)  # let the rerun the action triggered begin
+    page.evaluate(RUNS_JS)  # a document goto did not open: count from now on
+    try:
+        page.wait_for_function(RUN_BEGAN_JS, timeout=RUN_START_MS)
+    except PlaywrightTimeoutError:
+        pass  # the action started no run
     page.wait_for_selector(CONNECTED, timeout=timeout)
     page.wait_for_selector(IDLE, timeout=timeout)
     expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=timeout)
+    page.evaluate(RUN_SEEN_JS)
 
 
 def goto(page: Page, url: str) -> None:
+    if page not in _observed:  # every document this page opens from now on counts its runs
+        page.add_init_script(RUNS_JS)
+        _observed.add(page)
     page.goto(url)
     wait_for_run(page)
 
@@ -93,6 +129,15 @@ def progress(page: Page) -> tuple[str | None, str] | None:
     """(aria-valuenow, text) of the progress bar, or None when there is none."""
     found = page.evaluate(PROGRESS_JS)
     return tuple(found) if found else None
+
+
+def progress_change(page: Page, last: tuple[str | None, str] | None,
+                    timeout: float) -> tuple[str | None, str] | None:
+    """Wait until the progress bar shows something other than `last` (or appears, or goes)."""
+    page.wait_for_function(
+        f"last => JSON.stringify(({PROGRESS_JS})()) !== JSON.stringify(last)",
+        arg=list(last) if last is not None else None, timeout=timeout)
+    return progress(page)
 
 
 def thumbnail(page: Page) -> Locator:
@@ -161,7 +206,7 @@ class Steps:
         height = min(int(page.evaluate(MAIN_HEIGHT_JS)), 8000)
         if height > size["height"]:
             page.set_viewport_size({"width": size["width"], "height": height})
-            page.wait_for_timeout(400)  # charts re-layout to the new size
+            page.evaluate(NEXT_FRAME_JS)  # laid out and painted at the new size
         try:
             page.screenshot(path=path, animations="disabled")
         finally:
