@@ -11,6 +11,7 @@ from services.config import load_settings
 from services.context import Services, open_services
 from tests.fixtures.apptest import open_page, shown, texts
 from tests.fixtures.library import WORD_LINE, make_scene_videos, run_analysis, scene_env
+from tests.fixtures.videos import make_video
 
 APP_URL = "http://localhost:8501"  # the app's FRAMEWISE_PUBLIC_URL (its default)
 WORD_KEY = f"text_line:{WORD_LINE}"
@@ -120,12 +121,10 @@ def test_picking_a_label_jumps_to_its_first_segment(library):
 def test_a_local_analysis_has_shot_and_black_segments(app_services, tmp_path):
     """Test that a local analysis's results page offers its shots and black stretch as labels,
     and that picking one jumps to it (no confidence slider: nothing depends on one)."""
-    from tests.fixtures.videos import make_video
-    from tests.test_app import analysed
-
     video = make_video(tmp_path / "black.mp4", seconds=3, pattern="black_middle",
                        black=(1.0, 2.0))
-    aid = analysed(app_services, video)
+    aid = run_analysis(app_services, video, analyzer="local", fps=2.0, name="clip.mp4",
+                       user="local")
     at = open_page("results", analysis=aid)
     assert not at.exception, at.exception
     assert not at.sidebar.slider and "conf" not in at.query_params
