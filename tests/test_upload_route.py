@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import math
 import socket
+import struct
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,10 @@ class RawUpload:
         self.sock.settimeout(timeout)
         return self.sock.recv(4096)
 
-    def close(self) -> None:
+    def close(self, *, reset: bool = False) -> None:
+        """Close the socket: a FIN (a tab closed), or with `reset` a RST (a network torn)."""
+        if reset:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
 
@@ -258,13 +262,16 @@ def test_a_large_upload_streams_into_one_blob_with_memory_far_below_its_size(
     assert peak < MEMORY_BUDGET, f"peak {peak / MB:.1f} MB for a {length / MB:.0f} MB upload"
 
 
-def test_a_closed_connection_leaves_no_blob_no_temp_file_and_no_row(services, receiver, url):
-    """Test that a tab closed mid-upload (the client closes its socket after 9 MB, two blocks
-    already in the store) leaves no blob, no temp file, no uncommitted block and no row."""
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_closed_connection_leaves_no_blob_no_temp_file_and_no_row(services, receiver, url,
+                                                                    reset):
+    """Test that a connection closed mid-upload (the client closes its socket after 9 MB, two
+    blocks already in the store), or reset, leaves no blob, no temp file, no uncommitted block
+    and no row."""
     upload = RawUpload(url, mint(receiver, services), length=40 * MB)
     upload.send(bytes(9 * MB))
     wait_for(lambda: leftovers(services), "the first part of the upload in the store")
-    upload.close()
+    upload.close(reset=reset)
     wait_ended(receiver)
     assert nothing_stored(services), leftovers(services)
     assert receiver.desk.take(SESSION, "ana@example.com") == []
