@@ -127,6 +127,31 @@ def test_startup_measurements():
     assert health > 0 and 0 < inside <= ready <= whole
 
 
+def test_outage_case_runs_through_a_stretch_of_503s(coded, monkeypatch):
+    """Test that section 10's run meets its scripted stretch and still analyses every frame."""
+    from bench import outages
+
+    monkeypatch.setattr(outages, "FRAMES", 4)
+    wall, analysis, stats = outages.run_case({"status": 503, "seconds": 1, "after": 2}, coded)
+    assert wall > 0 and analysis.status == "succeeded" and analysis.frames_done == 4
+    assert stats["statuses"]["200"] == 4 and stats["stretches"][0]["requests"] >= 1
+
+
+def test_rehearsal_package_is_the_committed_tree_less_webappignore(tmp_path):
+    """Test that section 7's package holds committed files only, none that .webappignore
+    leaves out, and keeps the startup script executable."""
+    import zipfile
+
+    from bench import deploy_rehearsal
+
+    zip_path, files = deploy_rehearsal.package(tmp_path)
+    with zipfile.ZipFile(zip_path) as z:
+        names = {i.filename: i for i in z.infolist()}
+    assert len(names) == files and "app.py" in names and "requirements.txt" in names
+    assert not [n for n in names if n.startswith(("tests/", "bench/", "docs/", ".git/"))]
+    assert names["scripts/appservice-start.sh"].external_attr >> 16 & 0o111
+
+
 def test_report_has_every_row_the_machine_and_the_load():
     """Test that the markdown report carries each section's table, verdicts, machine and load."""
     rows = [Row("1. Sampling", "a", "1 s", "<= 2 s", 0.5, True, "n|x"),
