@@ -7,6 +7,7 @@ line. A new setting is one field below: its env name is the field's validation_a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -272,10 +273,22 @@ def _settings_error(exc: ValidationError) -> SettingsError:
     return SettingsError(name, problem)
 
 
+ENV_FILE = Path(".env")  # in the working folder, unless FRAMEWISE_ENV_FILE names another
+
+
 def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = ENV_FILE
 ) -> Settings:
-    """Read settings: real environment variables (or `environ` instead) win over the .env file."""
+    """Read settings: real environment variables (or `environ` instead) win over the .env file.
+
+    With the default file, FRAMEWISE_ENV_FILE (from the environment, or `environ`) names another
+    file, or none when empty: the tests' servers run in the repository and must not read a
+    developer's .env there.
+    """
+    if dotenv is ENV_FILE:
+        named = (os.environ if environ is None else environ).get("FRAMEWISE_ENV_FILE")
+        if named is not None:
+            dotenv = Path(named) if named.strip() else None
     try:
         if environ is None:
             return Settings(_env_file=dotenv)

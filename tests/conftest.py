@@ -18,6 +18,12 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_developer_env_file(monkeypatch):
+    """No test reads a .env in the repository (a developer's Azure settings, say) by accident."""
+    monkeypatch.setenv("FRAMEWISE_ENV_FILE", "")
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """Settings on the embedded defaults, with a fresh data folder."""

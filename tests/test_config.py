@@ -117,6 +117,23 @@ def test_the_process_environment_wins_over_dotenv(tmp_path, monkeypatch):
     assert settings.embedded_worker is False
 
 
+def test_framewise_env_file_names_the_file_or_turns_it_off(tmp_path, monkeypatch):
+    """Test that FRAMEWISE_ENV_FILE replaces ./.env with another file, and empty reads none."""
+    monkeypatch.chdir(tmp_path)
+    Path(".env").write_text("FRAMEWISE_LEASE_SECONDS=30\n", encoding="utf-8")
+    other = tmp_path / "other.env"
+    other.write_text("FRAMEWISE_LEASE_SECONDS=45\n", encoding="utf-8")
+    monkeypatch.delenv("FRAMEWISE_ENV_FILE")
+    assert load_settings().lease_seconds == 30  # the default: .env in the working folder
+    monkeypatch.setenv("FRAMEWISE_ENV_FILE", str(other))
+    assert load_settings().lease_seconds == 45
+    monkeypatch.setenv("FRAMEWISE_ENV_FILE", "")
+    assert load_settings().lease_seconds == 60
+    # A given mapping stands in for the environment, FRAMEWISE_ENV_FILE included.
+    assert load_settings({"FRAMEWISE_ENV_FILE": str(other)}).lease_seconds == 45
+    assert load_settings({"FRAMEWISE_ENV_FILE": " "}).lease_seconds == 60
+
+
 def test_a_bad_database_url_is_named_without_echoing_it(tmp_path):
     """Test that a refused DATABASE_URL is named but never quoted (it may hold a password)."""
     with pytest.raises(SettingsError) as caught:
