@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import IO
 
 from bench.common import PY, ROOT, child_env
 
@@ -30,22 +31,28 @@ class EmulatorProcess:
     def __enter__(self) -> EmulatorProcess:
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        hello = json.loads(self.proc.stdout.readline() or "{}")
+        hello = json.loads(self._pipes()[1].readline() or "{}")
         if "endpoint" not in hello:
             self.__exit__()
             raise RuntimeError("the emulator process did not start")
         self.endpoint, self.key = hello["endpoint"], hello["key"]
         return self
 
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        """The child's stdin and stdout (it runs between __enter__ and __exit__)."""
+        assert self.proc is not None and self.proc.stdin and self.proc.stdout
+        return self.proc.stdin, self.proc.stdout
+
     def stats(self) -> dict:
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
+        ask, answer = self._pipes()
+        ask.write("stats\n")
+        ask.flush()
+        return json.loads(answer.readline())
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             try:
-                self.proc.stdin.close()
+                self._pipes()[0].close()
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()

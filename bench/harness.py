@@ -8,8 +8,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from bench.common import Row, Timing, scratch, timed
 from services.analysis import jobs
@@ -61,7 +62,16 @@ def analyse(services: Services, video: Video, *, analyzer: str, fps: float,
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
     with timed() as t:
         worker.run_one(queued.id)
-    return Run(jobs.get_analysis(services.engine, queued.id), t)
+    done = jobs.get_analysis(services.engine, queued.id)
+    assert done is not None
+    return Run(done, t)
+
+
+def bulk_insert(engine: Engine, rows: dict[type[SQLModel], list[dict]]) -> None:
+    """Rows as given, table after table in that order, in one transaction (no ORM objects)."""
+    with engine.begin() as conn:
+        for model, values in rows.items():
+            conn.execute(sa.insert(model), values)
 
 
 def remote_times(services: Services, analysis_id: str) -> list[float]:

@@ -99,6 +99,7 @@ def run_cli(video: Path, fps: float, data_dir: Path) -> Peak:
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    assert proc.stdout is not None
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

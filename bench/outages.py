@@ -15,11 +15,12 @@ from bench.common import Row, log, scratch
 from bench.emulator import EmulatorProcess
 from bench.harness import analyse, ingest, services_for
 from bench.videos import coded_video
+from services.models import Analysis
 from services.vision.azure import HEADROOM
 
 SECTION = "10. Outages"
 TPS, DELAY_S, FRAMES, CONCURRENCY = 10.0, 0.1, 120, 8
-CASES = [
+CASES: list[tuple[str, dict]] = [
     ("40 s of 429 with Retry-After: 5", {"status": 429, "retry_after": "5", "seconds": 40,
                                           "after": 8}),
     ("20 s of 503", {"status": 503, "seconds": 20, "after": 8}),
@@ -27,7 +28,7 @@ CASES = [
 OVER_FLOOR_S = 10.0  # recovery: one Retry-After at most, then the rate climbing back
 
 
-def run_case(stretch: dict | None, video: Path) -> tuple[float, object, dict]:
+def run_case(stretch: dict | None, video: Path) -> tuple[float, Analysis, dict]:
     stretches = [stretch] if stretch else []
     with EmulatorProcess(delay_s=DELAY_S, stretches=stretches) as emu, scratch("out-") as tmp:
         services = services_for(Path(tmp), emu.endpoint, emu.key, TPS, CONCURRENCY)

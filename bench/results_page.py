@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import Row, limit_row, log, median, scratch
-from bench.harness import services_for
+from bench.harness import bulk_insert, services_for
 from services.analysis.jobs import get_analysis
 from services.insights import exports, results, segments
 from services.models import Analysis, Detection, Frame, Status, Video
@@ -64,11 +64,8 @@ def build_analysis(engine, n_frames: int = 3600, n_detections: int = 60_000, see
         detections.append({"analysis_id": analysis.id, "frame_index": j * n_frames // n_detections,
                            "kind": kind, "label": label, "confidence": float(conf[j]),
                            "x": x, "y": y, "w": w, "h": h})
-    with engine.begin() as conn:
-        conn.execute(Video.__table__.insert(), [video.model_dump()])
-        conn.execute(Analysis.__table__.insert(), [analysis.model_dump()])
-        conn.execute(Frame.__table__.insert(), frames)
-        conn.execute(Detection.__table__.insert(), detections)
+    bulk_insert(engine, {Video: [video.model_dump()], Analysis: [analysis.model_dump()],
+                         Frame: frames, Detection: detections})
     return analysis.id
 
 
@@ -200,6 +197,7 @@ def rows(repeats: int = 3, n_frames: int = 3600, n_detections: int = 60_000) -> 
         views = [one_view(services.engine, aid) for _ in range(repeats)]
         csv_times, size = [], 0
         analysis = get_analysis(services.engine, aid)
+        assert analysis is not None
         for _ in range(repeats):
             t0 = time.perf_counter()
             size = len(exports.export_files(services.engine, analysis, 0.0,  # every row

@@ -14,7 +14,7 @@ from datetime import timedelta
 import numpy as np
 
 from bench.common import Row, limit_row, log, median
-from bench.harness import on_databases
+from bench.harness import bulk_insert, on_databases
 from services.insights.search import search
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 
@@ -80,11 +80,8 @@ def build_library(engine, n_analyses: int = 100, frames_each: int = 60,
                 detections.append({"analysis_id": analysis.id, "frame_index": frame,
                                    "kind": "text_line", "label": RARE, "confidence": 0.99,
                                    "x": None, "y": None, "w": None, "h": None})
-    with engine.begin() as conn:
-        conn.execute(Video.__table__.insert(), videos)
-        conn.execute(Analysis.__table__.insert(), analyses)
-        conn.execute(Frame.__table__.insert(), frames)
-        conn.execute(Detection.__table__.insert(), detections)
+    bulk_insert(engine, {Video: videos, Analysis: analyses, Frame: frames,
+                         Detection: detections})
     return len(detections)
 
 
