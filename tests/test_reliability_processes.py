@@ -168,8 +168,6 @@ def test_a_killed_worker_is_taken_over_after_its_lease_and_nothing_is_sent_twice
                  {hashes[i] for i in before}]
         assert again == []
     assert max(sent.values()) <= 3 and emulator.violations == []
-    # Each resumed run started at the first missing frame: it never tried to store one again.
-    assert "already stored" not in workers.logs(tail=10**7)
     owners = [owner for owner, ran in workers.runs() if ran == aid]
     assert len(owners) == 3 and len(set(owners)) == 3  # first, standby, restarted standby
 
