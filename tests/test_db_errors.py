@@ -12,10 +12,9 @@ from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
 from services.analysis import jobs
-from services.db import session_scope
-from services.models import Video
 from tests.fixtures.apptest import SETTINGS_ENV
 from tests.fixtures.cli import cli
+from tests.fixtures.factories import add_video
 from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import VisionEmulator
@@ -69,10 +68,7 @@ def no_select_url(database_url, engine):
         conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
         conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
         conn.exec_driver_sql(f'GRANT SELECT ON alembic_version TO "{role}"')
-    with session_scope(engine) as s:
-        s.add(Video(original_filename=f"{MARK}.mp4", blob_key="videos/x.mp4", size_bytes=1,
-                    sha256="0" * 64, duration_s=1, fps=1, width=4, height=4, codec="h264",
-                    uploaded_by=MARK))
+    add_video(engine, original_filename=f"{MARK}.mp4", uploaded_by=MARK)
     yield url.set(username=role).render_as_string(hide_password=False)
     with engine.begin() as conn:
         conn.exec_driver_sql(f'DROP OWNED BY "{role}"')

@@ -16,21 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 from services.analysis import jobs
-from services.db import db_now, session_scope
-from services.models import Analysis, Detection, Frame, Status, Video, utcnow
+from services.db import db_now
+from services.models import Analysis, Detection, Frame, Status, utcnow
 from tests.fixtures import tools
+from tests.fixtures.factories import add_video
 from tests.fixtures.tools import ROOT
 
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def _video(engine) -> str:
-    video = Video(original_filename="v.mp4", blob_key=f"videos/{utcnow().timestamp()}.mp4",
-                  size_bytes=1, sha256="0" * 64, duration_s=1, fps=30, width=64, height=64,
-                  codec="h264", uploaded_by="t")
-    with session_scope(engine) as session:
-        session.add(video)
-    return video.id
+    return add_video(engine).id
 
 
 def _queue(engine, video_id, n=1) -> list[str]:

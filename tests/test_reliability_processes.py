@@ -19,13 +19,13 @@ from services.analysis import jobs, pipeline
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
-from services.db import session_scope
 from services.library import delete_video
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 from services.vision.base import FrameResult
 from services.vision.ratelimit import share_rate
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.cli import cli
+from tests.fixtures.factories import add_video
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import (
     RecordingEmulator,
@@ -47,11 +47,7 @@ def queue(env, video: Path, *args: str) -> str:  # noqa: F811
 
 def test_live_processes_counts_unexpired_azure_leases_once_per_process(engine):
     """Test that the rate share counts each process with a live Azure lease exactly once."""
-    video = Video(original_filename="v.mp4", blob_key="videos/x.mp4", size_bytes=1,
-                  sha256="0" * 64, duration_s=1, fps=1, width=64, height=64, codec="h264",
-                  uploaded_by="t")
-    with session_scope(engine) as session:
-        session.add(video)
+    video = add_video(engine)
     ids = [jobs.queue_analysis(engine, video_id=video.id, analyzer=kind, created_by="t",
                                sample_fps=1, max_frames=None, frames_planned=1).id
            for kind in ("azure", "azure", "azure", "local", "azure")]
