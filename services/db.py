@@ -154,9 +154,16 @@ def _attach_azure_token(engine: Engine, credential) -> None:
         cparams["attrs_before"] = attrs
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
+        # SQLite's own lower() folds ASCII only; search lower-cases both sides, so a Cyrillic
+        # or Greek word must fold here as Python (and SQL Server, PostgreSQL) fold it.
+        dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the worker's writes
         cur.execute("PRAGMA busy_timeout=10000")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from services.db import session_scope
 from services.insights.search import like_pattern, search
+from services.models import Status
+from tests.fixtures.factories import add_analysis, detection_row, frame_row
 from tests.fixtures.library import SALE_LINE, WORD_LINE
 
 BASE = "http://framewise.test"
@@ -58,6 +61,20 @@ def test_kind_minimum_confidence_and_limit(scene_library):
     assert find(scene_library, "   ") == [] and find(scene_library, "no such thing") == []
     with pytest.raises(ValueError, match="unknown kind"):
         find(scene_library, "x", kinds=("smart_crop",))
+
+
+def test_case_is_ignored_in_every_script(engine):
+    """Test that search folds case in Cyrillic, Greek and accented Latin, not ASCII only (SQLite's
+    own lower() folds ASCII only)."""
+    aid = add_analysis(engine, analyzer="azure", status=Status.succeeded)
+    labels = ("ПЕШЕХОДНЫЙ ПЕРЕХОД", "Οδός Ερμού", "CAFÉ CRÈME")
+    with session_scope(engine) as session:
+        session.add(frame_row(aid, 0, remote_analysed=True))
+        session.add_all(detection_row(aid, 0, "text_line", label) for label in labels)
+    for query, label in (("пешеходный", labels[0]), ("ΕΡΜΟΎ", labels[1]),
+                         ("café crème", labels[2])):
+        found = search(engine, query, public_url=BASE, min_confidence=0.5)
+        assert [h.label for h in found] == [label], query
 
 
 def test_results_stay_newest_first_across_many_analyses(engine):

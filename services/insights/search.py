@@ -6,7 +6,9 @@ A pattern with a leading wildcard cannot use a b-tree index, so the match is one
 detection rows; the joins back to frames use the (analysis_id, frame_index) indexes. The
 benchmark (bench/search.py) times it on 100 analyses and 60,000 detections.
 
-Case folding is the database's own: SQLite's lower() folds ASCII letters only.
+Case folding is the database's lower(): Unicode-aware on SQLite (services/db.py gives it one)
+and on PostgreSQL with a UTF-8 locale (a C-locale database folds ASCII only); SQL Server's LOWER()
+on NVARCHAR is expected to be, untested here.
 """
 
 from __future__ import annotations
