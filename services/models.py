@@ -227,6 +227,3 @@ class PendingBlobDelete(SQLModel, table=True):
     blob_key: str = Field(sa_type=sa.String(200), unique=True)
     created_at: datetime = _time_field(nullable=False)
     attempts: int = 0
-
-
-DETECTION_KINDS = ("person", "object", "tag", "dense_caption", "text_line", "smart_crop")

@@ -21,7 +21,8 @@ __all__ = ["Analyzer", "AnalyzerError", "Cancelled", "Found", "FrameRefused", "F
 
 @dataclass(frozen=True)
 class Found:
-    """One detection: kind as in models.DETECTION_KINDS; box in pixels of the analysed frame."""
+    """One detection, its box in pixels of the analysed frame. kind: person, object, tag,
+    dense_caption, text_line or smart_crop (Detection.kind)."""
 
     kind: str
     label: str | None
