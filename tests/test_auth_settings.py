@@ -61,8 +61,8 @@ def test_settings_are_read_like_every_other_setting(tmp_path, monkeypatch):
     """Test that app_secrets() reads FRAMEWISE_AUTH_* from .env and the real environment, the
     real environment winning, and refuses a bad value of any setting the same way."""
     monkeypatch.chdir(tmp_path)
-    for name in (*AUTH_SETTINGS, "FRAMEWISE_PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (*AUTH_SETTINGS, "FRAMEWISE_PUBLIC_URL", "FRAMEWISE_ENV_FILE"):
+        monkeypatch.delenv(name, raising=False)  # FRAMEWISE_ENV_FILE: read ./.env, as the app does
     dotenv = {**ENV, "FRAMEWISE_AUTH_CLIENT_ID": "client-in-dotenv"}
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
     assert app_secrets()["auth"]["client_id"] == "client-in-dotenv"
