@@ -264,7 +264,7 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
 
 def compare_chart(
     frames_a: pd.DataFrame, frames_b: pd.DataFrame, metric: str, title: str,
-    names: tuple[str, str] = ("A", "B"), height: int = 140, duration: float | None = None,
+    names: tuple[str, str] = ("A", "B"), height: int = 170, duration: float | None = None,
 ) -> alt.Chart:
     """One per-frame value of two analyses on one time axis, a line each (one chart, no layers)."""
     parts = []
@@ -279,9 +279,11 @@ def compare_chart(
             x=_x(end),
             y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=True, nice=True),
                     axis=alt.Axis(format=".3~r", tickCount=4)),
+            # Beside the plot, not above it: Streamlit pads a top legend so much that a 140 px
+            # chart had no plot left (both lines drawn flat on one pixel row).
             color=alt.Color("analysis:N", title=None, sort=list(names),
                             scale=alt.Scale(domain=list(names), range=SERIES_COLOURS[:2]),
-                            legend=alt.Legend(orient="top")),
+                            legend=alt.Legend(orient="right")),
             tooltip=[alt.Tooltip("analysis:N"),
                      alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],

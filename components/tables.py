@@ -51,7 +51,8 @@ def analysis_choice_label(analysis: Analysis, video: Video) -> str:
 
 def frame_columns(remote: bool) -> dict:
     """Column config of the frames table (insights.results.FRAME_TABLE_COLUMNS, as frames.csv):
-    the analysis id is the page's own, and a local analysis has no people, objects or text."""
+    the analysis id is the page's own, and a local analysis has no people, objects, text or
+    refused frames."""
     config = {
         "analysis_id": None,
         "frame_index": st.column_config.NumberColumn("Frame"),
@@ -70,9 +71,12 @@ def frame_columns(remote: bool) -> dict:
         "caption": st.column_config.TextColumn("Caption"),
         "caption_confidence": st.column_config.NumberColumn("Caption confidence", format="%.2f"),
         "tags": st.column_config.TextColumn("Tags"),
+        "error": st.column_config.TextColumn(
+            "Not analysed", help="Why Azure AI Vision refused this frame; empty when it did not"),
     }
-    if not remote:
-        for name in ("people_count", "object_count", "caption", "caption_confidence", "tags"):
+    if not remote:  # the local analyser never refuses a frame either
+        for name in ("people_count", "object_count", "caption", "caption_confidence", "tags",
+                     "error"):
             config[name] = None
     return config
 

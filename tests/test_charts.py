@@ -12,9 +12,9 @@ from components import charts
 from components.formatting import clock, file_size, money
 from components.frame_viewer import KIND_COLOURS, boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
-from components.tables import caption_rows, filter_text, text_line_rows
+from components.tables import caption_rows, filter_text, frame_columns, text_line_rows
 from components.text import escape_markdown, one_line
-from services.insights.results import frames_table
+from services.insights.results import FRAME_TABLE_COLUMNS, frames_table
 from tests.fixtures.factories import make_detections, make_frames
 
 
@@ -194,3 +194,15 @@ def test_formatting():
     assert (file_size(512), file_size(22_118), file_size(34 * 2**20)) == (
         "512 bytes", "21.6 KB", "34.0 MB")
     assert (money(0), money(0.002), money(12.5)) == ("$0.00", "$0.002", "$12.50")
+
+
+def test_every_frames_table_column_is_titled_and_local_tables_drop_azure_columns():
+    """Test that each column of the frames table has its title on the page (none shows a raw
+    name such as `error`), and that a local analysis hides what only Azure fills in."""
+    remote, local = frame_columns(remote=True), frame_columns(remote=False)
+    assert set(FRAME_TABLE_COLUMNS) <= set(remote) and set(FRAME_TABLE_COLUMNS) <= set(local)
+    shown = {name for name, config in remote.items() if config is not None}
+    assert shown == set(FRAME_TABLE_COLUMNS) - {"analysis_id"}  # the page's own analysis
+    hidden = {name for name in shown if local[name] is None}
+    assert hidden == {"people_count", "object_count", "caption", "caption_confidence", "tags",
+                      "error"}
