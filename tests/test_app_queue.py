@@ -18,7 +18,8 @@ from services.models import Status
 from services.upload.ingest import ingest_video
 from services.vision.base import WaitState
 from tests.fixtures.analyzers import ScriptedAnalyzer
-from tests.fixtures.workers import stored, wait_for
+from tests.fixtures.tools import wait_for
+from tests.fixtures.workers import stored
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fwk-5ec2e7-SECRET-vision-key-0042"

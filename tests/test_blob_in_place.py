@@ -15,9 +15,8 @@ import pytest
 
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.tempwatch import TempWatch
-from tests.fixtures.tools import ROOT
+from tests.fixtures.tools import ROOT, wait_for
 from tests.fixtures.videos import make_heavy_video
-from tests.fixtures.workers import wait_for
 
 MB = 1024 * 1024
 

@@ -87,30 +87,26 @@ def test_azure_sql_token_with_a_username_drops_the_uid(odbc_calls):
     assert "uid=" not in cargs[0].lower()
 
 
+def _tokens_of_two_connections(odbc_calls, lifetime_s: int) -> tuple[list[str], FakeCredential]:
+    """The tokens two new connections sent, with a credential whose tokens live lifetime_s."""
+    odbc_calls.clear()
+    credential = FakeCredential(lifetime_s=lifetime_s)
+    engine = make_engine(AZURE_URL, credential_factory=lambda: credential)
+    _connect_once(engine)
+    _connect_once(engine)
+    return [_token_of(p) for _, p in odbc_calls], credential
+
+
 def test_azure_sql_token_is_cached_until_five_minutes_before_expiry(odbc_calls):
     """Test that the token is reused while valid for over 5 minutes and renewed when within 5."""
-    long_lived = FakeCredential(lifetime_s=3600)
-    engine = make_engine(AZURE_URL, credential_factory=lambda: long_lived)
-    _connect_once(engine)
-    _connect_once(engine)
-    assert [_token_of(p) for _, p in odbc_calls] == ["tok-1", "tok-1"]
+    tokens, long_lived = _tokens_of_two_connections(odbc_calls, 3600)
+    assert tokens == ["tok-1", "tok-1"]
     assert len(long_lived.scopes) == 1
-
     # 6.5 minutes left: still outside the renewal margin, so cached.
-    odbc_calls.clear()
-    six_minutes = FakeCredential(lifetime_s=390)
-    engine = make_engine(AZURE_URL, credential_factory=lambda: six_minutes)
-    _connect_once(engine)
-    _connect_once(engine)
-    assert [_token_of(p) for _, p in odbc_calls] == ["tok-1", "tok-1"]
-
+    assert _tokens_of_two_connections(odbc_calls, 390)[0] == ["tok-1", "tok-1"]
     # 4 minutes left: every new connection asks for a fresh token.
-    odbc_calls.clear()
-    short_lived = FakeCredential(lifetime_s=240)
-    engine = make_engine(AZURE_URL, credential_factory=lambda: short_lived)
-    _connect_once(engine)
-    _connect_once(engine)
-    assert [_token_of(p) for _, p in odbc_calls] == ["tok-1", "tok-2"]
+    tokens, short_lived = _tokens_of_two_connections(odbc_calls, 240)
+    assert tokens == ["tok-1", "tok-2"]
     assert short_lived.scopes == [(AZURE_SQL_SCOPE,)] * 2
 
 

@@ -20,8 +20,8 @@ from services.storage.local import LocalBlobStore
 from services.upload.ingest import ingest_video
 from tests.fixtures.factories import add_video
 from tests.fixtures.locks import run_blocked_behind
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
-from tests.fixtures.workers import wait_for
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from services.migrations import (
     upgrade_schema,
 )
 from services.models import Status
-from tests.fixtures.tools import ROOT
+from tests.fixtures.tools import ROOT, wait_for
 
 FIRST = ROOT / "tests" / "fixtures" / "first_release"
 TABLES = ("video", "analysis", "frame", "detection")
@@ -280,11 +279,11 @@ def test_two_processes_upgrading_at_once_take_turns(database_url, tmp_path):
                 procs.append(subprocess.Popen(
                     [sys.executable, str(ROOT / "cli.py"), "db", "upgrade"], env=env,
                     cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-            deadline = time.monotonic() + 60
-            while not _waiting_at_the_lock(database_url, procs, engine):
+            def at_the_lock() -> bool:
                 assert [p.poll() for p in procs] == [None, None], "an upgrade ran past the lock"
-                assert time.monotonic() < deadline, "the upgrades never reached the lock"
-                time.sleep(0.05)  # polling a condition, not waiting for one to come true
+                return _waiting_at_the_lock(database_url, procs, engine)
+
+            wait_for(at_the_lock, "both upgrades to wait at the schema lock")
             assert [p.poll() for p in procs] == [None, None], "an upgrade ran past the lock"
             released.set()
         outs = [p.communicate(timeout=120) for p in procs]

@@ -31,8 +31,8 @@ from services.storage.local import TEMP_PREFIX
 from services.upload.ingest import ingest_video
 from services.vision.base import WaitState
 from tests.fixtures.analyzers import ScriptedAnalyzer
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
-from tests.fixtures.workers import wait_for
 
 THROTTLED = WaitState("Azure AI Vision is throttling", 5.0)
 

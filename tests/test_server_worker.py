@@ -18,9 +18,10 @@ from components.server import lifespan
 from services.analysis.jobs import get_analysis
 from services.models import Status
 from tests.fixtures.app_server import PYTHON, ROOT
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
-from tests.fixtures.workers import stored, wait_for
+from tests.fixtures.workers import stored
 
 
 def _run_async(coro_fn):

@@ -29,9 +29,9 @@ from services.storage.base import CHUNK
 from services.upload.sessions import UploadDesk
 from services.upload.stream import UploadReceiver
 from tests.fixtures.azurite import unique_container
+from tests.fixtures.tools import wait_for
 from tests.fixtures.uploads import padded_video, post_upload, serve
 from tests.fixtures.videos import make_video
-from tests.fixtures.workers import wait_for
 
 MB = 1024 * 1024
 SESSION = "session-a"

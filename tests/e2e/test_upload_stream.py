@@ -13,9 +13,9 @@ from services.models import Video
 from services.storage.local import TEMP_PREFIX
 from tests.e2e import ui
 from tests.fixtures.app_server import AppServer
+from tests.fixtures.tools import wait_for
 from tests.fixtures.uploads import padded_video
 from tests.fixtures.videos import make_video
-from tests.fixtures.workers import wait_for
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
