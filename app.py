@@ -53,7 +53,7 @@ def main() -> None:
     install_secret_masking(services.settings.secrets())  # the server's log, as the CLI's
 
     try:
-        access = access_state(services.settings.allowed_users)
+        access = access_state(services.settings)
     except AuthConfigError as exc:
         # Sign-in is configured but unusable: refuse everyone rather than run without it.
         st.error(f"Framewise cannot start: {escape_markdown(exc, 400)}. Fix the "

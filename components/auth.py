@@ -52,21 +52,21 @@ def app_secrets(settings: Settings | None = None) -> dict:
     return {"auth": section} if section else {}
 
 
-def _env_auth() -> dict[str, str] | None:
+def _env_auth(settings: Settings) -> dict[str, str] | None:
     try:
-        return auth_section(load_settings())
+        return auth_section(settings)
     except SettingsError as exc:
         raise AuthConfigError(str(exc)) from None
 
 
-def auth_config() -> AuthConfig | None:
+def auth_config(settings: Settings) -> AuthConfig | None:
     """The sign-in configuration, or None when neither secrets nor settings configure sign-in.
 
     A missing secrets file means no sign-in; a secrets file that exists but cannot be read, or
     FRAMEWISE_AUTH_* settings that are incomplete or that the server did not load, raise
     AuthConfigError, so a typo never turns sign-in off silently.
     """
-    wanted = _env_auth()
+    wanted = _env_auth(settings)
     secrets = st.secrets  # looked up on each call: AppTest swaps it for its own
     if wanted is not None and not _loaded(secrets, wanted):
         # st.login reads only st.secrets: without st.App(secrets=...) the settings do nothing,
@@ -100,18 +100,19 @@ def _user_info() -> dict:
         return {}
 
 
-def access_state(allowed: Iterable[str]) -> Access:
-    """This session's access; raises AuthConfigError when [auth] is broken."""
-    return decide(_user_info(), config=auth_config(), allowed=allowed)
+def access_state(settings: Settings) -> Access:
+    """This session's access under the app's settings; raises AuthConfigError when [auth] is
+    broken."""
+    return decide(_user_info(), config=auth_config(settings), allowed=settings.allowed_users)
 
 
-def current_user() -> str:
+def current_user(settings: Settings) -> str:
     """The signed-in user's e-mail address, or 'local' without sign-in.
 
     Pages run only after app.py's gate let the session in; a page reached without a signed-in
     address (which the gate prevents) raises instead of recording a wrong name.
     """
-    config = auth_config()
+    config = auth_config(settings)
     if config is None:
         return LOCAL_USER
     info = _user_info()

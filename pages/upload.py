@@ -32,7 +32,7 @@ def _show_upload(message: str | None, video_id: str | None = None) -> None:
 route_through_app()
 services = get_services()
 settings = services.settings
-user = current_user()
+user = current_user(settings)
 
 st.title("Upload a video")
 session_id = page_session_id()

@@ -131,7 +131,7 @@ def test_secrets_example_is_refused_until_filled_in():
         parse_auth_section(example["auth"])
 
 
-def test_unreadable_secrets_file_is_an_error(tmp_path, monkeypatch):
+def test_unreadable_secrets_file_is_an_error(settings, tmp_path, monkeypatch):
     """Test that a secrets file that exists but does not load stops the app, not sign-in."""
 
     class Unloadable:
@@ -143,9 +143,9 @@ def test_unreadable_secrets_file_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(st, "secrets", Unloadable())
     monkeypatch.setattr(auth, "_secrets_files", lambda: [str(broken)])
     with pytest.raises(AuthConfigError, match="cannot be read"):
-        auth.auth_config()
+        auth.auth_config(settings)
     monkeypatch.setattr(auth, "_secrets_files", lambda: [str(tmp_path / "absent.toml")])
-    assert auth.auth_config() is None  # no secrets file at all: no sign-in, no error
+    assert auth.auth_config(settings) is None  # no secrets file at all: no sign-in, no error
 
 
 # --- the gate decision -------------------------------------------------------------------------
