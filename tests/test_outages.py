@@ -21,6 +21,7 @@ import pytest
 from services.analysis import jobs
 from services.models import Status
 from tests.fixtures.cli import cli
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_faults import Fault
 from tests.fixtures.workers import (
@@ -28,7 +29,6 @@ from tests.fixtures.workers import (
     queue_here,
     stored,
     thumb_hashes,
-    wait_for,
 )
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
 from tests.fixtures.workers import workers as workers  # noqa: F401  (fixture)

@@ -26,6 +26,7 @@ from services.vision.ratelimit import share_rate
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.cli import cli
 from tests.fixtures.factories import add_video
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 from tests.fixtures.workers import (
     RecordingEmulator,
@@ -33,7 +34,6 @@ from tests.fixtures.workers import (
     queue_here,
     stored,
     thumb_hashes,
-    wait_for,
 )
 from tests.fixtures.workers import emulator as emulator  # noqa: F401  (fixture)
 from tests.fixtures.workers import workers as workers  # noqa: F401  (fixture)
