@@ -1,8 +1,10 @@
 """Framewise's entry point, in two roles.
 
 The server: `streamlit run app.py` finds the st.App at the bottom, imports this file once as the
-module `app` and serves it. The lifespan (components/server.py) starts the embedded worker with
-the server and stops it with the server; routes and secrets come from the same module.
+module `app` and serves it (server/serve.py: the lifespan that starts and stops the embedded
+worker, the upload route, secrets). Building it turns Streamlit's legacy pages-folder mode off
+(server/pages_mode.py), so every session runs this script first, whatever URL it asked for: no
+file in pages/ runs unless `main()` below routes to it.
 
 The script: every session runs this file as `__main__`, i.e. `main()`: page config, settings and
 services, the sign-in gate, navigation. The gate runs before any page: with sign-in configured
@@ -24,11 +26,10 @@ from components.auth import (
     resume_link,
     sidebar_user_ui,
 )
-from components.context import get_services
 from components.errors import database_errors_ui
-from components.legacy_pages import mark_routed
-from components.server import lifespan, routes, server_secrets
+from components.navigation import app_pages
 from components.text import escape_markdown
+from server.context import get_services
 from services.config import SettingsError
 from services.db import DatabaseError, DatabaseUnavailable
 from services.logmask import install_secret_masking
@@ -61,17 +62,7 @@ def main() -> None:
                  "secrets.toml.example) and reload the page.")
         st.stop()
 
-    pages = [
-        st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload",
-                default=True),
-        st.Page("pages/analyses.py", title="Analyses", icon=":material/list:",
-                url_path="analyses"),
-        st.Page("pages/results.py", title="Results", icon=":material/monitoring:",
-                url_path="results"),
-        st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
-                url_path="compare"),
-    ]
+    pages = app_pages()
     # Navigation first (hidden until someone is let in), so the gate knows the page that was
     # asked for; no page script runs before the gate has let the session in.
     page = st.navigation(pages, position="sidebar" if access.lets_in else "hidden")
@@ -79,7 +70,6 @@ def main() -> None:
         gate_ui(access, page)  # sign-in page or refusal; ends the run
     resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
     sidebar_user_ui(access)
-    mark_routed()
     with database_errors_ui(f"showing the {page.title} page"):
         page.run()
 
@@ -88,4 +78,6 @@ if __name__ == "__main__":
     main()  # a session's run (streamlit's script runner, AppTest)
 else:
     # Imported by the server: one st.App per process, its lifespan tied to the server's.
-    app = st.App(__file__, lifespan=lifespan, routes=routes(), secrets=server_secrets())
+    from server.serve import app_options
+
+    app = st.App(__file__, **app_options())

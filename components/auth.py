@@ -2,7 +2,7 @@
 
 Sign-in is on when `.streamlit/secrets.toml` has an `[auth]` section (see
 `.streamlit/secrets.toml.example`), or when FRAMEWISE_AUTH_* settings are set (App Service: app
-settings, handed to the server by `st.App(secrets=app_secrets())`); without either the app runs
+settings, handed to the server as st.App secrets by server/serve.py); without either the app runs
 as the single user "local". app.py calls `access_state` before any page runs: signed-out
 visitors get the sign-in page, people outside FRAMEWISE_ALLOWED_USERS a polite refusal, and
 neither sees any data. The rules themselves have no Streamlit in them: the [auth] checks in
@@ -26,7 +26,7 @@ import streamlit as st
 from components.text import escape_markdown
 from services.access import LOCAL_USER, Access, decide, user_email
 from services.auth_settings import AuthConfig, AuthConfigError, auth_section, parse_auth_section
-from services.config import Settings, SettingsError, load_settings
+from services.config import Settings, SettingsError
 from services.return_links import ReturnLinks, browser_key
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,7 @@ _REFUSAL_LOGGED_KEY = "_framewise_refusal_logged"
 
 
 def _secrets_files() -> list[str]:
-    try:
-        return [str(p) for p in (st.get_option("secrets.files") or [])]
-    except Exception:  # noqa: BLE001 - an unknown option in some version: nothing to check
-        return []
-
-
-def app_secrets(settings: Settings | None = None) -> dict:
-    """Secrets for `st.App(secrets=...)`: {"auth": ...} from FRAMEWISE_AUTH_*, else {}.
-
-    Settings default to the environment and .env; raises SettingsError naming the variable when
-    a setting is unusable or the sign-in settings are incomplete.
-    """
-    section = auth_section(load_settings() if settings is None else settings)
-    return {"auth": section} if section else {}
+    return [str(p) for p in (st.get_option("secrets.files") or [])]
 
 
 def _env_auth(settings: Settings) -> dict[str, str] | None:
@@ -72,7 +59,7 @@ def auth_config(settings: Settings) -> AuthConfig | None:
         # st.login reads only st.secrets: without st.App(secrets=...) the settings do nothing,
         # and the app would be open to anyone. Refuse instead.
         raise AuthConfigError("FRAMEWISE_AUTH_* settings are set but the server did not load "
-                              "them (app.py must serve through st.App(secrets=app_secrets()))")
+                              "them (app.py must serve the st.App of server/serve.py)")
     if not secrets.load_if_toml_exists():
         if any(Path(p).is_file() for p in _secrets_files()):
             raise AuthConfigError("the secrets file (.streamlit/secrets.toml) cannot be read")
@@ -94,16 +81,14 @@ def _loaded(secrets, wanted: Mapping[str, str]) -> bool:
 
 
 def _user_info() -> dict:
-    try:
-        return dict(st.user.to_dict())
-    except Exception:  # noqa: BLE001 - no user info at all reads as signed out
-        return {}
+    return dict(st.user.to_dict())
 
 
 def access_state(settings: Settings) -> Access:
     """This session's access under the app's settings; raises AuthConfigError when [auth] is
     broken."""
-    return decide(_user_info(), config=auth_config(settings), allowed=settings.allowed_users)
+    config = auth_config(settings)  # first: a broken secrets file is refused, not read as user
+    return decide(_user_info(), config=config, allowed=settings.allowed_users)
 
 
 def current_user(settings: Settings) -> str:
@@ -136,10 +121,7 @@ def _return_links() -> ReturnLinks:
 
 
 def _this_browser() -> str | None:
-    try:
-        return browser_key(st.context.cookies)
-    except Exception:  # noqa: BLE001 - no cookies (tests, old servers): nothing to remember
-        return None
+    return browser_key(st.context.cookies)
 
 
 def remember_link(page) -> None:

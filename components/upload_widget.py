@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components.upload_route import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH
+from services.upload.sessions import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH
 
 HTML = """
 <div class="fw-upload" data-testid="fwUpload">

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.context import get_services
-from components.legacy_pages import route_through_app
+from components.navigation import page_file
 from components.tables import ANALYSIS_COLUMNS, analyses_table, analysis_choice_label
 from components.text import escape_markdown
+from server.context import get_services
 from services.library import count_analyses, delete_analysis, delete_video, list_analyses
 from services.models import Status
 
-route_through_app()
 services = get_services()
 engine, store = services.engine, services.store
 
@@ -37,7 +36,7 @@ if not rows:
         st.info("No analysis matches this filter.")
     else:
         st.info("No analyses yet.")
-        st.page_link("pages/upload.py", label="Upload a video", icon=":material/upload:")
+        st.page_link(page_file("upload"), label="Upload a video", icon=":material/upload:")
     st.stop()
 
 unfinished = any(not Status(a.status).finished for a, _ in rows)
@@ -48,7 +47,7 @@ by_id = {a.id: (a, v) for a, v in rows}
 chosen = st.selectbox("Analysis", list(by_id),
                       format_func=lambda i: analysis_choice_label(*by_id[i]))
 analysis, video = by_id[chosen]
-st.page_link("pages/results.py", label="Open its results", icon=":material/monitoring:",
+st.page_link(page_file("results"), label="Open its results", icon=":material/monitoring:",
              query_params={"analysis": analysis.id})
 
 name = escape_markdown(video.original_filename, 120)

@@ -7,15 +7,14 @@ import streamlit as st
 
 from components import data
 from components.compare_ui import compare_ui
-from components.context import get_services
-from components.legacy_pages import route_through_app
+from components.navigation import page_file
 from components.share import mirror, restore
 from components.tables import analysis_choice_label
+from server.context import get_services
 from services.insights.compare import compare_rows
 from services.insights.links import format_confidence, parse_confidence
 from services.library import list_analyses
 
-route_through_app()
 services = get_services()
 engine = services.engine
 
@@ -24,7 +23,7 @@ rows = list_analyses(engine)
 if len(rows) < 2:
     st.info("Comparing needs two analyses; there "
             + ("is one so far." if rows else "are none yet."))
-    st.page_link("pages/upload.py", label="Upload a video", icon=":material/upload:")
+    st.page_link(page_file("upload"), label="Upload a video", icon=":material/upload:")
     st.stop()
 
 by_id = {a.id: (a, v) for a, v in rows}

@@ -13,10 +13,9 @@ import streamlit as st
 from components import data
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, frame_step, metric_chart
-from components.context import get_services
 from components.errors import database_errors_ui
 from components.formatting import clock
-from components.legacy_pages import route_through_app
+from components.navigation import page_file
 from components.results_ui import (
     downloads_ui,
     frame_at,
@@ -34,6 +33,7 @@ from components.results_ui import (
 from components.segments_ui import segments_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
+from server.context import get_services
 from services.analysis.jobs import cancel, get_analysis
 from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
@@ -56,7 +56,6 @@ def rows_key(a: Analysis) -> int:
     return a.frames_done
 
 
-route_through_app()
 services = get_services()
 settings, engine, store = services.settings, services.engine, services.store
 
@@ -70,7 +69,7 @@ if analysis is None or video is None:
                 "incomplete.")
     else:
         st.info("No analysis chosen. Open one from the list of analyses.")
-    st.page_link("pages/analyses.py", label="Go to Analyses", icon=":material/list:")
+    st.page_link(page_file("analyses"), label="Go to Analyses", icon=":material/list:")
     st.stop()
 
 st.title(escape_markdown(video.original_filename, 120))

@@ -5,13 +5,11 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from components.context import get_services
-from components.legacy_pages import route_through_app
 from components.search_ui import controls_ui, result_ui
+from server.context import get_services
 from services.insights import media
 from services.insights.search import search
 
-route_through_app()
 services = get_services()
 
 st.title("Search")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from components.auth import current_user
-from components.context import get_services
 from components.data import cached_frames, unregistered
-from components.legacy_pages import route_through_app
+from components.navigation import page_file
 from components.text import escape_markdown
 from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
-from components.upload_route import DESK
 from components.upload_widget import page_session_id, upload_widget_ui
+from server.context import get_services
+from server.uploads import DESK
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
 from services.library import get_video, video_info
@@ -29,7 +29,6 @@ def _show_upload(message: str | None, video_id: str | None = None) -> None:
         st.session_state.pop("queued_analysis_id", None)
 
 
-route_through_app()
 services = get_services()
 settings = services.settings
 user = current_user(settings)
@@ -101,5 +100,5 @@ elif not st.session_state.get("upload_error"):
 
 if queued := st.session_state.get("queued_analysis_id"):
     st.success("Analysis queued: the results page fills in as frames are analysed.")
-    st.page_link("pages/results.py", label="Open the results", icon=":material/monitoring:",
+    st.page_link(page_file("results"), label="Open the results", icon=":material/monitoring:",
                  query_params={"analysis": queued})

@@ -18,6 +18,7 @@ from services.models import Status
 from services.upload.ingest import ingest_video
 from services.vision.base import WaitState
 from tests.fixtures.analyzers import ScriptedAnalyzer
+from tests.fixtures.apptest import app, switch_to
 from tests.fixtures.tools import wait_for
 from tests.fixtures.workers import stored
 
@@ -26,9 +27,9 @@ SECRET = "fwk-5ec2e7-SECRET-vision-key-0042"
 
 
 def results(aid: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = app().run()
     assert not at.exception, at.exception
-    at.switch_page("pages/results.py")
+    switch_to(at, "results")
     at.query_params.update(analysis=aid)
     at.run()
     assert not at.exception, at.exception
@@ -107,7 +108,7 @@ def test_the_app_masks_secrets_in_the_server_log(app_services, monkeypatch, capl
     """Test that once app.py has run, a log line of the server process carrying a secret
     setting's value shows *** instead (the production worker logs there)."""
     monkeypatch.setenv("AZURE_VISION_KEY", SECRET)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = app().run()
     assert not at.exception, at.exception
     with caplog.at_level(logging.INFO):
         logging.getLogger("services.analysis.worker").warning("answer for key %s", SECRET)

@@ -18,7 +18,7 @@ from services.context import Services
 from services.db import session_scope
 from services.library import list_analyses
 from services.models import Video
-from tests.fixtures.apptest import open_page, rendered_nodes
+from tests.fixtures.apptest import open_page, rendered_nodes, switch_to
 from tests.fixtures.library import run_analysis
 from tests.fixtures.signin import AUTH, signin_app
 from tests.fixtures.uploads import upload_through_page
@@ -141,10 +141,10 @@ def test_allowed_user_uploads_and_queues_as_themselves(services, video_factory, 
     assert video.uploaded_by == "ana@example.com"
     assert analysis.created_by == "ana@example.com"
 
-    at.switch_page("pages/analyses.py").run()
+    switch_to(at, "analyses").run()
     assert not at.exception, at.exception
     assert list(at.dataframe[0].value["created_by"]) == ["ana@example.com"]
-    at.switch_page("pages/results.py")
+    switch_to(at, "results")
     at.query_params.update({"analysis": analysis.id})
     at.run()
     assert not at.exception, at.exception

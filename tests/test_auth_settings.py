@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from components.auth import app_secrets
+from server.serve import app_secrets
 from services.auth_settings import AUTH_SETTINGS, AuthConfig, auth_section, parse_auth_section
 from services.config import Settings, SettingsError, load_settings
 from tests.fixtures.signin import TENANT, signin_app
@@ -132,7 +132,7 @@ def test_st_app_accepts_the_secrets():
         "import json, sys\n"
         "from streamlit.starlette import App\n"
         "from streamlit.runtime.secrets import secrets_singleton\n"
-        "from components.auth import app_secrets\n"
+        "from server.serve import app_secrets\n"
         "from services.config import load_settings\n"
         "settings = load_settings(json.loads(sys.argv[1]), dotenv=None)\n"
         "app = App('app.py', secrets=app_secrets(settings))\n"

@@ -9,13 +9,11 @@ import uuid
 import pytest
 import streamlit as st
 from sqlalchemy.engine import make_url
-from streamlit.testing.v1 import AppTest
 
 from services.analysis import jobs
-from tests.fixtures.apptest import SETTINGS_ENV
+from tests.fixtures.apptest import SETTINGS_ENV, app, switch_to
 from tests.fixtures.cli import cli
 from tests.fixtures.factories import add_video
-from tests.fixtures.tools import ROOT
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import VisionEmulator
 
@@ -99,8 +97,8 @@ def test_a_statement_postgresql_refuses_is_one_line_on_the_page(
     monkeypatch.setenv("DATABASE_URL", no_select_url)
     st.cache_resource.clear()
     st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.switch_page("pages/analyses.py")
+    at = app().run()
+    switch_to(at, "analyses")
     at.run()
     assert not at.exception, at.exception
     [error] = [str(e.value).replace("\\", "") for e in at.error]

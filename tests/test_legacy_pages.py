@@ -1,8 +1,9 @@
-"""Streamlit's legacy pages-folder mode, and the workaround in components/legacy_pages.py.
+"""Streamlit's legacy pages-folder mode, and how the app keeps it off (server/pages_mode.py).
 
-The first test pins Streamlit's behaviour: when it fails, Streamlit no longer runs a page script
-alone because of a pages/ folder, and components/legacy_pages.py (and the route_through_app()
-call at the top of each page) can go.
+The first test pins the Streamlit behaviour the server works around: when it fails, Streamlit no
+longer runs a page script alone because of a pages/ folder, and server/pages_mode.py can go. The
+second pins the switch the server uses. tests/e2e/test_signin.py proves the whole of it in a
+real server: no file in pages/ runs for a visitor the gate has not let in.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from pathlib import Path
 
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
+
+from server.pages_mode import serve_pages_only_through_main_script
+from tests.fixtures.apptest import app, switch_to
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = """
@@ -43,11 +47,25 @@ def test_streamlit_runs_a_deep_linked_page_alone_when_pages_sits_beside_the_scri
     assert [c.value for c in at.caption] == []  # the main script did not run: the legacy mode
 
 
-def test_every_framewise_page_runs_inside_app_py(app_services):
-    """Test that each page opened directly still gets app.py's gate and sidebar (the workaround)."""
-    for page in ("analyses", "results", "search", "compare", "upload"):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-        at.switch_page(f"pages/{page}.py").run()
-        assert not at.exception, (page, at.exception)
+def test_the_switch_the_server_uses_keeps_the_main_script_in_charge(tmp_path):
+    """Test that with the flag off, as server/pages_mode.py sets it, Streamlit's script runner
+    runs the main script for a deep link, and the main script's navigation picks the page."""
+    main = _toy_app(tmp_path)
+    PagesManager.uses_pages_directory = None
+    serve_pages_only_through_main_script()
+    PagesManager(str(main))  # a session starting after the server built its st.App
+    assert PagesManager.uses_pages_directory is False
+
+
+def test_every_page_file_runs_inside_app_py(app_services):
+    """Test that each file in pages/, asked for by its URL, runs after app.py's gate and sidebar,
+    and that app.py's navigation lists every page file (none is reachable only by URL)."""
+    page_files = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+    assert "results" in page_files
+    for name in page_files:
+        at = switch_to(app().run(), name).run()
+        assert not at.exception, (name, at.exception)
         captions = [c.value for c in at.sidebar.caption]
-        assert "Signed in as local user (no sign-in configured)" in captions, page
+        assert "Signed in as local user (no sign-in configured)" in captions, name
+    registered = {Path(str(info["script_path"])).stem for info in at._registered_pages.values()}
+    assert registered == set(page_files)

@@ -1,6 +1,6 @@
 """The worker belongs to the server: a real `streamlit run app.py`, no browser, nobody on the app.
 
-The embedded worker starts with the server (the st.App lifespan in components/server.py), so an
+The embedded worker starts with the server (the st.App lifespan in server/lifespan.py), so an
 analysis queued with `cli.py analyze --no-wait` is processed although no page was ever opened.
 SIGTERM (App Service restarts and deploys send it) hands the running analysis back at once, so a
 `cli.py worker` resumes it; the lease is 10 minutes here, so only a hand-back lets it in.
@@ -14,7 +14,7 @@ import json
 import signal
 import subprocess
 
-from components.server import lifespan
+from server.lifespan import lifespan
 from services.analysis.jobs import get_analysis
 from services.models import Status
 from tests.fixtures.app_server import PYTHON, ROOT

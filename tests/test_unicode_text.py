@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from components import data
 from services.analysis import jobs
@@ -20,9 +19,8 @@ from services.db import session_scope
 from services.insights import exports
 from services.models import Analysis, Detection, Frame, Status, fit_text
 from services.upload.ingest import ingest_video
-from tests.fixtures.apptest import SETTINGS_ENV
+from tests.fixtures.apptest import SETTINGS_ENV, app, switch_to
 from tests.fixtures.factories import add_analysis, add_video, detection_row, frame_row
-from tests.fixtures.tools import ROOT
 from tests.fixtures.vision_emulator import VisionEmulator
 
 FILE_NAME = "東京の夜 Ночь в Москве ليلة القاهرة दिल्ली की रात 🌃🎬.mp4"
@@ -74,8 +72,8 @@ def test_text_in_four_scripts_survives_to_the_page_and_both_csvs(
                 "SELECT label FROM detection WHERE kind = 'text_line'")))
         assert OCR_LINE in lines
 
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-        at.switch_page("pages/results.py")
+        at = app().run()
+        switch_to(at, "results")
         at.query_params.update(analysis=analysis.id)
         at.run()
         assert not at.exception, at.exception

@@ -33,7 +33,7 @@ from services.db import session_scope
 from services.insights.exports import DETECTIONS_CSV_COLUMNS, to_csv
 from services.models import Status, Video
 from services.upload.ingest import ingest_video
-from tests.fixtures.apptest import rendered_nodes
+from tests.fixtures.apptest import app, rendered_nodes, switch_to
 from tests.fixtures.factories import analysis_row, detection_row, frame_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,10 +185,6 @@ def check_link_columns(frame) -> None:
 # --- the pages ----------------------------------------------------------------------------------
 
 
-def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-
-
 def test_upload_page_shows_names_as_text(services, video_factory):
     """Test that the upload page shows a stored video's name and codec as text, and a file in
     storage as a plain option and an escaped error."""
@@ -215,7 +211,7 @@ def test_analyses_page_shows_names_as_text(services, video_factory):
     first = payload_analysis(services, video_id)
     payload_analysis(services, video_id)
     at = app().run()
-    at.switch_page("pages/analyses.py").run()
+    switch_to(at, "analyses").run()
     assert check_page(at) >= len(PAYLOADS)
     table = at.dataframe[0].value
     assert set(table["video"]) == {FILE_NAME}  # a plain text cell
@@ -237,7 +233,7 @@ def test_results_page_shows_texts_as_text(services, video_factory, status):
     error = " ".join(PAYLOADS) if status == Status.failed else None
     analysis_id = payload_analysis(services, video_id, status=status, error=error)
     at = app().run()
-    at.switch_page("pages/results.py")
+    switch_to(at, "results")
     at.query_params.update({"analysis": analysis_id})
     at.run()
     check_page(at)

@@ -20,13 +20,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from sqlmodel import Session, select
 from starlette.applications import Starlette
 
-from components.upload_route import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH, upload_routes
+from server.uploads import upload_routes
 from services.config import load_settings
 from services.context import Services, open_services
 from services.models import Video
 from services.storage.azure import AzureBlobStore
 from services.storage.base import CHUNK
-from services.upload.sessions import UploadDesk
+from services.upload.sessions import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH, UploadDesk
 from services.upload.stream import UploadReceiver
 from tests.fixtures.azurite import unique_container
 from tests.fixtures.tools import wait_for

@@ -18,6 +18,11 @@ from services.context import Services
 
 TOKEN_TTL_S = 600.0  # a page left open longer mints a new token on its next run
 
+# What the upload widget (browser) and the upload route (server) agree on.
+UPLOAD_PATH = "/api/upload"
+TOKEN_HEADER = "X-Framewise-Upload-Token"
+SESSION_HEADER = "X-Framewise-Session"
+
 
 class UploadRefused(Exception):
     """The upload is not let in; nothing was read or stored. `status` is the HTTP answer."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import warnings
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from tests.e2e import ui
+from tests.fixtures.app_server import ROOT
 from tests.fixtures.videos import make_video
 
 pytestmark = [pytest.mark.e2e,
@@ -40,9 +43,8 @@ def oidc_provider():
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def auth_server(start_server, oidc_provider, tmp_path_factory):
-    """A server with an [auth] section pointing at the provider; only ALLOWED may use it."""
+def _auth_secrets(oidc_provider: str):
+    """The secrets.toml of a server at `url` whose [auth] section points at the provider."""
 
     def secrets(url: str) -> str:
         return (
@@ -54,7 +56,14 @@ def auth_server(start_server, oidc_provider, tmp_path_factory):
             f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n'
         )
 
-    server = start_server({"FRAMEWISE_ALLOWED_USERS": ALLOWED}, secrets=secrets)
+    return secrets
+
+
+@pytest.fixture(scope="module")
+def auth_server(start_server, oidc_provider, tmp_path_factory):
+    """A server with an [auth] section pointing at the provider; only ALLOWED may use it."""
+    server = start_server({"FRAMEWISE_ALLOWED_USERS": ALLOWED},
+                          secrets=_auth_secrets(oidc_provider))
     video = make_video(tmp_path_factory.mktemp("videos") / SECRET_NAME, seconds=2)
     server.analysis_id = server.cli("analyze", str(video), "--fps", "1")["analysis_id"]
     return server
@@ -118,3 +127,42 @@ def test_a_user_not_on_the_list_is_refused(auth_server, page, steps):
         expect(refusal).to_be_visible()
         assert SECRET_NAME not in page.content()
     steps.shot(page, "refused")
+
+
+PROBE = "zz_probe"  # a page file added without any guard of its own
+
+
+def _app_copy(folder: Path) -> Path:
+    """The app's files (not the tests, tools or data) in `folder`, plus an unguarded probe page
+    that, if it ever runs, writes a marker on the page and a file beside the app."""
+    shutil.copytree(ROOT, folder, ignore=shutil.ignore_patterns(
+        ".*", "tests", "bench", "docs", "infra", "data", "scripts", "__pycache__"))
+    shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")
+    (folder / "pages" / f"{PROBE}.py").write_text(
+        "from pathlib import Path\n"
+        "import streamlit as st\n"
+        "Path(__file__).with_name('probe-ran').touch()\n"
+        "st.write('PROBE-MARKER')\n", encoding="utf-8")
+    return folder
+
+
+def test_no_page_file_runs_for_a_signed_out_visitor_opening_it_first(
+        start_server, oidc_provider, new_context, tmp_path, steps):
+    """Test that, with sign-in on, every file in pages/ (an unguarded one added too), opened as
+    the first request after a server start, shows the sign-in page and runs nothing of its own."""
+    app = _app_copy(tmp_path / "app")
+    page_files = sorted(p.stem for p in (app / "pages").glob("*.py"))
+    assert PROBE in page_files and "results" in page_files  # found in the folder, not listed
+    server = start_server({"FRAMEWISE_ALLOWED_USERS": ALLOWED},
+                          secrets=_auth_secrets(oidc_provider), root=app)
+    for name in [PROBE, *(n for n in page_files if n != PROBE)]:
+        if name != PROBE:  # the probe got the server's first request; each page gets its own
+            server.stop()
+            server.start()
+        page = new_context().new_page()
+        ui.goto(page, f"{server.url}/{name}")
+        _signed_out_page(page)
+        assert "PROBE-MARKER" not in page.content(), name
+        if name == PROBE:
+            steps.shot(page, "probe-first")
+    assert not (app / "pages" / "probe-ran").exists()

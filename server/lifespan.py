@@ -1,6 +1,5 @@
-"""What starts and stops with the Streamlit server: the st.App lifespan and the server's routes.
+"""What starts and stops with the Streamlit server: the st.App lifespan.
 
-app.py builds `st.App(..., lifespan=lifespan, routes=routes(), secrets=app_secrets())` from here.
 The embedded worker starts when the server starts, not at the first page visit, so an analysis
 queued with `cli.py analyze --no-wait` while nobody has the app open is processed; when the
 server stops (SIGTERM from App Service restarts and deploys) the worker stops claiming and hands
@@ -15,11 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.routing import BaseRoute
-
-from components.auth import app_secrets
-from components.context import get_services
-from components.upload_route import upload_routes
+from server.context import get_services
 from services.analysis.worker import Worker
 from services.config import SettingsError
 from services.db import DatabaseUnavailable
@@ -27,11 +22,6 @@ from services.logmask import install_secret_masking
 from services.storage.base import StorageError
 
 log = logging.getLogger(__name__)
-
-
-def routes() -> list[BaseRoute]:
-    """HTTP routes the server adds beside Streamlit's own (st.App checks they don't clash)."""
-    return [*upload_routes()]  # the upload widget streams files to these
 
 
 def start_embedded_worker() -> Worker | None:
@@ -64,17 +54,3 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
             # analyses back at once (lease released, queued, frames kept) for another worker.
             await asyncio.to_thread(embedded.stop, hand_back=True)
             log.info("embedded worker %s stopped with the server", embedded.owner)
-
-
-def server_secrets() -> dict[str, Any]:
-    """st.secrets the server adds: the [auth] section from FRAMEWISE_AUTH_* settings, if any.
-
-    Incomplete sign-in settings, or any unusable setting, add nothing here: the pages then
-    refuse everyone with the same one-line error naming the variable (app.py, components.auth),
-    rather than the server failing to start.
-    """
-    try:
-        return app_secrets()
-    except SettingsError as exc:
-        log.error("sign-in settings not loaded: %s", exc)
-        return {}

@@ -16,12 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from streamlit.runtime import Runtime
 
-from services.upload.sessions import UploadDesk
+from services.upload.sessions import SESSION_HEADER, TOKEN_HEADER, UPLOAD_PATH, UploadDesk
 from services.upload.stream import UploadReceiver
-
-UPLOAD_PATH = "/api/upload"
-TOKEN_HEADER = "X-Framewise-Upload-Token"
-SESSION_HEADER = "X-Framewise-Session"
 
 # The process's tokens and outcomes: the page mints, the route redeems (same process).
 DESK = UploadDesk()
