@@ -12,11 +12,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.questions import Answer
 from services.video.frames import SampledFrame
 from services.vision.ratelimit import Cancelled
 
 __all__ = ["Analyzer", "AnalyzerError", "Cancelled", "Found", "FrameRefused", "FrameResult",
-           "WaitState"]
+           "TokenUsage", "WaitState"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,30 @@ class Found:
     h: int | None = None
 
 
+@dataclass(frozen=True)
+class TokenUsage:
+    """The tokens a language-model service counted for one frame, and who answered."""
+
+    prompt: int
+    completion: int
+    cached: int = 0  # of the prompt, served from the service's prompt cache
+    reasoning: int = 0  # of the completion, spent thinking (billed as output)
+    model: str | None = None
+    region: str | None = None
+    request_id: str | None = None
+
+
 @dataclass
 class FrameResult:
     """What an analyser learned about one frame."""
 
     caption: str | None = None
-    caption_confidence: float | None = None
+    caption_confidence: float | None = None  # None: the service gave none (a model's caption)
     detections: list[Found] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # the analysis's questions, if any
     raw_json: bytes | None = None  # the service's answer, kept as an artefact
     transactions: int = 0  # billable service calls this frame cost
+    usage: TokenUsage | None = None  # tokens counted by the service (None: not billed by token)
     stats: dict[str, float | int | bool] = field(default_factory=dict)
 
 
