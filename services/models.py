@@ -1,4 +1,5 @@
-"""SQLModel tables: Video, Analysis, Frame, Detection, and blob deletes still to retry.
+"""SQLModel tables: Video, Analysis, Frame, Detection, blob deletes still to retry, and the question
+analyser's question sets, questions, answers (as the model gave them) and token counts.
 
 Boxes are in pixels of the analysed frame, origin top left.
 Indexed string columns carry explicit lengths because SQL Server cannot index VARCHAR(MAX).
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.mssql import DATETIME2
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from services.questions import MAX_ANSWER_TEXT, MAX_KEY, MAX_TEXT
 
 
 def utcnow() -> datetime:
@@ -227,3 +230,68 @@ class PendingBlobDelete(SQLModel, table=True):
     blob_key: str = Field(sa_type=sa.String(200), unique=True)
     created_at: datetime = _time_field(nullable=False)
     attempts: int = 0
+
+
+# --- the question analyser (Azure OpenAI) -------------------------------------------------------
+
+KEY_TYPE = sa.String(MAX_KEY)
+
+
+class QuestionSet(SQLModel, table=True):
+    """A named question set analysts reuse (e.g. "Site safety"): the questions as JSON."""
+
+    __tablename__ = "question_set"
+
+    id: str = _id_field()
+    name: str = Field(sa_type=HumanText(100), unique=True)
+    questions_json: str = Field(sa_type=sa.UnicodeText)
+    created_by: str = Field(sa_type=HumanText(255))
+    updated_at: datetime = _time_field(nullable=False)
+
+
+class AnalysisQuestion(SQLModel, table=True):
+    """One question an analysis asks of every frame, in the order the analyst wrote them."""
+
+    __tablename__ = "analysis_question"
+    __table_args__ = (sa.UniqueConstraint("analysis_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
+    position: int
+    key: str = Field(sa_type=KEY_TYPE)
+    text: str = Field(sa_type=HumanText(MAX_TEXT))
+    type: str = Field(sa_type=sa.String(16))
+    choices_json: str | None = Field(default=None, sa_type=HumanText(4000))
+
+
+class AnswerRow(SQLModel, table=True):
+    """A question's answer on one frame, as the model gave it; unique per frame and question."""
+
+    __tablename__ = "answer"
+    __table_args__ = (sa.UniqueConstraint("analysis_id", "frame_index", "question_key"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
+    frame_index: int
+    question_key: str = Field(sa_type=KEY_TYPE)
+    number: float | None = None
+    text: str | None = Field(default=None, sa_type=HumanText(MAX_ANSWER_TEXT))
+    valid: bool = True
+
+
+class FrameUsage(SQLModel, table=True):
+    """What the service counted for one frame's request, and who answered it."""
+
+    __tablename__ = "frame_usage"
+    __table_args__ = (sa.UniqueConstraint("analysis_id", "frame_index"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
+    frame_index: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    model: str | None = Field(default=None, sa_type=sa.String(100))
+    region: str | None = Field(default=None, sa_type=sa.String(60))
+    request_id: str | None = Field(default=None, sa_type=sa.String(100))
