@@ -1,5 +1,5 @@
-// Framewise on Azure: App Service (Linux, Python 3.11) + Blob Storage + AI Vision + Azure SQL +
-// Log Analytics, managed identity end to end. `azd up` provisions this, then runs
+// Framewise on Azure: App Service (Linux, Python 3.11) + Blob Storage + AI Vision + Azure OpenAI +
+// Azure SQL + Log Analytics, managed identity end to end. `azd up` provisions this, then runs
 // scripts/postprovision.sh (the database user Bicep cannot create) and deploys the code.
 targetScope = 'subscription'
 
@@ -37,6 +37,20 @@ param visionSkuName string = 'S1'
 @description('Transactions per second the Vision resource allows (S1: 10 documented).')
 param visionMaxTps string = '10'
 
+@description('Deploy Azure OpenAI (account, model deployment, role, app settings) for the question analyser.')
+param openAiDeploy bool = true
+
+@description('Region of the Azure OpenAI account; empty: the same as everything else. GlobalStandard gpt-4.1-mini must be offered there.')
+param openAiLocation string = ''
+
+@minLength(2)
+@description('Name of the model deployment, which the app sends as `model`; by default the model name.')
+param openAiDeploymentName string = 'gpt-4.1-mini'
+
+@minValue(1)
+@description('Capacity of the model deployment in thousands of tokens per minute (quota per subscription and region).')
+param openAiCapacity int = 100
+
 @description('Public IP address of the machine that runs the postprovision hook; empty for none.')
 param clientIpAddress string = ''
 
@@ -62,6 +76,7 @@ var abbrs = {
   web: 'app-'
   storage: 'st'
   vision: 'cv-'
+  openAi: 'oai-'
   sql: 'sql-'
   logs: 'log-'
 }
@@ -72,6 +87,19 @@ var tags = {
 var webAppName = '${abbrs.web}framewise-${resourceToken}'
 var databaseName = 'framewise'
 var containerName = 'framewise'
+// The model is fixed here, not a parameter: the app's image-token rule and the RPM ratio below
+// belong to the gpt-4.1 family (1 request per minute per 1,000 tokens per minute).
+var openAiModel = 'gpt-4.1-mini'
+var openAiModelVersion = '2025-04-14'
+var openAiName = '${abbrs.openAi}${resourceToken}'
+var openAiEndpoint = 'https://${openAiName}.openai.azure.com' // the account's subdomain, no trailing slash
+var openAiSettings = openAiDeploy ? {
+  AZURE_OPENAI_ENDPOINT: openAiEndpoint
+  AZURE_OPENAI_DEPLOYMENT: openAiDeploymentName
+  AZURE_OPENAI_MODEL: openAiModel
+  AZURE_OPENAI_TPM: string(openAiCapacity * 1000)
+  AZURE_OPENAI_RPM: string(openAiCapacity) // gpt-4.1 family: 1 RPM per 1,000 TPM
+} : {}
 var signIn = empty(authClientId) ? {} : {
   FRAMEWISE_AUTH_CLIENT_ID: authClientId
   FRAMEWISE_AUTH_TENANT_ID: empty(authTenantId) ? tenant().tenantId : authTenantId
@@ -144,7 +172,7 @@ module web 'core/host/appservice.bicep' = {
       // /home is the site's persistent storage, shared by instances; wwwroot is replaced on deploy.
       FRAMEWISE_DATA_DIR: '/home/framewise'
       FRAMEWISE_ALLOWED_USERS: allowedUsers
-    }, signIn)
+    }, openAiSettings, signIn)
   }
 }
 
@@ -175,6 +203,21 @@ module vision 'core/ai/vision.bicep' = {
   }
 }
 
+module openAi 'core/ai/openai.bicep' = if (openAiDeploy) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: openAiName
+    location: empty(openAiLocation) ? location : openAiLocation
+    tags: tags
+    deploymentName: openAiDeploymentName
+    modelName: openAiModel
+    modelVersion: openAiModelVersion
+    capacity: openAiCapacity
+    userPrincipalId: web.outputs.identityPrincipalId
+  }
+}
+
 // The deploying user may copy videos too large for a browser upload into the container.
 module deployerBlobAccess 'core/security/role.bicep' = if (principalType == 'User') {
   name: 'deployer-blob-access'
@@ -199,3 +242,6 @@ output DATABASE_URL string = 'mssql+pyodbc://@${sql.outputs.serverHost}/${databa
 output AZURE_STORAGE_ACCOUNT_URL string = 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
 output AZURE_STORAGE_CONTAINER string = storage.outputs.containerName
 output AZURE_VISION_ENDPOINT string = vision.outputs.endpoint
+output AZURE_OPENAI_ENDPOINT string = openAiDeploy ? openAiEndpoint : ''
+output AZURE_OPENAI_DEPLOYMENT string = openAiDeploy ? openAi.outputs.deploymentName : ''
+output AZURE_OPENAI_MODEL string = openAiDeploy ? openAiModel : ''

@@ -30,13 +30,9 @@ def _site_config() -> dict:
     return _site()["properties"]["siteConfig"]
 
 
-def _main() -> dict:
-    return bicep.parse(bicep.INFRA / "main.bicep")
-
-
 def _web_app_settings() -> dict:
     """The app settings main.bicep passes to the web app module (its first union argument)."""
-    union = _main()["modules"]["web"]["config"]["params"]["appSettings"]["function"]
+    union = bicep.main()["modules"]["web"]["config"]["params"]["appSettings"]["function"]
     assert union["type"] == "union"
     return union["parameters"]["arg_1"]
 
@@ -53,7 +49,7 @@ def test_every_bicep_file_parses():
     files = bicep.bicep_files()
     assert {f.relative_to(bicep.INFRA).as_posix() for f in files} >= {
         "main.bicep", "core/host/appservice.bicep", "core/host/appserviceplan.bicep",
-        "core/storage/storage-account.bicep", "core/ai/vision.bicep",
+        "core/storage/storage-account.bicep", "core/ai/vision.bicep", "core/ai/openai.bicep",
         "core/database/sqlserver.bicep", "core/monitor/loganalytics.bicep",
         "core/security/role.bicep",
     }
@@ -114,7 +110,7 @@ def test_web_app_runs_streamlit_as_app_service_needs():
     plan = bicep.only_resource("Microsoft.Web/serverfarms")
     assert plan[1]["config"]["kind"] == "linux"
     assert plan[1]["config"]["properties"]["reserved"] is True
-    assert _main()["parameters"]["appServiceSkuName"]["default"] == "B1"
+    assert bicep.main()["parameters"]["appServiceSkuName"]["default"] == "B1"
 
 
 def test_web_app_is_https_only_with_tls_12_and_no_ftp():
@@ -175,47 +171,28 @@ def test_storage_has_no_shared_keys_and_the_app_writes_blobs():
     assert container[1]["config"]["properties"]["publicAccess"] == "None"
     path = bicep.only_resource("Microsoft.Storage/storageAccounts")[0]
     assert bicep.parse(path)["variables"]["blobDataContributor"]["value"] == BLOB_DATA_CONTRIBUTOR
-    assert _role_in(path) == ("account", "blobDataContributor", "contributorPrincipalId")
+    assert bicep.role_assignment(path) == ("account", "blobDataContributor",
+                                           "contributorPrincipalId")
 
 
 def test_vision_has_a_subdomain_and_no_keys():
     """Test AI Vision: kind ComputerVision, custom subdomain, local auth off, the app's role."""
-    path, vision = bicep.only_resource("Microsoft.CognitiveServices/accounts")
+    path = bicep.INFRA / "core/ai/vision.bicep"
+    vision = bicep.resource_in(path, "Microsoft.CognitiveServices/accounts")
     assert vision["config"]["kind"] == "ComputerVision"
     assert vision["config"]["properties"]["customSubDomainName"] == "name"
     assert vision["config"]["properties"]["disableLocalAuth"] is True
-    variables = bicep.parse(path)["variables"]
-    assert variables["cognitiveServicesUser"]["value"] == COGNITIVE_SERVICES_USER
-    assert _role_in(path) == ("vision", "cognitiveServicesUser", "userPrincipalId")
-
-
-def _role_in(path: Path) -> tuple[str, str, str]:
-    """(scope, role variable, principal parameter) of the one role assignment in a module."""
-    (assignment,) = [r for r in bicep.parse(path)["resources"].values()
-                     if r["type"] == "Microsoft.Authorization/roleAssignments"]
-    props = assignment["config"]["properties"]
-    function = props["roleDefinitionId"]["function"]
-    assert function["type"] == "subscription_resource_id"
-    assert function["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
-    role = function["parameters"]["resource_name_1"]
-    assert props["principalType"] == "ServicePrincipal"
-    return assignment["config"]["scope"], role, props["principalId"]
+    assert bicep.variable(path, "cognitiveServicesUser") == COGNITIVE_SERVICES_USER
+    assert bicep.role_assignment(path) == ("vision", "cognitiveServicesUser", "userPrincipalId")
 
 
 def test_roles_go_to_the_web_apps_identity():
     """Test that main.bicep hands the web app's principal id to the storage and vision roles."""
-    modules = _main()["modules"]
+    modules = bicep.main()["modules"]
     identity = "web.outputs.identityPrincipalId"
-    assert _accessor(modules["storage"]["config"]["params"]["contributorPrincipalId"]) == identity
-    assert _accessor(modules["vision"]["config"]["params"]["userPrincipalId"]) == identity
-
-
-def _accessor(node) -> str:
-    """'a.b.c' from pycep's nested property_accessor operators."""
-    if isinstance(node, str):
-        return node
-    operands = node["operator"]["operands"]
-    return f"{_accessor(operands['operand_1'])}.{_accessor(operands['operand_2'])}"
+    storage_principal = modules["storage"]["config"]["params"]["contributorPrincipalId"]
+    assert bicep.accessor(storage_principal) == identity
+    assert bicep.accessor(modules["vision"]["config"]["params"]["userPrincipalId"]) == identity
 
 
 def test_sql_is_entra_only_with_the_deployer_as_admin():
@@ -234,7 +211,7 @@ def test_sql_is_entra_only_with_the_deployer_as_admin():
     rules = {body["name"]: body["properties"] for body in bodies}
     assert rules["AllowAllWindowsAzureIps"] == {"startIpAddress": "0.0.0.0",
                                                 "endIpAddress": "0.0.0.0"}
-    sql = _main()["modules"]["sql"]["config"]["params"]
+    sql = bicep.main()["modules"]["sql"]["config"]["params"]
     assert (sql["adminPrincipalId"], sql["adminPrincipalName"]) == ("principalId", "principalName")
     database = bicep.only_resource("Microsoft.Sql/servers/databases")[1]["config"]
     assert bicep.param_default(path, database["sku"]["name"]) == "GP_S_Gen5_1"  # serverless
@@ -259,7 +236,7 @@ def test_no_secret_literals_anywhere():
         text = re.sub(r"(^|\s)(//|#).*$", "", path.read_text().lower(), flags=re.M)
         for word in ("password", "accountkey", "listkeys(", "connectionstring", "sharedaccess"):
             assert word not in text, (path, word)
-    params = _main()["parameters"]
+    params = bicep.main()["parameters"]
     for name in ("authClientSecret", "authCookieSecret"):
         decorators = {d["type"] for d in params[name]["decorators"]}
         assert "secure" in decorators and params[name]["default"] == ""
@@ -274,15 +251,15 @@ def test_azd_files_map_parameters_and_run_the_hook():
     script = (ROOT / "scripts" / "postprovision.sh").read_text()
     assert 'cli.py db grant-identity "$WEB_APP_NAME"' in script
     mapped = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
-    declared = _main()["parameters"]
+    declared = bicep.main()["parameters"]
     assert set(mapped) <= set(declared)
     required = {n for n, p in declared.items() if "default" not in p}
     assert required <= set(mapped)
     assert mapped["principalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
-    outputs = _main()["outputs"]
+    outputs = bicep.main()["outputs"]
     for name in ("WEB_APP_NAME", "WEB_APP_PRINCIPAL_ID", "DATABASE_URL"):
         assert name in outputs and f"${name}" in script.replace("{", "").replace("}", "")
-    web_tags = _main()["modules"]["web"]["config"]["params"]["tags"]["function"]
+    web_tags = bicep.main()["modules"]["web"]["config"]["params"]["tags"]["function"]
     assert web_tags["parameters"]["arg_2"] == {"'azd-service-name'": "web"}  # key as written
 
 
@@ -292,3 +269,4 @@ def test_zip_deploy_leaves_out_secrets_and_local_data():
                if line.strip() and not line.startswith("#")}
     assert {".env", ".streamlit/secrets.toml", "data/", ".venv/", ".tools/", ".git/"} <= ignored
     assert "requirements.txt" not in ignored and "scripts/" not in ignored
+
