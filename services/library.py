@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from services.db import database_errors, with_retry
-from services.models import Analysis, Detection, Frame, PendingBlobDelete, Status, Video, utcnow
+from services.models import Analysis, PendingBlobDelete, Status, Video, utcnow
 from services.storage.base import BlobStore, StorageError
 from services.video.probe import VideoInfo
 from services.vision.cache import cache_prefix
@@ -78,9 +78,16 @@ def delete_video(engine: Engine, store: BlobStore, video_id: str) -> None:
     purge_blobs(engine, store)
 
 
+def _rows_of_analyses() -> list[sa.Table]:
+    """Every table of per-analysis rows (frames, detections, answers, ...): a new one is deleted
+    with its analysis without being named here."""
+    tables = SQLModel.metadata.sorted_tables
+    return [t for t in reversed(tables) if "analysis_id" in t.c and t.name != "analysis"]
+
+
 def _delete_rows(engine: Engine, analysis_ids: list[str], video_id: str | None = None) -> None:
     """The rows, and the blob keys and prefixes they leave behind as pending deletes."""
-    analyses, frames, detections, videos = (_table(t) for t in (Analysis, Frame, Detection, Video))
+    analyses, videos = _table(Analysis), _table(Video)
     with engine.begin() as conn:
         video = None
         if video_id is not None:
@@ -93,7 +100,7 @@ def _delete_rows(engine: Engine, analysis_ids: list[str], video_id: str | None =
             chosen = analyses.c.id.in_(analysis_ids)
             conn.execute(analyses.update().where(chosen).values(
                 status=Status.cancelled, lease_owner=None, lease_expires_at=None))
-            for table in (detections, frames):
+            for table in _rows_of_analyses():
                 conn.execute(table.delete().where(table.c.analysis_id.in_(analysis_ids)))
             conn.execute(analyses.delete().where(chosen))
         keys = [f"analyses/{aid}/" for aid in analysis_ids]

@@ -1,0 +1,148 @@
+"""An analysis's questions and the model's answers, read for charts, segments and answers.csv.
+
+Answers are what a model generated: they carry no confidence, and an answer that broke its
+question's rules (a negative count, a score of 12, a choice not listed) is shown as given and
+marked invalid. Answer segments are runs of consecutive analysed frames with the same answer: a
+run of yes, a run of each choice, a run of a count or score at or above a threshold the analyst
+sets; they merge like label segments (services/insights/segments.py) with kind "answer".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from services.insights.results import row_tuples
+from services.insights.segments import HIT_COLUMNS, merge_runs, positions
+from services.models import AnalysisQuestion, AnswerRow, FrameUsage
+from services.questions import YES, Question, parse_questions
+from services.vision.openai_tokens import Prices
+
+ANSWER_COLUMNS = ["frame_index", "question_key", "number", "text", "valid"]
+USAGE_COLUMNS = ["frame_index", "prompt_tokens", "completion_tokens", "cached_tokens",
+                 "reasoning_tokens", "model", "region", "request_id"]
+ANSWER_KIND = "answer"
+# Default thresholds of the numeric answers' segments: "at least one", "at least half".
+DEFAULT_THRESHOLDS = {"count": 1.0, "score": 5.0}
+
+
+def load_questions(engine: Engine, analysis_id: str) -> tuple[Question, ...]:
+    """The analysis's questions in the order they were written (none for other analysers)."""
+    query = (sa.select(AnalysisQuestion).where(col(AnalysisQuestion.analysis_id) == analysis_id)
+             .order_by(col(AnalysisQuestion.position)))
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    if not rows:
+        return ()
+    return parse_questions([{"key": r["key"], "text": r["text"], "type": r["type"],
+                             "choices": json.loads(r["choices_json"] or "null")} for r in rows])
+
+
+def question_rows(analysis_id: str, questions: Iterable[Question]) -> list[AnalysisQuestion]:
+    """The AnalysisQuestion rows an analysis is queued with."""
+    return [AnalysisQuestion(analysis_id=analysis_id, position=i, key=q.key, text=q.text,
+                             type=q.type,
+                             choices_json=json.dumps(list(q.choices), ensure_ascii=False)
+                             if q.choices else None)
+            for i, q in enumerate(questions)]
+
+
+def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    """Every stored answer of the analysis (ANSWER_COLUMNS), by frame."""
+    cols = [getattr(AnswerRow, c) for c in ANSWER_COLUMNS]
+    query = (sa.select(*cols).where(col(AnswerRow.analysis_id) == analysis_id)
+             .order_by(col(AnswerRow.frame_index)))
+    with engine.connect() as conn:
+        rows = row_tuples(conn.execute(query))
+    answers = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
+    return answers.astype({"frame_index": "Int64", "valid": "boolean"})
+
+
+def load_usage(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    cols = [getattr(FrameUsage, c) for c in USAGE_COLUMNS]
+    query = sa.select(*cols).where(col(FrameUsage.analysis_id) == analysis_id)
+    with engine.connect() as conn:
+        return pd.DataFrame(row_tuples(conn.execute(query)), columns=USAGE_COLUMNS)
+
+
+def usage_totals(usage: pd.DataFrame, prices: Prices) -> dict[str, float | int]:
+    """Tokens the service counted over the analysis, and what they cost at these prices."""
+    totals = {c: int(usage[c].sum()) if not usage.empty else 0 for c in USAGE_COLUMNS[1:5]}
+    cost = prices.cost(totals["prompt_tokens"], totals["completion_tokens"])
+    return {**totals, "requests": len(usage), "cost_usd": round(cost, 6)}
+
+
+def _broke_rules(valid) -> bool:
+    return not pd.isna(valid) and not bool(valid)
+
+
+def shown_value(question: Question, number, text) -> object:
+    """An answer as a cell: yes/no/the choice/the text, the number, or None for cannot tell."""
+    if question.type in ("yes_no", "choice", "text") or pd.isna(number):
+        return None if text is None or (not isinstance(text, str) and pd.isna(text)) else text
+    value = float(number)
+    return int(value) if question.type in ("count", "score") and value.is_integer() else value
+
+
+def answers_table(questions: tuple[Question, ...], frames: pd.DataFrame,
+                  answers: pd.DataFrame) -> pd.DataFrame:
+    """answers.csv: one row per analysed frame, frame_index, timestamp_s, one column per
+    question named by its key, and `invalid` listing the keys whose answers broke the rules."""
+    keys = [q.key for q in questions]
+    by_key = {q.key: q for q in questions}
+    analysed = frames[frames["remote_analysed"].fillna(False).astype(bool)]
+    table = pd.DataFrame({"frame_index": analysed["frame_index"].astype(int).to_numpy(),
+                          "timestamp_s": analysed["timestamp_s"].astype(float).to_numpy()})
+    cells: dict[tuple[int, str], object] = {}
+    invalid: dict[int, list[str]] = {}
+    for frame_index, key, number, text, valid in answers.itertuples(index=False):
+        if key not in by_key:
+            continue
+        cells[(int(frame_index), key)] = shown_value(by_key[key], number, text)
+        if _broke_rules(valid):
+            invalid.setdefault(int(frame_index), []).append(key)
+    for key in keys:
+        table[key] = pd.Series([cells.get((i, key)) for i in table["frame_index"]], dtype=object)
+    table["invalid"] = pd.Series([" ".join(invalid.get(i, [])) or None
+                                  for i in table["frame_index"]], dtype=object)
+    return table
+
+
+def answer_hits(questions: tuple[Question, ...], answers: pd.DataFrame, analysis_id: str,
+                thresholds: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Label hits of the answers (HIT_COLUMNS, kind "answer"): "key: yes", "key: <choice>",
+    "key ≥ n" for counts and scores at or above their threshold; invalid answers make none."""
+    thresholds = thresholds or {}
+    rows = []
+    by_key = {q.key: q for q in questions}
+    for frame_index, key, number, text, valid in answers.itertuples(index=False):
+        q = by_key.get(key)
+        if q is None or _broke_rules(valid):
+            continue
+        label = None
+        if q.type == "yes_no" and text == YES:
+            label = f"{key}: yes"
+        elif q.type == "choice" and isinstance(text, str):
+            label = f"{key}: {text}"
+        elif q.type in DEFAULT_THRESHOLDS and not pd.isna(number):
+            limit = thresholds.get(key, DEFAULT_THRESHOLDS[q.type])
+            label = f"{key} ≥ {limit:g}" if float(number) >= limit else None
+        if label is not None:
+            rows.append((analysis_id, ANSWER_KIND, label, int(frame_index), None))
+    return pd.DataFrame(rows, columns=HIT_COLUMNS)
+
+
+def answer_segments(questions: tuple[Question, ...], frames: pd.DataFrame,
+                    answers: pd.DataFrame, thresholds: Mapping[str, float] | None = None
+                    ) -> pd.DataFrame:
+    """Runs of the same answer over consecutive analysed frames, as label segments."""
+    if frames.empty:
+        return merge_runs(pd.DataFrame(columns=HIT_COLUMNS), frames)
+    analysis_id = str(frames["analysis_id"].iloc[0])
+    hits = answer_hits(questions, answers, analysis_id, thresholds)
+    return merge_runs(hits, positions(frames, remote_only=True))
