@@ -109,3 +109,24 @@ def test_questions_answers_and_usage_go_with_their_analysis(engine, settings):
         for table in (AnalysisQuestion, AnswerRow, FrameUsage):
             count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             assert count == 0, table.__tablename__
+
+
+def test_question_sets_are_saved_by_name_listed_replaced_and_deleted(engine):
+    """Test the saved sets analysts reuse: a Unicode name, replaced on a second save."""
+    from services.question_sets import (
+        delete_question_set,
+        get_question_set,
+        list_question_sets,
+        save_question_set,
+    )
+
+    save_question_set(engine, "  Site   safety ", QUESTIONS, "ana@example.com")
+    save_question_set(engine, "Sécurité du chantier", QUESTIONS[:1], "eve@example.com")
+    assert [s.name for s in list_question_sets(engine)] == ["Sécurité du chantier",
+                                                            "Site safety"]
+    save_question_set(engine, "Site safety", QUESTIONS[:2], "eve@example.com")
+    saved = get_question_set(engine, "Site safety")
+    assert saved is not None and saved.questions == QUESTIONS[:2]
+    assert delete_question_set(engine, "Site safety") is True
+    assert delete_question_set(engine, "Site safety") is False
+    assert get_question_set(engine, "Site safety") is None
