@@ -113,8 +113,9 @@ def tag_cells(
 
 # ---- chart builders ---------------------------------------------------------------------------
 
-def _x(domain_end: float, title: str | None = TIME_TITLE) -> alt.X:
-    return alt.X("timestamp_s:Q", title=title, scale=alt.Scale(domain=[0, domain_end], nice=False))
+def time_x(end: float, title: str | None = TIME_TITLE) -> alt.X:
+    """The shared time axis, from 0 to `end` seconds."""
+    return alt.X("timestamp_s:Q", title=title, scale=alt.Scale(domain=[0, end], nice=False))
 
 
 def _selected_rule(t: float, x: alt.X | str = "timestamp_s:Q") -> alt.Chart:
@@ -123,7 +124,7 @@ def _selected_rule(t: float, x: alt.X | str = "timestamp_s:Q") -> alt.Chart:
             .mark_rule(color=SELECTED_COLOUR, size=2).encode(x=x))
 
 
-def _decorations(
+def decorations(
     frames: pd.DataFrame, t: float | None, domain_end: float
 ) -> list[alt.Chart]:
     """Black spans, shot rules and the selected-time rule to layer over a time chart."""
@@ -149,7 +150,7 @@ def _decorations(
     return layers
 
 
-def _domain_end(frames: pd.DataFrame, at_least: float | None = None) -> float:
+def domain_end(frames: pd.DataFrame, at_least: float | None = None) -> float:
     """End of the time axis: the last frame's end, or the video's duration while it fills in."""
     end = float(frame_spans(frames)["end_s"].max()) if not frames.empty else 1.0
     return max(end, float(at_least or 0.0))
@@ -160,19 +161,19 @@ def metric_chart(
     height: int = 150, x_title: str | None = TIME_TITLE, duration: float | None = None,
 ) -> alt.LayerChart:
     """One per-frame value over time, with shots, black frames and the selected time."""
-    end = _domain_end(frames, duration)
+    end = domain_end(frames, duration)
     data = frame_spans(frames)[["timestamp_s", "frame_index", metric]].astype(float)
     line = (
         alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
         .encode(
-            x=_x(end, x_title),
+            x=time_x(end, x_title),
             y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=True, nice=True),
                     axis=alt.Axis(format=".3~r", tickCount=4)),
             tooltip=[alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
         )
     )
-    return alt.LayerChart(layer=[*_decorations(frames, t, end), line], height=height)
+    return alt.LayerChart(layer=[*decorations(frames, t, end), line], height=height)
 
 
 def jump_chart(
@@ -199,7 +200,7 @@ def jump_chart(
         # Thin white gaps separate frames while there are few enough to see them.
         .mark_rect(stroke="white" if len(data) <= 120 else None, strokeWidth=0.5)
         .encode(
-            x=_x(_domain_end(frames, duration), title=None),
+            x=time_x(domain_end(frames, duration), title=None),
             x2="end_s:Q",
             # Every frame spans the strip's full height (a rect from 0 to 1).
             y=alt.Y("bottom:Q", axis=None, scale=alt.Scale(domain=[0, 1])),
@@ -224,7 +225,7 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
     lines = (
         alt.Chart(series).mark_line(point=alt.OverlayMarkDef(size=16), interpolate="step-after")
         .encode(
-            x=_x(end),
+            x=time_x(end),
             y=alt.Y("count:Q", title="Count", axis=alt.Axis(tickMinStep=1)),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom"),
                             scale=alt.Scale(range=SERIES_COLOURS)),
@@ -245,7 +246,7 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
     rects = (
         alt.Chart(cells).mark_rect()
         .encode(
-            x=_x(end),
+            x=time_x(end),
             x2="end_s:Q",
             y=alt.Y("label:N", title=None, sort=list(order)),
             color=alt.Color("confidence:Q", title="Confidence",
@@ -272,11 +273,11 @@ def compare_chart(
         part = frames[["timestamp_s", metric]].astype(float)
         parts.append(part.assign(analysis=name))
     data = pd.concat(parts, ignore_index=True)
-    end = max(_domain_end(frames_a, duration), _domain_end(frames_b, duration))
+    end = max(domain_end(frames_a, duration), domain_end(frames_b, duration))
     return (
         alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
         .encode(
-            x=_x(end),
+            x=time_x(end),
             y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=True, nice=True),
                     axis=alt.Axis(format=".3~r", tickCount=4)),
             # Beside the plot, not above it: Streamlit pads a top legend so much that a 140 px
