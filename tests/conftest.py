@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.azurite",
     "tests.fixtures.vision_emulator",
+    "tests.fixtures.openai_emulator",
     "tests.fixtures.apptest",
     "tests.fixtures.library",
     "tests.fixtures.app_server",
