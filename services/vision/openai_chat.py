@@ -1,0 +1,323 @@
+"""The analysts' questions answered per frame by an Azure OpenAI vision deployment (v1 API).
+
+One frame per request through the official `openai` client: base URL `{endpoint}/openai/v1/`,
+`model` = the deployment, Entra ID by default (a bearer-token provider as the api key) or a key
+for local development. Structured outputs in strict mode, the schema made from the question set;
+`max_completion_tokens`, never `max_tokens`. The system prompt and the questions come before the
+image, so every frame's prompt starts the same (the service can cache that prefix).
+
+The client's own retries are off: every attempt passes through the endpoint's throttle
+(services/vision/throttle.py), paced at the deployment's requests and tokens per minute (each
+request budgeted at its estimate), and a 429 holds every thread for the time the service asks.
+A refusal of one frame (content filter, refusal, answer cut at the token limit) fails that frame
+only; bad credentials or an unknown deployment fail the analysis at once, naming the setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from services.questions import (
+    Question,
+    check_answers,
+    questions_prompt,
+    questions_to_json,
+    response_schema,
+)
+from services.video.frames import SampledFrame
+from services.vision.base import (
+    AnalyzerError,
+    Cancelled,
+    Found,
+    FrameRefused,
+    FrameResult,
+    TokenUsage,
+    WaitState,
+)
+from services.vision.openai_tokens import FrameEstimate, estimate_frame, request_rate
+from services.vision.ratelimit import share_rate
+from services.vision.throttle import EndpointThrottle, endpoint_throttle
+
+log = logging.getLogger(__name__)
+
+SERVICE = "Azure OpenAI"
+PROMPT_VERSION = "1"  # part of the result cache key: a changed prompt asks again
+SYSTEM_PROMPT = (
+    "You look at one frame of a video and answer questions about what is visible in it. "
+    "Answer each question from the picture alone. If the picture does not show enough to "
+    "answer, say cannot_tell (or null for numbers and text): never guess."
+)
+HEADROOM = 0.9  # aim under the deployment's limits: its windows are short (1 to 10 s)
+JPEG_QUALITY = 85
+NO_ANSWER = "no answer yet"
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """What a run asks the deployment, besides the frames."""
+
+    deployment: str
+    model: str  # for the token rule and the cache key, e.g. gpt-4.1-mini
+    questions: tuple[Question, ...]
+    caption: bool = True
+    tags: bool = True
+    max_side: int = 1280
+    max_completion_tokens: int = 400
+    tpm: int = 50_000
+    rpm: int = 50
+    concurrency: int = 4
+    give_up_s: float = 600.0
+    timeout_s: float = 60.0
+
+
+def _data_url(frame: SampledFrame, max_side: int) -> tuple[str, int, int]:
+    """The frame as a JPEG data URL, its long side at most max_side px."""
+    if frame.rgb is not None:
+        img = Image.fromarray(frame.rgb)
+    else:
+        img = Image.open(io.BytesIO(frame.jpeg))
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY)
+        data = out.getvalue()
+    else:
+        data = frame.jpeg
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode(), img.width, img.height
+
+
+def parse_answer(raw: bytes, questions: tuple[Question, ...],
+                 headers: Any = None) -> FrameResult:
+    """A chat completion's body as a FrameResult: answers checked, caption, tags, and the usage
+    (with the region and request id from the answer's headers, when given)."""
+    body = json.loads(raw)
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    reason = choice.get("finish_reason")
+    if message.get("refusal"):
+        raise FrameRefused(f"{SERVICE} refused to answer for this frame: "
+                           f"{str(message['refusal'])[:200]}")
+    if reason == "content_filter":
+        raise FrameRefused(f"{SERVICE}'s content filter withheld the answer for this frame")
+    if reason == "length":
+        raise FrameRefused(f"{SERVICE}'s answer was cut at the token limit "
+                           "(AZURE_OPENAI_MAX_COMPLETION_TOKENS)")
+    try:
+        content = json.loads(message.get("content") or "")
+        values = content["answers"]
+        if not isinstance(values, dict):
+            raise TypeError("answers is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FrameRefused(f"{SERVICE} gave an answer that is not the asked JSON ({exc})") \
+            from None
+    tags = content.get("tags") if isinstance(content.get("tags"), list) else []
+    caption = content.get("caption") if isinstance(content.get("caption"), str) else None
+    return FrameResult(
+        caption=caption,
+        detections=[Found("tag", str(t)[:200], None) for t in tags if str(t).strip()],
+        answers=check_answers(questions, values),
+        raw_json=raw,
+        transactions=1,
+        usage=_usage(body, headers or {}),
+    )
+
+
+def _usage(body: dict[str, Any], headers: Any) -> TokenUsage:
+    usage = body.get("usage") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return TokenUsage(
+        prompt=int(usage.get("prompt_tokens") or 0),
+        completion=int(usage.get("completion_tokens") or 0),
+        cached=int(prompt_details.get("cached_tokens") or 0),
+        reasoning=int(completion_details.get("reasoning_tokens") or 0),
+        model=str(body.get("model") or "")[:100] or None,
+        region=(headers.get("x-ms-region") or None),
+        request_id=(headers.get("apim-request-id") or headers.get("x-request-id")
+                    or body.get("id") or None),
+    )
+
+
+class OpenAIAnalyzer:
+    """The question set on each frame; thread-safe, `concurrency` callers at once."""
+
+    name = "openai"
+
+    def __init__(self, endpoint: str, *, api_key: str | Callable[[], str],
+                 options: OpenAIOptions, throttle: EndpointThrottle | None = None):
+        import openai  # here: the client (and httpx2) load only when this analyser runs
+
+        if not options.questions:
+            raise AnalyzerError("an Azure OpenAI analysis needs at least one question")
+        self.endpoint = endpoint.rstrip("/")
+        self.options = options
+        self.concurrency = options.concurrency
+        self._openai = openai
+        self._secret = api_key if isinstance(api_key, str) else None
+        self._client = openai.OpenAI(base_url=f"{self.endpoint}/openai/v1/", api_key=api_key,
+                                     max_retries=0, timeout=options.timeout_s)
+        self._schema = response_schema(options.questions, caption=options.caption,
+                                       tags=options.tags)
+        self._prompt = questions_prompt(options.questions)
+        self._max_rate = self._rate_for(estimate_frame(
+            1280, 720, model=options.model, prompt_text=SYSTEM_PROMPT + self._prompt,
+            max_side=options.max_side, max_completion_tokens=options.max_completion_tokens))
+        self.throttle = throttle or endpoint_throttle(f"{self.endpoint}#{options.deployment}",
+                                                      self._max_rate)
+        self.throttle.set_ceiling(self._max_rate)
+        self._clock = self.throttle.clock
+        self._lock = threading.Lock()
+        self.attempts = 0
+
+    def _rate_for(self, estimate: FrameEstimate) -> float:
+        return HEADROOM * request_rate(self.options.tpm, self.options.rpm, estimate.budget)
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def cache_identity(self) -> str:
+        o = self.options
+        return (f"openai|{PROMPT_VERSION}|{o.deployment}|{o.model}|{o.max_side}|"
+                f"{o.caption}|{o.tags}|{questions_to_json(o.questions)}")
+
+    def share_rate(self, processes: int) -> None:
+        self.throttle.set_ceiling(share_rate(self._max_rate / HEADROOM, processes, HEADROOM))
+
+    def waiting(self) -> WaitState | None:
+        pushback = self.throttle.pushback()
+        if pushback is None:
+            return None
+        seconds = None if pushback.until is None else max(0.0, pushback.until - self._clock())
+        words = {"throttling": "is throttling (tokens or requests per minute)",
+                 "unavailable": "is unavailable", "unreachable": "is not answering"}
+        return WaitState(f"{SERVICE} {words.get(pushback.kind, 'is refusing requests')}",
+                         seconds or None)
+
+    def estimate(self, width: int, height: int) -> FrameEstimate:
+        return estimate_frame(width, height, model=self.options.model,
+                              prompt_text=SYSTEM_PROMPT + self._prompt,
+                              max_side=self.options.max_side,
+                              max_completion_tokens=self.options.max_completion_tokens)
+
+    def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
+        result = parse_answer(raw, self.options.questions)
+        result.transactions = 0
+        result.usage = None  # a stored answer costs nothing again
+        return result
+
+    def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
+        url, _, _ = _data_url(frame, self.options.max_side)
+        raw, headers = self._send(url, stop)
+        return parse_answer(raw, self.options.questions, headers)
+
+    def _request(self, image_url: str) -> dict[str, Any]:
+        o = self.options
+        return {
+            "model": o.deployment,
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Questions:\n" + self._prompt},
+                    {"type": "image_url", "image_url": {"url": image_url}},
+                ]},
+            ],
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "frame_answers", "strict": True, "schema": self._schema}},
+            "max_completion_tokens": o.max_completion_tokens,
+        }
+
+    def _send(self, image_url: str, stop: threading.Event | None) -> tuple[bytes, Any]:
+        """The body of the first successful answer, as sent, and its headers."""
+        openai = self._openai
+        request = self._request(image_url)
+        started = self._clock()
+        last = NO_ANSWER
+        while True:
+            deadline = max(started, self.throttle.last_success() or started) + \
+                self.options.give_up_s
+            if not self.throttle.acquire(stop, deadline):
+                if stop is not None and stop.is_set():
+                    raise Cancelled
+                raise AnalyzerError(self._give_up_message(last))
+            with self._lock:
+                self.attempts += 1
+            try:
+                response = self._client.chat.completions.with_raw_response.create(**request)
+                raw = response.content
+                json.loads(raw)  # a 200 must carry JSON
+                self.throttle.succeeded()
+                if stop is not None and stop.is_set():
+                    raise Cancelled  # cancelled while in flight: the answer is not stored
+                return raw, response.headers
+            except openai.APIStatusError as exc:
+                last = self._refused(exc)  # raises unless the service may answer later
+                kind = "throttling" if exc.status_code == 429 else "unavailable"
+                self.throttle.pushed_back(kind, last, retry_after(exc.response.headers))
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                self.throttle.pushed_back("unreachable", last)
+            except ValueError as exc:  # a 200 whose body is not JSON
+                last = f"unreadable answer: {exc}"
+            if stop is not None and stop.is_set():
+                raise Cancelled
+            log.warning("%s: %s; retrying", SERVICE, self._scrub(last))
+
+    def _refused(self, exc: Any) -> str:
+        """Raise for an answer that will not change (credentials, deployment, a refused frame);
+        otherwise return what the service said."""
+        status = exc.status_code
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+        code = str(error.get("code") or "")
+        inner = str((error.get("innererror") or {}).get("code") or "")
+        message = str(error.get("message") or exc.message)[:300]
+        last = f"{status} {inner or code}: {message}"
+        if status in RETRY_STATUS:
+            return last
+        if status in (401, 403):
+            hint = ("check AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT" if self._secret else
+                    "the app's identity needs the 'Cognitive Services OpenAI User' role on the "
+                    "Azure OpenAI resource; or set AZURE_OPENAI_API_KEY for local development")
+            raise AnalyzerError(self._scrub(f"{SERVICE} refused the credentials ({status}): "
+                                            f"{hint}")) from None
+        if code in ("content_filter",) or inner == "ResponsibleAIPolicyViolation":
+            raise FrameRefused(f"{SERVICE}'s content filter refused this frame") from None
+        if code in ("unknown_model", "DeploymentNotFound") or status == 404:
+            raise AnalyzerError(self._scrub(
+                f"{SERVICE} has no deployment {self.options.deployment!r} at this endpoint: "
+                "check AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_ENDPOINT")) from None
+        raise AnalyzerError(self._scrub(f"{SERVICE} refused the request ({last})")) from None
+
+    def _give_up_message(self, last: str) -> str:
+        pushback = self.throttle.pushback()
+        if last == NO_ANSWER and pushback is not None:
+            last = pushback.detail
+        return self._scrub(f"{SERVICE} gave no successful answer for "
+                           f"{self.options.give_up_s:g} s (AZURE_OPENAI_GIVE_UP_SECONDS); "
+                           f"last: {last}. `cli.py retry` continues from the first missing frame")
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` (Azure OpenAI's own) or `retry-after`, if given."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        try:
+            if value is not None:
+                return max(0.0, float(value) * scale)
+        except ValueError:
+            continue
+    return None

@@ -1,0 +1,156 @@
+"""The Azure OpenAI question analyser against the chat-completions emulator, through the real
+`openai` client: requests as the service wants them, answers checked, faults met."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+from services.questions import parse_questions
+from services.storage.local import LocalBlobStore
+from services.video.frames import SampledFrame
+from services.vision.base import AnalyzerError, Cancelled, FrameRefused
+from services.vision.cache import CachedAnalyzer
+from services.vision.openai_chat import OpenAIAnalyzer, OpenAIOptions
+from services.vision.openai_tokens import image_tokens
+from services.vision.throttle import EndpointThrottle
+from tests.fixtures import openai_faults as faults
+
+QUESTIONS = parse_questions([
+    {"key": "bright", "text": "Is the frame bright?", "type": "yes_no"},
+    {"key": "people", "text": "How many people?", "type": "count"},
+    {"key": "level", "text": "Rate the light", "type": "score"},
+    {"key": "mood", "text": "Mood", "type": "choice", "choices": ["dark", "dim", "light"]},
+    {"key": "board", "text": "What is on the board?", "type": "text"},
+])
+
+
+def frame(grey: int, size: tuple[int, int] = (1920, 1080), index: int = 0) -> SampledFrame:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (grey, grey, grey)).save(buf, format="JPEG", quality=90)
+    return SampledFrame(index, index / 2, buf.getvalue(), *size)
+
+
+def analyzer(emulator, *, key: str | None = None, deployment: str | None = None,
+             **options) -> OpenAIAnalyzer:
+    limits = {"tpm": 5_000_000, "rpm": 5_000}  # the emulator's: pacing never waits here
+    opts = OpenAIOptions(deployment=deployment or emulator.deployment, model="gpt-4.1-mini",
+                         questions=QUESTIONS, **{**limits, **options})
+    # Its own throttle: no test shares pacing or pushback with another.
+    return OpenAIAnalyzer(emulator.endpoint, api_key=key or emulator.key, options=opts,
+                          throttle=EndpointThrottle(100.0))
+
+
+def test_a_frame_is_answered_with_a_strict_schema_and_no_max_tokens(openai_emulator):
+    """Test the request (deployment as model, max_completion_tokens, strict schema, the frame
+    downscaled to 1280 px as JPEG) and the answers derived from the picture."""
+    bright = analyzer(openai_emulator).analyze(frame(230))
+    dark = analyzer(openai_emulator).analyze(frame(20))
+    seen = openai_emulator.seen[0]
+    assert seen.status == 200 and seen.image_size == (1280, 720)
+    assert "max_tokens" not in seen.body and seen.body["max_completion_tokens"] == 400
+    assert seen.body["model"] == openai_emulator.deployment
+    assert seen.body["response_format"]["json_schema"]["strict"] is True
+    by_key = {a.key: a for a in bright.answers}
+    assert (by_key["bright"].text, by_key["people"].number, by_key["level"].number) == \
+        ("yes", 9.0, 9.0)
+    assert by_key["mood"].text == "light" and by_key["board"].text == "brightness 0.90"
+    assert {a.key: a.text for a in dark.answers}["bright"] == "no"
+    assert all(a.valid for a in bright.answers + dark.answers)
+    assert bright.caption == "a frame of brightness 0.90" and bright.caption_confidence is None
+    assert [(d.kind, d.label, d.confidence) for d in bright.detections] == [("tag", "bright",
+                                                                             None)]
+
+
+def test_the_usage_the_service_counted_is_kept_with_who_answered(openai_emulator):
+    """Test tokens, model, region and request id from the answer, and the image tokens the
+    estimate predicts equal what the service counted by the documented rule."""
+    result = analyzer(openai_emulator).analyze(frame(128))
+    seen = openai_emulator.seen[0]
+    assert result.usage is not None and result.transactions == 1
+    assert result.usage.prompt == seen.prompt_tokens
+    assert result.usage.completion == seen.completion_tokens
+    assert result.usage.model == openai_emulator.model and result.usage.region
+    assert result.usage.request_id
+    assert analyzer(openai_emulator).estimate(1920, 1080).image_tokens == \
+        image_tokens(1280, 720, "gpt-4.1-mini") == 1491
+
+
+def test_out_of_range_answers_are_kept_and_marked_invalid(openai_emulator):
+    """Test a count of -1, a score of 12, an unlisted choice and "maybe": kept, invalid."""
+    openai_emulator.script(faults.OUT_OF_RANGE)
+    answers = {a.key: a for a in analyzer(openai_emulator).analyze(frame(200)).answers}
+    assert (answers["people"].number, answers["people"].valid) == (-1.0, False)
+    assert (answers["level"].number, answers["level"].valid) == (12.0, False)
+    assert (answers["mood"].text, answers["mood"].valid) == ("not_listed", False)
+    assert (answers["bright"].text, answers["bright"].valid) == ("maybe", False)
+
+
+def test_cannot_tell_is_an_answer(openai_emulator):
+    openai_emulator.script(faults.ABSTAINS)
+    answers = analyzer(openai_emulator).analyze(frame(200)).answers
+    assert all(a.cannot_tell for a in answers if a.key != "board")
+
+
+@pytest.mark.parametrize("fault", [faults.CONTENT_FILTER, faults.FILTERED, faults.TRUNCATED,
+                                   faults.REFUSED], ids=lambda f: f.kind)
+def test_a_refusal_of_one_frame_refuses_that_frame_only(openai_emulator, fault):
+    """Test the content filter (400 and finish_reason), a cut answer and a refusal: the frame
+    is refused with a reason; the next frame is answered."""
+    openai_emulator.script(fault)
+    chat = analyzer(openai_emulator)
+    with pytest.raises(FrameRefused) as info:
+        chat.analyze(frame(100))
+    assert "\n" not in str(info.value)
+    assert chat.analyze(frame(100, index=1)).answers
+
+
+def test_bad_credentials_and_an_unknown_deployment_fail_fast_naming_the_setting(
+        openai_emulator):
+    with pytest.raises(AnalyzerError, match="AZURE_OPENAI_API_KEY") as info:
+        analyzer(openai_emulator, key="wrong-key").analyze(frame(100))
+    assert "wrong-key" not in str(info.value)
+    with pytest.raises(AnalyzerError, match="AZURE_OPENAI_DEPLOYMENT"):
+        analyzer(openai_emulator, deployment="gpt-nope").analyze(frame(100))
+    assert len(openai_emulator.seen) == 2  # one request each: no retries
+
+
+def test_a_429_holds_the_endpoint_for_the_time_asked_then_answers(openai_emulator):
+    """Test that 429s with retry-after-ms are waited out (the SDK's own retries are off:
+    each attempt is ours) and the frame is answered."""
+    openai_emulator.script(faults.Fault.throttle(0.2), faults.Fault.throttle(0.2))
+    chat = analyzer(openai_emulator)
+    assert chat.analyze(frame(100)).answers
+    assert [s.status for s in openai_emulator.seen] == [429, 429, 200]
+    assert chat.attempts == 3
+    gaps = [b.at - a.at for a, b in zip(openai_emulator.seen, openai_emulator.seen[1:],
+                                        strict=False)]
+    assert min(gaps) >= 0.19
+
+
+def test_a_cancel_sends_nothing_more(openai_emulator):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        analyzer(openai_emulator).analyze(frame(100), stop)
+    assert openai_emulator.seen == []
+
+
+def test_the_result_cache_answers_the_same_frame_and_questions_at_no_cost(openai_emulator,
+                                                                           tmp_path):
+    """Test that an identical frame with identical questions and model costs one request, and
+    that other questions ask again."""
+    store = LocalBlobStore(tmp_path)
+    cached = CachedAnalyzer(analyzer(openai_emulator), store, "a" * 64)
+    first, again = cached.analyze(frame(180)), cached.analyze(frame(180))
+    assert first.answers == again.answers and again.transactions == 0 and again.usage is None
+    assert len(openai_emulator.seen) == 1
+    other = OpenAIOptions(deployment=openai_emulator.deployment, model="gpt-4.1-mini",
+                          questions=QUESTIONS[:2], tpm=5_000_000, rpm=5_000)
+    fresh = OpenAIAnalyzer(openai_emulator.endpoint, api_key=openai_emulator.key,
+                           options=other, throttle=EndpointThrottle(100.0))
+    CachedAnalyzer(fresh, store, "a" * 64).analyze(frame(180))
+    assert len(openai_emulator.seen) == 2
