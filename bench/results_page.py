@@ -19,6 +19,7 @@ import numpy as np
 from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import bulk_insert, services_for
 from services.analysis.jobs import get_analysis
+from services.domain import AnalyzerKind
 from services.insights import exports, results, segments
 from services.models import Analysis, Detection, Frame, Status, Video
 
@@ -35,7 +36,7 @@ def build_analysis(engine, n_frames: int = 3600, n_detections: int = 60_000, see
     video = Video(original_filename="bench.mp4", blob_key=f"videos/bench{seed}.mp4",
                   size_bytes=1, sha256="0" * 64, duration_s=float(n_frames), fps=30.0,
                   width=1280, height=720, codec="h264", uploaded_by="bench")
-    analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer="azure",
+    analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer=AnalyzerKind.azure,
                         features="tags,objects,people,caption,read", sample_fps=1.0,
                         frames_planned=n_frames, frames_done=n_frames,
                         transactions=n_frames, created_by="bench")

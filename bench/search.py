@@ -15,6 +15,7 @@ import numpy as np
 
 from bench.common import Row, limit_row, log, median
 from bench.harness import bulk_insert, on_databases
+from services.domain import AnalyzerKind
 from services.insights.search import search
 from services.models import Analysis, Detection, Frame, Status, Video, utcnow
 
@@ -46,7 +47,7 @@ def build_library(engine, n_analyses: int = 100, frames_each: int = 60,
         video = Video(original_filename=f"clip{n:03d}.mp4", blob_key=f"videos/s{n:03d}.mp4",
                       size_bytes=1, sha256=f"{n:064d}", duration_s=float(frames_each),
                       fps=30.0, width=1280, height=720, codec="h264", uploaded_by="bench")
-        analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer="azure",
+        analysis = Analysis(video_id=video.id, status=Status.succeeded, analyzer=AnalyzerKind.azure,
                             features="tags,objects,people,read,denseCaptions", sample_fps=1.0,
                             frames_planned=frames_each, frames_done=frames_each,
                             transactions=frames_each, created_by="bench",

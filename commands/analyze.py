@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from commands.args import UsageError
+from services.access import LOCAL_USER
 from services.analysis import jobs
 from services.analysis.estimate import estimate
 from services.analysis.progress import frames_failed
@@ -15,12 +16,11 @@ from services.analysis.retry import RetryRefused, retry_analysis
 from services.analysis.worker import Worker
 from services.config import parse_features
 from services.context import Services
+from services.domain import AnalyzerKind
 from services.library import video_info
 from services.logmask import SecretMask
 from services.models import Status
 from services.upload.ingest import ingest_video
-
-LOCAL_USER = "local"
 
 
 def cmd_analyze(args, services: Services) -> int:
@@ -28,11 +28,11 @@ def cmd_analyze(args, services: Services) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise UsageError(f"no such file: {args.path}")
-    analyzer = args.analyzer or settings.analyzer
-    if analyzer == "azure" and not settings.vision_endpoint:
-        raise UsageError("--analyzer azure needs AZURE_VISION_ENDPOINT to be set")
+    analyzer = AnalyzerKind(args.analyzer) if args.analyzer else settings.analyzer
+    if not settings.analyzer_ready(analyzer):
+        raise UsageError(f"--analyzer {analyzer} needs {analyzer.endpoint_setting} to be set")
     features = parse_features(args.features, "--features") if args.features else ()
-    if analyzer == "azure" and not features:
+    if analyzer is AnalyzerKind.azure and not features:  # the features are Azure AI Vision's
         features = settings.vision_features
     with path.open("rb") as stream:
         # The page's checks and messages: suffix and size before a byte is copied, then probe.
@@ -108,5 +108,5 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
         print("warning: the video is truncated; analysed as far as it decodes", file=sys.stderr)
     print(json.dumps(summary))
     if no_wait:  # queued: a worker (the server's, say) may already be running it, or be done
-        return 0 if Status(final.status) != Status.failed else 1
-    return 0 if Status(final.status) in (Status.succeeded, Status.queued) else 1
+        return 0 if final.status != Status.failed else 1
+    return 0 if final.status in (Status.succeeded, Status.queued) else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
+from services.domain import AnalyzerKind, check_sample_fps
 from services.insights.labels import LABEL_KINDS
 
 EXPORT_NAMES = {"frames": "frames.csv", "detections": "detections.csv",
@@ -27,10 +28,10 @@ def _number(text: str) -> float:
 
 
 def _fps(text: str) -> float:
-    value = _number(text)
-    if not 0 < value <= 120:
-        raise argparse.ArgumentTypeError("must be above 0 and at most 120")
-    return value
+    try:
+        return check_sample_fps(_number(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -59,7 +60,7 @@ def _runs(parser: argparse.ArgumentParser, handler: str, opens_services: bool = 
 def _add_analysis_commands(sub) -> None:
     p = sub.add_parser("analyze", help="store a video and analyse it")
     p.add_argument("path")
-    p.add_argument("--analyzer", choices=["local", "azure"])
+    p.add_argument("--analyzer", choices=[kind.value for kind in AnalyzerKind])
     p.add_argument("--fps", type=_fps, default=1.0, help="frames sampled per second")
     p.add_argument("--max-frames", type=_positive_int)
     p.add_argument("--features", help="Azure features, comma-separated (default from settings)")

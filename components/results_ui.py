@@ -25,10 +25,10 @@ def status_ui(analysis: Analysis, cancellable: bool = False) -> bool:
     frames_done is what is stored (written with each frame's rows); when `cancellable`, a queued
     or running analysis gets a "Cancel analysis" button.
     """
-    status = Status(analysis.status)
+    status = analysis.status
     done = analysis.frames_done
     clicked = False
-    if status in (Status.queued, Status.running):
+    if status.cancellable:
         label = ("Queued: waiting for a worker…" if status == Status.queued else
                  f"Analysing: {done:,} of {analysis.frames_planned:,} frames")
         planned = analysis.frames_planned
@@ -74,7 +74,7 @@ def refused_ui(frames: pd.DataFrame) -> None:
 
 def retry_ui(analysis: Analysis) -> bool:
     """A "Retry analysis" button for a failed or cancelled analysis; True when it was clicked."""
-    if analysis.status not in (Status.failed, Status.cancelled):
+    if not analysis.status.retryable:
         return False
     return st.button("Retry analysis", key=f"retry_{analysis.id}", icon=":material/replay:",
                      help="Queues it again: it continues from the first missing frame, and "
@@ -96,7 +96,7 @@ def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFram
     cols[2].metric("Shots", f"{frames['shot_index'].nunique():,}")
     cols[3].metric("Black frames", f"{int(frames['is_black'].fillna(False).sum()):,}")
     cols[4].metric("Mean brightness", f"{frames['brightness'].astype(float).mean():.3f}")
-    if analysis.analyzer != "azure":
+    if not analysis.analyzer.cloud:
         return
     people = confident(detections[detections["kind"] == "person"], min_confidence)
     per_frame = people.groupby("frame_index").size()

@@ -11,6 +11,7 @@ from components.text import escape_markdown
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import Estimate
 from services.config import VISION_FEATURES, Settings
+from services.domain import MAX_SAMPLE_FPS, AnalyzerKind
 from services.models import Video
 
 FEATURE_NAMES = {
@@ -23,7 +24,7 @@ FEATURE_NAMES = {
 class Options:
     """How the analyst wants a video analysed."""
 
-    analyzer: str
+    analyzer: AnalyzerKind
     features: tuple[str, ...]
     fps: float
     max_frames: int | None
@@ -43,21 +44,20 @@ def video_summary_ui(video: Video) -> None:
 
 def options_ui(settings: Settings, video: Video) -> Options:
     """Analyser, features and sampling widgets; returns the analyst's choices."""
-    azure_ready = settings.vision_endpoint is not None
+    kinds = list(AnalyzerKind)
+    off = [kind for kind in kinds if not settings.analyzer_ready(kind)]
     left, right = st.columns(2)
     with left:
         analyzer = st.radio(
-            "Analyser", ["local", "azure"],
-            index=1 if azure_ready and settings.analyzer == "azure" else 0,
-            format_func={"local": "Local (image statistics, free)",
-                         "azure": "Azure AI Vision (people, objects, tags, text)"}.get,
-            disabled=not azure_ready, horizontal=True,
+            "Analyser", kinds, index=kinds.index(settings.analyzer),
+            format_func=lambda kind: f"{kind.label} ({kind.finds})",
+            disabled=len(off) == len(kinds) - 1, horizontal=True,  # only Local is on
         )
-        if not azure_ready:
-            st.caption("Azure AI Vision is off: set AZURE_VISION_ENDPOINT (and AZURE_VISION_KEY, "
+        for kind in off:
+            st.caption(f"{kind.label} is off: set {kind.endpoint_setting} (and {kind.key_setting}, "
                        "or give the app a managed identity) to turn it on.")
-        fps = st.number_input("Frames sampled per second", min_value=0.1, max_value=30.0,
-                              value=1.0, step=0.5, format="%.1f")
+        fps = st.number_input("Frames sampled per second", min_value=0.1,
+                              max_value=MAX_SAMPLE_FPS, value=1.0, step=0.5, format="%.1f")
         if fps > video.fps:
             st.caption(f"The video has only {video.fps:.2f} fps: some samples will repeat a frame.")
         max_frames = st.number_input("Max frames (optional)", min_value=1, value=None, step=1,
@@ -65,7 +65,7 @@ def options_ui(settings: Settings, video: Video) -> Options:
     features: tuple[str, ...] = ()
     adaptive = False
     with right:
-        if analyzer == "azure":
+        if analyzer is AnalyzerKind.azure:  # the features are Azure AI Vision's
             features = tuple(st.multiselect(
                 "Azure features", list(VISION_FEATURES), default=list(settings.vision_features),
                 format_func=lambda f: FEATURE_NAMES.get(f, f),
@@ -84,7 +84,7 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
     """Frames planned, Azure transactions and the cost before anything is queued."""
     cols = st.columns(3)
     cols[0].metric("Frames planned", f"{plan.frames:,}")
-    if options.analyzer == "local":
+    if not options.analyzer.cloud:
         cols[1].metric("Azure transactions", "0")
         cols[2].metric("Estimated cost", "free")
         return

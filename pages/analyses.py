@@ -9,7 +9,6 @@ from components.tables import ANALYSIS_COLUMNS, analyses_table, analysis_choice_
 from components.text import escape_markdown
 from server.context import get_services
 from services.library import count_analyses, delete_analysis, delete_video, list_analyses
-from services.models import Status
 
 services = get_services()
 engine, store = services.engine, services.store
@@ -18,7 +17,7 @@ engine, store = services.engine, services.store
 def _history(query: str, polling: bool) -> None:
     """The table of analyses; refreshed every few seconds while any of them is unfinished."""
     rows = list_analyses(engine, query)
-    if polling and all(Status(a.status).finished for a, _ in rows):
+    if polling and all(a.status.finished for a, _ in rows):
         st.rerun()  # everything has ended: redraw once and stop polling
     st.dataframe(analyses_table(rows), column_config=ANALYSIS_COLUMNS, hide_index=True,
                  width="stretch", key="history")
@@ -39,7 +38,7 @@ if not rows:
         st.page_link(page_file("upload"), label="Upload a video", icon=":material/upload:")
     st.stop()
 
-unfinished = any(not Status(a.status).finished for a, _ in rows)
+unfinished = any(not a.status.finished for a, _ in rows)
 st.fragment(_history, run_every=3 if unfinished else None)(query, unfinished)
 
 st.subheader("Open or delete")

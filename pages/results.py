@@ -41,20 +41,9 @@ from services.insights import media
 from services.insights.exports import downloads
 from services.insights.results import frames_table
 from services.library import get_video
-from services.models import Analysis, Status, Video
+from services.models import Video
 
 POLL_SECONDS = 2
-
-
-def settled(a: Analysis) -> bool:
-    """Ended: its frames are all stored (a worker can store nothing after the end)."""
-    return Status(a.status).finished
-
-
-def rows_key(a: Analysis) -> int:
-    """Cache key of the analysis's rows (components.data): frames_done, which is what is stored."""
-    return a.frames_done
-
 
 services = get_services()
 settings, engine, store = services.settings, services.engine, services.store
@@ -79,26 +68,26 @@ st.caption(
     + f" · video {clock(video.duration_s)} · created by {escape_markdown(analysis.created_by)}"
     f" on {analysis.created_at:%Y-%m-%d %H:%M} UTC"
 )
-azure = analysis.analyzer == "azure"
+remote = analysis.analyzer.cloud  # its frames have detections and captions
 min_confidence, kinds = (
-    detection_controls_ui(settings.min_confidence, analysis.id) if azure
+    detection_controls_ui(settings.min_confidence, analysis.id) if remote
     else (settings.min_confidence, [])
 )
-was_finished = settled(analysis)
+was_finished = analysis.status.finished
 
 
 def body(analysis_id: str, video: Video) -> None:
     """Everything drawn from the analysis's rows; a fragment while the analysis runs."""
     current = get_analysis(engine, analysis_id)
-    if current is None or (not was_finished and settled(current)):
+    if current is None or (not was_finished and current.status.finished):
         st.rerun()  # deleted, or just finished: redraw the whole page once
-    key = rows_key(current)
+    key = current.frames_done  # the rows' cache key: frames_done counts what is stored
     frames = data.frames(engine, current.id, key)
     if status_ui(current, cancellable=True):
         if not cancel(engine, current.id):  # from now on the worker can store nothing more
             st.toast("The analysis had already ended.", icon=":material/info:")
         st.rerun()
-    wait_ui(analysis_wait_text(current, max(current.frames_done, len(frames))))
+    wait_ui(analysis_wait_text(current))
     if retry_ui(current):
         try:
             retry_analysis(engine, current.id)
@@ -108,7 +97,7 @@ def body(analysis_id: str, video: Video) -> None:
             st.rerun()
     refused_ui(frames)
     if frames.empty:
-        if not Status(current.status).finished:
+        if not current.status.finished:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
     detections = data.detections(engine, current.id, key)
@@ -122,7 +111,7 @@ def body(analysis_id: str, video: Video) -> None:
         viewer_ui(frame, media.thumbnail(store, frame["thumbnail_key"]), detections, kinds,
                   min_confidence)
         share_slot = st.container()  # filled once the selected label is known
-        if play_video_ui(running=not Status(current.status).finished):
+        if play_video_ui(running=not current.status.finished):
             video_ui(video, media.playback(store, video.blob_key), t)
     with right:
         st.subheader("Over time")
@@ -135,17 +124,17 @@ def body(analysis_id: str, video: Video) -> None:
 
     st.subheader("Segments")
     segs = data.segments(engine, current.id, key, min_confidence)
-    label = segments_ui(segs, frames, current.id, t, frame_step(frames), remote=azure,
+    label = segments_ui(segs, frames, current.id, t, frame_step(frames), remote=remote,
                         duration=video.duration_s)
     with share_slot:
-        share_ui(settings.public_url, current.id, t, min_confidence if azure else None, label)
+        share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
 
-    if azure:
+    if remote:
         azure_ui(frames, detections, min_confidence, t, current.id)
 
     st.subheader("Frames")
     st.dataframe(frames_table(frames, detections, min_confidence),
-                 column_config=frame_columns(azure), hide_index=True, width="stretch",
+                 column_config=frame_columns(remote), hide_index=True, width="stretch",
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence),

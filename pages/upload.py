@@ -14,6 +14,7 @@ from server.context import get_services
 from server.uploads import DESK
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
+from services.domain import AnalyzerKind
 from services.library import get_video, video_info
 from services.storage.base import StorageError
 from services.upload.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
@@ -81,13 +82,15 @@ if video is not None:
         analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
         adaptive=options.adaptive,
         cached=(cached_frames(services, video.sha256, tuple(options.features))
-                if options.analyzer == "azure" and options.features else 0),
+                if options.features else 0),
     )
     estimate_ui(plan, options, settings.vision_price_per_1000)
-    no_features = options.analyzer == "azure" and not options.features
+    no_features = options.analyzer is AnalyzerKind.azure and not options.features
     if no_features:
         st.warning("Choose at least one Azure feature.")
-    if st.button("Queue analysis", type="primary", disabled=no_features or plan.frames == 0):
+    off = not settings.analyzer_ready(options.analyzer)
+    if st.button("Queue analysis", type="primary",
+                 disabled=no_features or off or plan.frames == 0):
         analysis = queue_analysis(
             services.engine, video_id=video.id, analyzer=options.analyzer, created_by=user,
             sample_fps=options.fps, max_frames=options.max_frames, frames_planned=plan.frames,

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from services.domain import AnalyzerKind
+
 VISION_FEATURES = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
 DEFAULT_VISION_FEATURES = ("tags", "objects", "people", "caption", "read")
 # Never echoed in an error message: their values carry credentials.
@@ -77,8 +79,8 @@ def _default_database_url(data: dict[str, Any]) -> str:
     return f"sqlite:///{(data['data_dir'] / 'framewise.db').as_posix()}"
 
 
-def _default_analyzer(data: dict[str, Any]) -> Literal["local", "azure"]:
-    return "azure" if data.get("vision_endpoint") else "local"
+def _default_analyzer(data: dict[str, Any]) -> AnalyzerKind:
+    return AnalyzerKind.azure if data.get("vision_endpoint") else AnalyzerKind.local
 
 
 class Settings(BaseSettings):
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:8501", validation_alias="FRAMEWISE_PUBLIC_URL")
     max_upload_mb: int = Field(1024, ge=1, le=200_000, validation_alias="FRAMEWISE_MAX_UPLOAD_MB")
     vision_endpoint: str | None = Field(None, validation_alias="AZURE_VISION_ENDPOINT")
-    analyzer: Literal["local", "azure"] = Field(
+    analyzer: AnalyzerKind = Field(
         default_factory=_default_analyzer, validation_alias="FRAMEWISE_ANALYZER"
     )
     lease_seconds: int = Field(60, ge=2, le=86_400, validation_alias="FRAMEWISE_LEASE_SECONDS")
@@ -187,12 +189,19 @@ class Settings(BaseSettings):
         return parse_features(value, "AZURE_VISION_FEATURES") if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _azure_needs_endpoint(self) -> Settings:
-        if self.analyzer == "azure" and not self.vision_endpoint:
-            raise SettingsError(
-                "AZURE_VISION_ENDPOINT", "must be set when FRAMEWISE_ANALYZER=azure"
-            )
+    def _analyzer_needs_endpoint(self) -> Settings:
+        if not self.analyzer_ready(self.analyzer):
+            raise SettingsError(str(self.analyzer.endpoint_setting),
+                                f"must be set when FRAMEWISE_ANALYZER={self.analyzer}")
         return self
+
+    def analyzer_ready(self, analyzer: AnalyzerKind) -> bool:
+        """Whether the analyser can run here: the setting that turns it on (its endpoint) is set."""
+        if analyzer.endpoint_setting is None:
+            return True
+        field = next(name for name, info in type(self).model_fields.items()
+                     if info.validation_alias == analyzer.endpoint_setting)
+        return bool(getattr(self, field))
 
     # False: a given mapping (init values) stands in for os.environ (_GivenEnvironment).
     reads_os_environ: ClassVar[bool] = True
@@ -255,6 +264,7 @@ _PROBLEMS = {
     "float_parsing": "must be a number",
     "bool_parsing": "must be true or false",
     "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
     "greater_than_equal": "must be at least {ge}",
     "less_than_equal": "must be at most {le}",
 }

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.mssql import DATETIME2
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from services.domain import AnalyzerKind
 from services.questions import MAX_ANSWER_TEXT, MAX_KEY, MAX_TEXT
 
 
@@ -115,13 +116,27 @@ class Status(StrEnum):
 
     @property
     def finished(self) -> bool:
+        """Ended: a worker can store nothing more for it."""
         return self in (Status.succeeded, Status.failed, Status.cancelled)
 
+    @property
+    def cancellable(self) -> bool:
+        """Queued or running: a cancel ends it."""
+        return self in (Status.queued, Status.running)
 
-STATUS_TYPE = sa.Enum(
-    Status, native_enum=False, length=16, validate_strings=True,
-    values_callable=lambda members: [m.value for m in members],
-)
+    @property
+    def retryable(self) -> bool:
+        """Failed or cancelled: a retry queues it again, from its first missing frame."""
+        return self in (Status.failed, Status.cancelled)
+
+
+def _enum_type(enum: type[StrEnum], length: int) -> sa.Enum:
+    """A StrEnum column stored as its values in VARCHAR(length), read back as members."""
+    return sa.Enum(enum, native_enum=False, length=length, validate_strings=True,
+                   values_callable=lambda members: [m.value for m in members])
+
+
+STATUS_TYPE = _enum_type(Status, 16)
 
 
 class Video(SQLModel, table=True):
@@ -148,7 +163,7 @@ class Analysis(SQLModel, table=True):
     id: str = _id_field()
     video_id: str = Field(sa_type=sa.String(32), foreign_key="video.id", index=True)
     status: Status = Field(default=Status.queued, sa_type=STATUS_TYPE, index=True)
-    analyzer: str = Field(sa_type=sa.String(16))
+    analyzer: AnalyzerKind = Field(sa_type=_enum_type(AnalyzerKind, 16))
     features: str = Field(default="", sa_type=sa.String(200))
     sample_fps: float = 1.0
     max_frames: int | None = None
@@ -172,7 +187,7 @@ class Analysis(SQLModel, table=True):
     @property
     def progress(self) -> float:
         if not self.frames_planned:
-            return 1.0 if Status(self.status).finished else 0.0
+            return 1.0 if self.status.finished else 0.0
         return min(1.0, self.frames_done / self.frames_planned)
 
 

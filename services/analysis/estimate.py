@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.analysis.adaptive import fewest_sent
+from services.domain import AnalyzerKind
 from services.video.frames import planned_frames
 from services.video.probe import VideoInfo
 
@@ -23,18 +24,18 @@ def estimate(
     *,
     fps: float,
     max_frames: int | None,
-    analyzer: str,
+    analyzer: AnalyzerKind | str,
     price_per_1000: float,
     adaptive: bool = False,
     cached: int = 0,
 ) -> Estimate:
-    """Frames planned; for Azure one transaction per frame sent and not already cached.
+    """Frames planned; for a cloud analyser one transaction per frame sent and not cached.
 
     Cached answers count fully only when the same frames are sampled again (same rate), so with
     a cache the figure is the lower end of a range whose upper end is `most`.
     """
     frames = planned_frames(info, fps, max_frames)
-    if analyzer == "local":
+    if not AnalyzerKind(analyzer).cloud:
         return Estimate(frames, 0, 0.0)
     sent = frames
     if adaptive:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.db import db_now, session_scope, with_retry
+from services.domain import AnalyzerKind
 from services.models import Analysis, Detection, Frame, Status
 
 # Tables made by SQLModel, used through Core: one statement per write, no ORM identity fetches.
@@ -37,7 +38,7 @@ def queue_analysis(
     engine: Engine,
     *,
     video_id: str,
-    analyzer: str,
+    analyzer: AnalyzerKind | str,
     created_by: str,
     sample_fps: float,
     max_frames: int | None,
@@ -46,10 +47,10 @@ def queue_analysis(
     adaptive: bool = False,
     estimated_cost: float = 0.0,
 ) -> Analysis:
-    """Add a queued Analysis; a worker picks it up."""
+    """Add a queued Analysis; a worker picks it up. `analyzer`: a member, or its value."""
     analysis = Analysis(
         video_id=video_id,
-        analyzer=analyzer,
+        analyzer=AnalyzerKind(analyzer),
         features=",".join(features),
         sample_fps=sample_fps,
         max_frames=max_frames,
@@ -210,7 +211,7 @@ def nobody_will_store(engine: Engine, analysis_id: str, frame_index: int) -> boo
     """True when this frame is not stored and cannot be any more (cancelled, ended or deleted):
     its blobs are then orphans. A running analysis (taken over) rewrites the same keys."""
     current = get_analysis(engine, analysis_id)
-    if current is not None and current.status in (Status.queued, Status.running):
+    if current is not None and current.status.cancellable:
         return False
     return not frame_is_stored(engine, analysis_id, frame_index)
 
@@ -221,7 +222,7 @@ def cancel(engine: Engine, analysis_id: str) -> bool:
         _table.update()
         .where(
             _table.c.id == analysis_id,
-            _table.c.status.in_([Status.queued, Status.running]),
+            _table.c.status.in_([s for s in Status if s.cancellable]),
         )
         .values(status=Status.cancelled, finished_at=db_now(), lease_owner=None,
                 lease_expires_at=None, status_message=None, waiting_until=None)
@@ -229,7 +230,7 @@ def cancel(engine: Engine, analysis_id: str) -> bool:
     return _execute(engine, stmt) == 1
 
 
-def live_processes(engine: Engine, analyzer: str = "azure") -> int:
+def live_processes(engine: Engine, analyzer: AnalyzerKind = AnalyzerKind.azure) -> int:
     """How many processes run an analysis with this analyser under a lease that has not expired."""
     with Session(engine) as session:
         owners = session.exec(

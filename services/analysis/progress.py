@@ -30,13 +30,11 @@ def wait_text(
     return f"{message}: {how}; {done:,} of {planned:,} frames analysed"
 
 
-def analysis_wait_text(analysis: Analysis, done: int | None = None,
-                       now: datetime | None = None) -> str | None:
+def analysis_wait_text(analysis: Analysis, now: datetime | None = None) -> str | None:
     """The wait sentence of a running analysis as its worker last recorded it, or None."""
     if analysis.status != Status.running:
         return None
-    frames = analysis.frames_done if done is None else done
-    return wait_text(analysis.status_message, analysis.waiting_until, frames,
+    return wait_text(analysis.status_message, analysis.waiting_until, analysis.frames_done,
                      analysis.frames_planned, now)
 
 

@@ -13,7 +13,7 @@ from services.analysis.jobs import get_analysis
 from services.db import with_retry
 from services.models import Analysis, Frame, Status
 
-RETRYABLE = (Status.failed, Status.cancelled)
+RETRYABLE = [s for s in Status if s.retryable]
 _table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]  # made by SQLModel
 _frames: sa.Table = Frame.__table__  # type: ignore[attr-defined]
 
@@ -30,7 +30,7 @@ def retry_analysis(engine: Engine, analysis_id: str) -> Analysis:
             row = conn.execute(sa.select(_table).where(_table.c.id == analysis_id)).first()
             if row is None:
                 raise RetryRefused(f"no analysis with id {analysis_id}")
-            if row.status not in RETRYABLE:
+            if not row.status.retryable:
                 raise RetryRefused(f"the analysis is {row.status}: only a failed or cancelled "
                                    "analysis can be retried")
             conn.execute(_frames.delete().where(_frames.c.analysis_id == analysis_id,

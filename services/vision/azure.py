@@ -35,6 +35,7 @@ from urllib3.util.retry import Retry
 
 from services.config import VISION_FEATURES, Settings
 from services.credentials import default_credential
+from services.domain import AnalyzerKind
 from services.storage.base import BlobStore
 from services.video.frames import SampledFrame
 from services.vision.azure_results import prepare_image, to_result
@@ -138,7 +139,7 @@ class _Call(threading.local):
 class AzureAnalyzer:
     """Image Analysis 4.0 on each frame; thread-safe, `concurrency` callers at once."""
 
-    name = "azure"
+    name = AnalyzerKind.azure
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 from PIL import Image
 
+from services.domain import AnalyzerKind
 from services.video.frames import SampledFrame
 from services.vision.base import FrameResult
 
@@ -66,7 +67,7 @@ def _sharpness(gray: np.ndarray) -> float:
 class LocalAnalyzer:
     """Per-frame brightness, contrast, sharpness, colourfulness, motion, black flag and shot."""
 
-    name = "local"
+    name = AnalyzerKind.local
     concurrency = 1
 
     def __init__(

@@ -1,0 +1,47 @@
+"""The app's domain words, each typed in one place: the analysers, and the limit of the sampling
+rate.
+
+Light on purpose (the CLI's parser imports it): no pandas, SQL or SDK. A member carries what the
+code needs to know about it, so a new analyser is one line here; code elsewhere compares members
+or reads their attributes, never the strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AnalyzerKind(StrEnum):
+    """What turns a sampled frame into rows (Analysis.analyzer, FRAMEWISE_ANALYZER)."""
+
+    label: str  # its name on the pages
+    finds: str  # what it finds, beside its name where the analyst chooses one
+    cloud: bool  # a paid service: each frame sent costs a transaction
+    endpoint_setting: str | None  # the setting that turns it on; None: always on
+    key_setting: str | None  # its key's setting (without one: Entra ID, a managed identity)
+
+    # The defaults only let mypy accept a look-up by value, `AnalyzerKind("azure")`.
+    def __new__(cls, value: str, label: str = "", finds: str = "", cloud: bool = False,
+                endpoint_setting: str | None = None,
+                key_setting: str | None = None) -> AnalyzerKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label, member.finds, member.cloud = label, finds, cloud
+        member.endpoint_setting, member.key_setting = endpoint_setting, key_setting
+        return member
+
+    local = ("local", "Local", "image statistics, free")
+    azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
+             "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY")
+
+
+# Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120
+# samples every frame of a 120 fps recording; a rate above the video's repeats frames.
+MAX_SAMPLE_FPS = 120.0
+
+
+def check_sample_fps(fps: float) -> float:
+    """The sampling rate if it is above 0 and at most MAX_SAMPLE_FPS; ValueError saying so."""
+    if not 0 < fps <= MAX_SAMPLE_FPS:
+        raise ValueError(f"must be above 0 and at most {MAX_SAMPLE_FPS:g}")
+    return fps

@@ -1,0 +1,66 @@
+"""The domain words (services/domain.py): each rule in one place, and every entry obeying it."""
+
+from __future__ import annotations
+
+import pytest
+
+from commands.args import build_parser
+from services.config import Settings, load_settings
+from services.domain import MAX_SAMPLE_FPS, AnalyzerKind
+from tests.fixtures.apptest import app
+from tests.fixtures.factories import add_video
+
+
+def _analyze_parses(*args: str) -> bool:
+    try:
+        build_parser("test").parse_args(["analyze", "clip.mp4", *args])
+    except SystemExit:
+        return False
+    return True
+
+
+def _fps_parses(fps: float) -> bool:
+    return _analyze_parses("--fps", f"{fps:g}")
+
+
+def test_the_upload_page_and_the_cli_take_the_same_sampling_rates(app_services, capsys):
+    """Test that the Upload page's rate box stops at MAX_SAMPLE_FPS, and the CLI takes that rate
+    and refuses anything above it (or 0) with the same words."""
+    video = add_video(app_services.engine)
+    at = app()
+    at.session_state["current_video_id"] = video.id
+    at.run()
+    assert not at.exception, at.exception
+    box = next(n for n in at.number_input if n.label == "Frames sampled per second")
+    assert box.max == MAX_SAMPLE_FPS
+    assert _fps_parses(MAX_SAMPLE_FPS) and _fps_parses(0.1)
+    assert not _fps_parses(MAX_SAMPLE_FPS + 0.5) and not _fps_parses(0)
+    assert f"must be above 0 and at most {MAX_SAMPLE_FPS:g}" in capsys.readouterr().err
+
+
+def test_every_analyser_is_a_choice_of_the_page_and_the_cli(app_services):
+    """Test that the Upload page's analyser choice and `--analyzer` list every AnalyzerKind, and
+    that a cloud analyser names a setting that turns it on."""
+    video = add_video(app_services.engine)
+    at = app()
+    at.session_state["current_video_id"] = video.id
+    at.run()
+    assert at.radio[0].options == [f"{k.label} ({k.finds})" for k in AnalyzerKind]
+    assert all(_analyze_parses("--analyzer", kind) for kind in AnalyzerKind)
+    assert not _analyze_parses("--analyzer", "gpu")
+    aliases = {info.validation_alias for info in Settings.model_fields.values()}
+    for kind in AnalyzerKind:
+        assert not kind.cloud or kind.endpoint_setting in aliases, kind
+
+
+def test_an_analyser_is_ready_when_its_endpoint_is_set(tmp_path):
+    """Test that Local is always ready and Azure AI Vision once AZURE_VISION_ENDPOINT is set."""
+    off = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path)}, dotenv=None)
+    on = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path),
+                        "AZURE_VISION_ENDPOINT": "https://vision.invalid"}, dotenv=None)
+    assert [off.analyzer_ready(k) for k in AnalyzerKind] == [not k.cloud for k in AnalyzerKind]
+    assert all(on.analyzer_ready(k) for k in AnalyzerKind)
+    assert (off.analyzer, on.analyzer) == (AnalyzerKind.local, AnalyzerKind.azure)
+    with pytest.raises(ValueError, match="AZURE_VISION_ENDPOINT must be set"):
+        load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), "FRAMEWISE_ANALYZER": "azure"},
+                      dotenv=None)
