@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from services.db import SQL_COPT_SS_ACCESS_TOKEN, AzureSqlToken
 
@@ -94,7 +95,7 @@ def target_from_url(url: str) -> tuple[Target, str]:
     """Server, database and ODBC driver from an Azure SQL DATABASE_URL."""
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - any unparsable URL gets the same one-line reason
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise GrantError("setting DATABASE_URL is not a valid database URL") from None
     if parsed.get_backend_name() != "mssql":
         raise GrantError("setting DATABASE_URL must be an Azure SQL URL (mssql+pyodbc://@"

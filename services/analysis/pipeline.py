@@ -165,13 +165,22 @@ class AnalysisRun:
         return Status(current.status) if current else Status.cancelled
 
     def _watch(self, ended: threading.Event) -> None:
-        """Notice a cancel (or a takeover) within WATCH_EVERY_S and stop the run's requests."""
+        """Notice a cancel (or a takeover) within WATCH_EVERY_S and stop the run's requests.
+
+        A database error skips a look: the heartbeat fails the run if the outage lasts. Any
+        other error is a bug and ends the watch with its traceback.
+        """
+        failing = False
         while not ended.wait(WATCH_EVERY_S):
             try:
                 ours = jobs.still_ours(self.engine, self.analysis_id, self.owner)
-            except Exception:  # the database blinked: the heartbeat will tell
-                log.debug("watch of %s: database error", self.analysis_id, exc_info=True)
+            except SQLAlchemyError as exc:
+                if not failing:  # once per outage, not twice a second
+                    log.warning("watch of %s: %s", self.analysis_id,
+                                database_error(exc, "looking for a cancel"))
+                failing = True
                 continue
+            failing = False
             if not ours:
                 self.stop.set()
                 return

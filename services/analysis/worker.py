@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.analysis import jobs
 from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
+from services.db import database_error
 from services.library import get_video, purge_blobs
 from services.models import Analysis, Status
-from services.storage.base import BlobStore
+from services.storage.base import BlobStore, StorageError
 from services.storage.temp import STALE_AFTER_S, sweep_system_temp
 from services.vision.azure import AzureAnalyzer
 from services.vision.base import Analyzer
@@ -140,9 +142,14 @@ class Worker:
             self.on_event(WorkerEvent(event, self.owner, analysis_id, status))
 
     def _run_logged(self, claimed: str) -> None:
+        """An analysis thread's whole life: run() records failures itself, so what reaches here
+        is a database outage (the lease lapses and a later claim resumes it) or a bug."""
         try:
             self._run(claimed)
-        except Exception:  # run() records failures itself; this is a bug or a database outage
+        except SQLAlchemyError as exc:
+            log.warning("worker %s: analysis %s left to its lease: %s", self.owner, claimed,
+                        database_error(exc, "running the analysis"))
+        except Exception:  # a bug: the thread's end, logged with its traceback, not on stderr
             log.exception("worker %s: analysis %s ended unexpectedly", self.owner, claimed)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -157,29 +164,32 @@ class Worker:
         self.sweep_temp()
         threads: list[threading.Thread] = []
         purged_at = -PURGE_EVERY_S
-        while not self._stopping.is_set() and not (stop is not None and stop.is_set()):
-            if time.monotonic() - purged_at >= PURGE_EVERY_S:
-                purged_at = time.monotonic()
-                self.purge_blobs()
-            threads = [t for t in threads if t.is_alive()]
-            claimed = None
-            if len(threads) < self.max_analyses:
-                try:
-                    claimed = jobs.claim(self.engine, self.owner, self.settings.lease_seconds)
-                except Exception:
-                    log.exception("worker %s: cannot claim", self.owner)
-                    self._idle(stop, max(self.poll_s, 5.0))
+        try:
+            while not self._stopping.is_set() and not (stop is not None and stop.is_set()):
+                if time.monotonic() - purged_at >= PURGE_EVERY_S:
+                    purged_at = time.monotonic()
+                    self.purge_blobs()
+                threads = [t for t in threads if t.is_alive()]
+                claimed = None
+                if len(threads) < self.max_analyses:
+                    try:
+                        claimed = jobs.claim(self.engine, self.owner, self.settings.lease_seconds)
+                    except SQLAlchemyError as exc:  # the database is down: try again later
+                        log.warning("worker %s: %s", self.owner,
+                                    database_error(exc, "claiming an analysis"))
+                        self._idle(stop, max(self.poll_s, 5.0))
+                        continue
+                if claimed is None:
+                    self._idle(stop, self.poll_s)
                     continue
-            if claimed is None:
-                self._idle(stop, self.poll_s)
-                continue
-            thread = threading.Thread(target=self._run_logged, args=(claimed,), daemon=True,
-                                      name=f"analysis-{claimed[:8]}")
-            thread.start()
-            threads.append(thread)
-        self.request_stop(self._hand_back)
-        for thread in threads:
-            thread.join(STOP_TIMEOUT_S)
+                thread = threading.Thread(target=self._run_logged, args=(claimed,),
+                                          daemon=True, name=f"analysis-{claimed[:8]}")
+                thread.start()
+                threads.append(thread)
+        finally:  # a bug ends the loop too: what runs still goes back to the queue
+            self.request_stop(self._hand_back)
+            for thread in threads:
+                thread.join(STOP_TIMEOUT_S)
 
     def _idle(self, stop: threading.Event | None, seconds: float) -> None:
         # Wake for a stop from either side: the caller's event or request_stop().
@@ -223,19 +233,22 @@ class Worker:
         log.info("worker %s stopped", self.owner)
 
     def purge_blobs(self) -> int:
-        """Retry the blob deletes that failed after their rows were deleted; returns those left."""
+        """Retry the blob deletes that failed after their rows were deleted; returns those left,
+        or -1 when the database could not be read (a failed blob delete just stays pending)."""
         try:
             return purge_blobs(self.engine, self.store)
-        except Exception:  # storage or database down: the next round tries again
-            log.exception("worker %s: blob deletes failed", self.owner)
+        except SQLAlchemyError as exc:  # the next round tries again
+            log.warning("worker %s: %s", self.owner,
+                        database_error(exc, "purging pending blob deletes"))
             return -1
 
     def sweep_temp(self) -> int:
         """Remove temp files a killed process left (older than STALE_AFTER_S); returns bytes."""
         try:
             freed = self.store.sweep_temp(STALE_AFTER_S) + sweep_system_temp(STALE_AFTER_S)
-        except Exception:  # a sweep must never keep a worker from starting
-            log.exception("worker %s: temp sweep failed", self.owner)
+        except (OSError, StorageError) as exc:  # an unreadable folder must not stop the worker
+            log.warning("worker %s: temp sweep failed: %s: %s", self.owner,
+                        type(exc).__name__, exc)
             return 0
         if freed:
             log.info("worker %s removed %d bytes of stale temporary files", self.owner, freed)

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
@@ -326,9 +327,9 @@ def _drop_staged(blob: BlobClient) -> None:
         blob.delete_blob(etag=str(empty["etag"]), match_condition=MatchConditions.IfNotModified)
     except ResourceExistsError:
         pass  # an earlier blob stays untouched
-    except Exception as exc:  # storage unreachable meanwhile: Azure drops them after 7 days
+    except AzureError as exc:  # storage unreachable meanwhile: Azure drops them after 7 days
         log.warning("could not drop the staged blocks of %s (%s)", blob.blob_name,
-                    type(exc).__name__)
+                    _code(exc))
 
 
 def _read_full(stream: Readable, size: int) -> bytes:
@@ -348,5 +349,5 @@ def _content(key: str) -> ContentSettings:
     return ContentSettings(content_type=mimetypes.guess_type(key)[0] or "application/octet-stream")
 
 
-def _code(exc: HttpResponseError | ClientAuthenticationError) -> str:
+def _code(exc: AzureError) -> str:
     return getattr(exc, "error_code", None) or type(exc).__name__

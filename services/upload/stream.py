@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from threading import BoundedSemaphore
 from typing import Any
+
+from starlette.requests import ClientDisconnect
 
 from services.library import delete_video
 from services.storage.base import StorageError
@@ -25,6 +27,10 @@ from services.video.probe import VideoError
 log = logging.getLogger(__name__)
 STALL_S = 120.0  # no byte for this long: the connection is taken as broken
 MAX_RUNNING = 4  # uploads at once per process; more are asked to try again
+# How a body ends early: st.App serves the route through Starlette, whose request.stream()
+# raises ClientDisconnect when the client closes or resets; a socket error; or the server
+# cancelling the read as it shuts down. Anything else is a bug, not an interrupted upload.
+BODY_BROKEN = (ClientDisconnect, OSError, CancelledError)
 
 
 class UploadInterrupted(Exception):
@@ -56,7 +62,7 @@ class BodyReader:
         except FutureTimeout:
             future.cancel()
             raise UploadInterrupted(f"no data for {self._stall_s:g} s") from None
-        except Exception as exc:  # the server's disconnect error, whichever server it is
+        except BODY_BROKEN as exc:
             raise UploadInterrupted(type(exc).__name__) from exc
         if chunk is None:
             self._ended = True
