@@ -1,9 +1,10 @@
 """Sign-in settings (FRAMEWISE_AUTH_*, read by services.config), as st.login's [auth] section.
 
 On App Service there is no secrets file: the Entra ID app registration's values come as app
-settings (the client secret ideally as a Key Vault reference) and app.py hands the section this
-module builds to `st.App(secrets={"auth": ...})`. A `.streamlit/secrets.toml` [auth] section keeps
-working locally; when both exist the environment wins (st.App replaces the whole section).
+settings (the client secret ideally as a Key Vault reference) and `app_secrets()` in
+server/serve.py hands the section this module builds to `st.App(secrets={"auth": ...})`. A
+`.streamlit/secrets.toml` [auth] section keeps working locally; when both exist the environment
+wins (st.App replaces the whole section).
 Either section is checked the way st.login will need it by `parse_auth_section`.
 """
 

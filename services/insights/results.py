@@ -2,7 +2,7 @@
 
 Everything that depends on the minimum confidence (people and object counts, tags, captions) is
 computed here when read, from the Detection rows, so the page, its downloads and the CLI agree
-for any threshold; the counts the pipeline stores with each frame are not read.
+for any threshold; Frame rows hold no counts (migration 0004 dropped them).
 """
 
 from __future__ import annotations
