@@ -15,6 +15,8 @@ from tests.fixtures.cli import cli
 from tests.fixtures.library import WORD_LINE, make_scene_videos, run_analysis, scene_env
 from tests.fixtures.tools import ROOT
 
+pytestmark = pytest.mark.slow  # every test runs cli.py processes (no `env` fixture to tell)
+
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, scene_emulator):
