@@ -16,7 +16,7 @@ from bench.common import FINDINGS, Row, log, ratio_row, scratch, timed
 from bench.emulator import EmulatorProcess
 from bench.harness import analyse, ingest, services_for
 from bench.videos import coded_video
-from services.config import DEFAULT_VISION_FEATURES
+from services.domain import DEFAULT_VISION_FEATURES
 from services.video.sampling import sample_frames
 from services.vision.azure import HEADROOM, AzureAnalyzer
 

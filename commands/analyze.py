@@ -14,9 +14,8 @@ from services.analysis.estimate import estimate
 from services.analysis.progress import frames_failed
 from services.analysis.retry import RetryRefused, retry_analysis
 from services.analysis.worker import Worker
-from services.config import parse_features
 from services.context import Services
-from services.domain import AnalyzerKind
+from services.domain import AnalyzerKind, parse_features
 from services.library import video_info
 from services.logmask import SecretMask
 from services.models import Status
@@ -31,7 +30,10 @@ def cmd_analyze(args, services: Services) -> int:
     analyzer = AnalyzerKind(args.analyzer) if args.analyzer else settings.analyzer
     if not settings.analyzer_ready(analyzer):
         raise UsageError(f"--analyzer {analyzer} needs {analyzer.endpoint_setting} to be set")
-    features = parse_features(args.features, "--features") if args.features else ()
+    try:
+        features = parse_features(args.features) if args.features else ()
+    except ValueError as exc:
+        raise UsageError(f"--features {exc}") from None
     if analyzer is AnalyzerKind.azure and not features:  # the features are Azure AI Vision's
         features = settings.vision_features
     with path.open("rb") as stream:

@@ -10,14 +10,9 @@ from components.formatting import clock, file_size, money
 from components.text import escape_markdown
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import Estimate
-from services.config import VISION_FEATURES, Settings
-from services.domain import MAX_SAMPLE_FPS, AnalyzerKind
+from services.config import Settings
+from services.domain import MAX_SAMPLE_FPS, AnalyzerKind, Feature
 from services.models import Video
-
-FEATURE_NAMES = {
-    "tags": "Tags", "caption": "Caption", "denseCaptions": "Dense captions",
-    "objects": "Objects", "read": "Text (OCR)", "smartCrops": "Smart crops", "people": "People",
-}
 
 
 @dataclass(frozen=True)
@@ -25,7 +20,7 @@ class Options:
     """How the analyst wants a video analysed."""
 
     analyzer: AnalyzerKind
-    features: tuple[str, ...]
+    features: tuple[Feature, ...]
     fps: float
     max_frames: int | None
     adaptive: bool
@@ -62,13 +57,13 @@ def options_ui(settings: Settings, video: Video) -> Options:
             st.caption(f"The video has only {video.fps:.2f} fps: some samples will repeat a frame.")
         max_frames = st.number_input("Max frames (optional)", min_value=1, value=None, step=1,
                                      placeholder="all sampled frames")
-    features: tuple[str, ...] = ()
+    features: tuple[Feature, ...] = ()
     adaptive = False
     with right:
         if analyzer is AnalyzerKind.azure:  # the features are Azure AI Vision's
             features = tuple(st.multiselect(
-                "Azure features", list(VISION_FEATURES), default=list(settings.vision_features),
-                format_func=lambda f: FEATURE_NAMES.get(f, f),
+                "Azure features", list(Feature), default=list(settings.vision_features),
+                format_func=lambda feature: feature.label,
                 help="Caption and dense captions exist only in some Azure regions.",
             ))
             adaptive = st.checkbox(

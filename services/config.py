@@ -16,10 +16,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from services.domain import AnalyzerKind
+from services.domain import DEFAULT_VISION_FEATURES, AnalyzerKind, Feature, parse_features
 
-VISION_FEATURES = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
-DEFAULT_VISION_FEATURES = ("tags", "objects", "people", "caption", "read")
 # Never echoed in an error message: their values carry credentials.
 _SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
                     "FRAMEWISE_AUTH_CLIENT_SECRET", "FRAMEWISE_AUTH_COOKIE_SECRET")
@@ -45,25 +43,6 @@ def _url_passwords(url: str) -> list[str]:
             if key.strip().lower() in ("pwd", "password") and value:
                 found.append(value.strip().strip("{}"))
     return found
-
-
-def parse_features(raw: str, setting: str = "features") -> tuple[str, ...]:
-    """Turn 'tags, objects' into a tuple of Image Analysis feature names, refusing unknown ones."""
-    by_lower = {f.lower(): f for f in VISION_FEATURES}
-    chosen: list[str] = []
-    for item in raw.replace(" ", "").split(","):
-        if not item:
-            continue
-        name = by_lower.get(item.lower())
-        if name is None:
-            raise SettingsError(
-                setting, f"has unknown feature {item!r}; choose from {', '.join(VISION_FEATURES)}"
-            )
-        if name not in chosen:
-            chosen.append(name)
-    if not chosen:
-        raise SettingsError(setting, "must name at least one feature")
-    return tuple(chosen)
 
 
 def _http_url(value: str | None, setting: str) -> str | None:
@@ -113,7 +92,7 @@ class Settings(BaseSettings):
         (), validation_alias="FRAMEWISE_ALLOWED_USERS"
     )
     vision_key: str | None = Field(None, validation_alias="AZURE_VISION_KEY", repr=False)
-    vision_features: Annotated[tuple[str, ...], NoDecode] = Field(
+    vision_features: Annotated[tuple[Feature, ...], NoDecode] = Field(
         DEFAULT_VISION_FEATURES, validation_alias="AZURE_VISION_FEATURES"
     )
     vision_language: str = Field("en", validation_alias="AZURE_VISION_LANGUAGE")
@@ -186,7 +165,12 @@ class Settings(BaseSettings):
     @field_validator("vision_features", mode="before")
     @classmethod
     def _features(cls, value: Any) -> Any:
-        return parse_features(value, "AZURE_VISION_FEATURES") if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_features(value)
+        except ValueError as exc:
+            raise SettingsError("AZURE_VISION_FEATURES", str(exc)) from None
 
     @model_validator(mode="after")
     def _analyzer_needs_endpoint(self) -> Settings:

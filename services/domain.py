@@ -1,5 +1,5 @@
-"""The app's domain words, each typed in one place: the analysers, and the limit of the sampling
-rate.
+"""The app's domain words, each typed in one place: the analysers, Azure AI Vision's features,
+and the limit of the sampling rate.
 
 Light on purpose (the CLI's parser imports it): no pandas, SQL or SDK. A member carries what the
 code needs to know about it, so a new analyser is one line here; code elsewhere compares members
@@ -8,6 +8,7 @@ or reads their attributes, never the strings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -33,6 +34,58 @@ class AnalyzerKind(StrEnum):
     local = ("local", "Local", "image statistics, free")
     azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
              "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY")
+
+
+class Feature(StrEnum):
+    """An Azure AI Vision (Image Analysis 4.0) feature: its API name, and its name on the page."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str = "") -> Feature:
+        member = str.__new__(cls, value)
+        member._value_, member.label = value, label
+        return member
+
+    tags = ("tags", "Tags")
+    caption = ("caption", "Caption")
+    dense_captions = ("denseCaptions", "Dense captions")
+    objects = ("objects", "Objects")
+    read = ("read", "Text (OCR)")
+    smart_crops = ("smartCrops", "Smart crops")
+    people = ("people", "People")
+
+
+VISION_FEATURES: tuple[Feature, ...] = tuple(Feature)
+DEFAULT_VISION_FEATURES = (Feature.tags, Feature.objects, Feature.people, Feature.caption,
+                           Feature.read)
+
+
+def parse_features(raw: str) -> tuple[Feature, ...]:
+    """'tags, Objects' as features, in the order given, each once; ValueError saying what is
+    wrong (words that end "setting X ..." or "--features ...")."""
+    by_lower = {f.lower(): f for f in Feature}
+    chosen: list[Feature] = []
+    for item in raw.replace(" ", "").split(","):
+        if not item:
+            continue
+        feature = by_lower.get(item.lower())
+        if feature is None:
+            raise ValueError(f"has unknown feature {item!r}; choose from {', '.join(Feature)}")
+        if feature not in chosen:
+            chosen.append(feature)
+    if not chosen:
+        raise ValueError("must name at least one feature")
+    return tuple(chosen)
+
+
+def features_text(features: Iterable[str]) -> str:
+    """Features as Analysis.features stores them: 'tags,objects' ('' for none)."""
+    return ",".join(features)
+
+
+def stored_features(text: str | None) -> tuple[Feature, ...]:
+    """Analysis.features back as features (none for a local analysis)."""
+    return tuple(Feature(f) for f in (text or "").split(",") if f)
 
 
 # Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120

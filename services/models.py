@@ -20,7 +20,7 @@ from sqlalchemy.dialects.mssql import DATETIME2
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from services.domain import AnalyzerKind
+from services.domain import AnalyzerKind, Feature, stored_features
 from services.questions import MAX_ANSWER_TEXT, MAX_KEY, MAX_TEXT
 
 
@@ -183,6 +183,11 @@ class Analysis(SQLModel, table=True):
     # While the remote service holds the run back: what the worker waits for, and until when.
     status_message: str | None = Field(default=None, sa_type=HumanText(500))
     waiting_until: datetime | None = _time_field()
+
+    @property
+    def parsed_features(self) -> tuple[Feature, ...]:
+        """The Azure AI Vision features asked for (none for a local analysis)."""
+        return stored_features(self.features)
 
     @property
     def progress(self) -> float:

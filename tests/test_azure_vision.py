@@ -16,7 +16,8 @@ import pytest
 from azure.core.credentials import AzureKeyCredential
 from PIL import Image
 
-from services.config import VISION_FEATURES, load_settings
+from services.config import load_settings
+from services.domain import VISION_FEATURES
 from services.video.frames import SampledFrame
 from services.vision.azure import AzureAnalyzer
 from services.vision.azure_results import MAX_BYTES, prepare_image

@@ -8,7 +8,8 @@ from urllib.parse import quote_plus
 import pytest
 from sqlalchemy.engine import make_url
 
-from services.config import DEFAULT_VISION_FEATURES, SettingsError, load_settings
+from services.config import SettingsError, load_settings
+from services.domain import DEFAULT_VISION_FEATURES
 
 VISION_KEY = "vk-0123456789abcdef"
 ACCOUNT_KEY = "QUNDT1VOVEtFWQ+/secret=="

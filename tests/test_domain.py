@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from commands.args import build_parser
-from services.config import Settings, load_settings
-from services.domain import MAX_SAMPLE_FPS, AnalyzerKind
+from services.config import Settings, SettingsError, load_settings
+from services.domain import (
+    DEFAULT_VISION_FEATURES,
+    MAX_SAMPLE_FPS,
+    AnalyzerKind,
+    Feature,
+    features_text,
+    parse_features,
+    stored_features,
+)
 from tests.fixtures.apptest import app
 from tests.fixtures.factories import add_video
 
@@ -64,3 +72,18 @@ def test_an_analyser_is_ready_when_its_endpoint_is_set(tmp_path):
     with pytest.raises(ValueError, match="AZURE_VISION_ENDPOINT must be set"):
         load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), "FRAMEWISE_ANALYZER": "azure"},
                       dotenv=None)
+
+
+def test_features_are_parsed_and_stored_in_one_place(tmp_path):
+    """Test that a features list parses case-blind, in order, each once; that it round-trips
+    through Analysis.features; and that the settings refuse what the parser refuses."""
+    assert parse_features(" Tags,objects,,tags, DENSECAPTIONS") == (
+        Feature.tags, Feature.objects, Feature.dense_captions)
+    assert stored_features(features_text(DEFAULT_VISION_FEATURES)) == DEFAULT_VISION_FEATURES
+    assert stored_features("") == ()
+    for raw, words in (("tags,faces", "unknown feature 'faces'"), (",", "at least one")):
+        with pytest.raises(ValueError, match=words):
+            parse_features(raw)
+        with pytest.raises(SettingsError, match=f"AZURE_VISION_FEATURES.*{words}"):
+            load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), "AZURE_VISION_FEATURES": raw},
+                          dotenv=None)

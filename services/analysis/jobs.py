@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.db import db_now, session_scope, with_retry
-from services.domain import AnalyzerKind
+from services.domain import AnalyzerKind, Feature, features_text
 from services.models import Analysis, Detection, Frame, Status
 
 # Tables made by SQLModel, used through Core: one statement per write, no ORM identity fetches.
@@ -43,7 +43,7 @@ def queue_analysis(
     sample_fps: float,
     max_frames: int | None,
     frames_planned: int,
-    features: tuple[str, ...] = (),
+    features: tuple[Feature, ...] | tuple[str, ...] = (),
     adaptive: bool = False,
     estimated_cost: float = 0.0,
 ) -> Analysis:
@@ -51,7 +51,7 @@ def queue_analysis(
     analysis = Analysis(
         video_id=video_id,
         analyzer=AnalyzerKind(analyzer),
-        features=",".join(features),
+        features=features_text(features),
         sample_fps=sample_fps,
         max_frames=max_frames,
         adaptive=adaptive,

@@ -162,7 +162,7 @@ class AnalysisRun:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
             remove_orphan_cache(self.engine, self.store, self._video)
-        return Status(current.status) if current else Status.cancelled
+        return current.status if current else Status.cancelled
 
     def _watch(self, ended: threading.Event) -> None:
         """Notice a cancel (or a takeover) within WATCH_EVERY_S and stop the run's requests.
@@ -194,7 +194,7 @@ class AnalysisRun:
         self.done = len(stored)
         local = LocalAnalyzer()
         remote = None
-        if analysis.analyzer != "local":
+        if analysis.analyzer.cloud:
             if self.remote_factory is None:
                 raise AnalyzerError(f"analyser {analysis.analyzer!r} is not configured")
             remote = self._remote = self.remote_factory(analysis)

@@ -21,6 +21,7 @@ from services.analysis import jobs
 from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
 from services.db import database_error
+from services.domain import Feature
 from services.library import get_video, purge_blobs
 from services.models import Analysis, Status
 from services.storage.base import BlobStore, StorageError
@@ -37,11 +38,11 @@ PURGE_EVERY_S = 300.0  # how often blob deletes that failed are tried again
 
 def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
     """Builds the Azure analyser once per process (per feature set), behind the result cache."""
-    made: dict[tuple[str, ...], Analyzer] = {}
+    made: dict[tuple[Feature, ...], Analyzer] = {}
     lock = threading.Lock()
 
     def factory(analysis: Analysis) -> Analyzer:
-        features = tuple(f for f in analysis.features.split(",") if f) or settings.vision_features
+        features = analysis.parsed_features or settings.vision_features
         with lock:
             if features not in made:
                 made[features] = AzureAnalyzer.from_settings(settings, features=features)

@@ -99,7 +99,7 @@ def settings_document(analysis: Analysis) -> dict:
     """The settings an analysis ran with (what decides its results)."""
     return {
         "analyzer": analysis.analyzer,
-        "features": [f for f in (analysis.features or "").split(",") if f],
+        "features": list(analysis.parsed_features),
         "sample_fps": analysis.sample_fps, "max_frames": analysis.max_frames,
         "adaptive": analysis.adaptive,
     }

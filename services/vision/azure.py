@@ -33,9 +33,9 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from urllib3.util.retry import Retry
 
-from services.config import VISION_FEATURES, Settings
+from services.config import Settings
 from services.credentials import default_credential
-from services.domain import AnalyzerKind
+from services.domain import AnalyzerKind, Feature
 from services.storage.base import BlobStore
 from services.video.frames import SampledFrame
 from services.vision.azure_results import prepare_image, to_result
@@ -156,11 +156,11 @@ class AzureAnalyzer:
         headroom: float = HEADROOM,
         throttle: EndpointThrottle | None = None,
     ):
-        unknown = [f for f in features if f not in VISION_FEATURES]
+        unknown = [f for f in features if f not in set(Feature)]
         if not features or unknown:
-            raise ValueError(f"features must be among {VISION_FEATURES}, got {list(features)}")
+            raise ValueError(f"features must be among {', '.join(Feature)}, got {list(features)}")
         self.endpoint = endpoint.rstrip("/")
-        self.features = tuple(features)
+        self.features = tuple(Feature(f) for f in features)
         self.language, self.gender_neutral = language, gender_neutral
         self.concurrency, self.give_up_s, self.timeout_s = concurrency, give_up_s, timeout_s
         self.max_tps, self.headroom = max_tps, headroom
