@@ -1,0 +1,430 @@
+"""13. The Azure OpenAI question analyser against the chat-completions emulator.
+
+The emulator of the tests (tests/fixtures/openai_emulator.py) runs in its own process, as a
+remote service would (in-process, its JPEG decoding would compete with the client for the GIL);
+it prints its endpoint, then answers `stats` on stdin with one JSON line: every request it saw
+(arrival, status, prompt tokens and their text part, the image size, completion tokens, what it
+charged against TPM), its 429s and its stretches. `services.vision.openai_chat.OpenAIAnalyzer`
+is driven as the pipeline drives it: `analyze` called from a pool of threads, through the real
+`openai` client, with its own throttle (the process's one for that endpoint and deployment).
+
+1. Image tokens: one frame of each size sent to an emulator of each model; the analyser's
+   estimate (its own reading of the documented rule, on the size it sends) against what the
+   emulator counted (its independent reading of the same rule: prompt tokens less its text part).
+2. Pacing: 600 frames of 1280x720, 8 threads, against a deployment whose RPM binds, then one whose
+   TPM binds; wall time against the floor (frames / the rate the deployment allows) and 429s.
+3. A 30 s stretch of 429s (retry-after-ms: what is left of the stretch; then 1 s each) in the
+   middle of a run: every frame answered, requests during the stretch, the time from its end to the
+   next success.
+4. Cost per hour of video at 1 fps for gpt-4.1-mini: estimated (output at max_completion_tokens)
+   and as the emulator counted in the RPM run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from bench.common import FINDINGS, PY, ROOT, Row, child_env, limit_row, log, ratio_row, timed
+from services.questions import parse_questions
+from services.video.frames import SampledFrame
+from services.vision.openai_chat import HEADROOM, OpenAIAnalyzer, OpenAIOptions
+from services.vision.openai_tokens import Prices, sent_size
+
+if TYPE_CHECKING:
+    from tests.fixtures.openai_emulator import OpenAIEmulator
+
+SECTION = "13. Azure OpenAI analyser (against the emulator)"
+DEFAULT_MODEL = "gpt-4.1-mini"
+MODELS = {"gpt-4.1-mini": "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+          "gpt-4o": "gpt-4o-2024-11-20"}  # the analyser's model setting -> the answering model
+# Third-party copies of the price list for gpt-4.1-mini (DESIGN.md), USD per million tokens.
+PRICES = Prices(0.40, 1.60)
+# Five questions of every kind the set editor offers but numbers; caption and tags on (defaults).
+QUESTIONS = parse_questions([
+    {"key": "people", "text": "How many people are visible?", "type": "count"},
+    {"key": "hard_hat", "text": "Is everyone visible wearing a hard hat?", "type": "yes_no"},
+    {"key": "activity", "text": "What are most people doing?", "type": "choice",
+     "choices": ["standing", "walking", "working", "sitting", "none"]},
+    {"key": "tidiness", "text": "How tidy is the work area?", "type": "score"},
+    {"key": "sign", "text": "What does the largest sign say?", "type": "text"},
+])
+PACING_LIMIT = 1.10  # wall time <= 1.10x the floor
+RECOVERY_S = 2.0  # stretch end -> next success: one probe (1/s) after a retry-after of 1 s
+DELAY_S = 0.2  # the emulator answers a 200 after this long (the service takes longer: seconds)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much the section does; QUICK is for the smoke test (no figure means anything)."""
+
+    sizes: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1366, 768), (1920, 1080),
+                                          (3840, 2160), (1080, 1920), (4000, 3000), (2048, 2048))
+    frames: int = 600  # pacing runs
+    threads: int = 8
+    rpm: int = 1200  # RPM-bound deployment: 20 a second, 600 frames >= 30 s
+    tpm_floor_s: float = 40.0  # the TPM-bound deployment's TPM is chosen for this floor
+    stretch_frames: int = 240
+    stretch_after: int = 80  # 200s before the stretch starts
+    stretch_s: float = 30.0
+    stretch_waits: tuple[float | None, ...] = (None, 1.0)  # None: what is left of the stretch
+
+
+QUICK = Plan(sizes=((1920, 1080), (640, 360)), frames=12, rpm=1200, tpm_floor_s=0.5,
+             stretch_frames=10, stretch_after=3, stretch_s=1.0, threads=4)
+
+
+# --- the emulator in its own process --------------------------------------------------------------
+
+
+class OpenAIEmulatorProcess:
+    """`with OpenAIEmulatorProcess(model=..., tpm=..., rpm=...) as emu:` ... `emu.stats()`."""
+
+    def __init__(self, *, model: str = MODELS[DEFAULT_MODEL], tpm: int | None = 5_000_000,
+                 rpm: int | None = 5_000, delay_s: float = DELAY_S,
+                 stretches: Sequence[dict] = ()):
+        # stretches: [{"retry_after_s": None or seconds, "seconds": 30, "after": 80}, ...]
+        self.args = [PY, "-m", "bench.openai_chat", json.dumps(
+            {"model": model, "tpm": tpm, "rpm": rpm, "response_delay_s": delay_s,
+             "stretches": list(stretches)})]
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = self.key = self.deployment = ""
+
+    def __enter__(self) -> OpenAIEmulatorProcess:
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        hello = json.loads(self._pipes()[1].readline() or "{}")
+        if "endpoint" not in hello:
+            self.__exit__()
+            raise RuntimeError("the OpenAI emulator process did not start")
+        self.endpoint, self.key, self.deployment = (hello["endpoint"], hello["key"],
+                                                    hello["deployment"])
+        return self
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        assert self.proc is not None and self.proc.stdin and self.proc.stdout
+        return self.proc.stdin, self.proc.stdout
+
+    def stats(self) -> dict:
+        ask, answer = self._pipes()
+        ask.write("stats\n")
+        ask.flush()
+        return json.loads(answer.readline())
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            try:
+                self._pipes()[0].close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def _serve(options: dict) -> None:
+    from tests.fixtures.openai_emulator import OpenAIEmulator
+    from tests.fixtures.openai_faults import Fault
+
+    stretches = options.pop("stretches", [])
+    emulator = OpenAIEmulator(**options).start()
+    scripted = [emulator.stretch(Fault.throttle(s.get("retry_after_s")), s["seconds"],
+                                 s.get("after", 0)) for s in stretches]
+    print(json.dumps({"endpoint": emulator.endpoint, "key": emulator.key,
+                      "deployment": emulator.deployment}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "stats":
+            print(json.dumps(_stats(emulator, scripted)), flush=True)
+    emulator.stop()
+
+
+def _stats(emulator: OpenAIEmulator, stretches: list) -> dict:
+    from tests.fixtures.openai_emulator import image_tokens as counted_image
+    from tests.fixtures.openai_emulator import text_tokens
+
+    seen = []
+    for s in emulator.arrivals():
+        texts = []
+        for message in (s.body or {}).get("messages") or []:
+            content = message.get("content")
+            parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            texts += [p["text"] for p in parts or [] if p.get("type") == "text"]
+        seen.append({"at": s.at, "status": s.status, "prompt": s.prompt_tokens,
+                     "text": text_tokens("".join(texts)) if s.prompt_tokens else 0,
+                     "image": list(size) if (size := s.image_size) else None,
+                     "image_rule": counted_image(size[0], size[1], emulator.model)
+                     if size else None,
+                     "completion": s.completion_tokens, "charged": s.charged})
+    return {"seen": seen, "throttled": emulator.throttled, "violations": emulator.violations[:5],
+            "statuses": {str(k): v for k, v in emulator.statuses.items()},
+            "stretches": [{"started": t.started, "ended": t.ended} for t in stretches]}
+
+
+# --- frames and runs ------------------------------------------------------------------------------
+
+
+def make_jpeg(size: tuple[int, int], shade: float, seed: int) -> bytes:
+    """A frame with some texture (a JPEG of realistic weight), its brightness scaled by shade."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, h // 24), max(2, w // 24), 3), dtype=np.uint8)
+    img = Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC)
+    img = img.point(lambda v: min(255, int(v * shade)))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def frames_of(size: tuple[int, int], n: int, distinct: int = 24) -> list[SampledFrame]:
+    jpegs = [make_jpeg(size, 0.3 + 0.7 * i / distinct, i) for i in range(min(n, distinct))]
+    return [SampledFrame(i, float(i), jpegs[i % len(jpegs)], *size) for i in range(n)]
+
+
+def analyser(emu: OpenAIEmulatorProcess, model: str, *, tpm: int, rpm: int,
+             concurrency: int) -> OpenAIAnalyzer:
+    """As the app makes it: options from settings, the process's throttle for the endpoint."""
+    options = OpenAIOptions(deployment=emu.deployment, model=model, questions=QUESTIONS,
+                            tpm=tpm, rpm=rpm, concurrency=concurrency)
+    return OpenAIAnalyzer(emu.endpoint, api_key=emu.key, options=options)
+
+
+@dataclass
+class Run:
+    wall: float
+    answered: int
+    failed: list[str]
+    stats: dict
+    load: tuple[float, float]  # 1-minute load average at the start and at the end
+    rate: float  # requests per second the analyser aimed at
+    seen: list[dict] = field(default_factory=list)
+
+    def status(self, code: int) -> int:
+        return sum(1 for s in self.seen if s["status"] == code)
+
+
+def run_frames(emu: OpenAIEmulatorProcess, frames: list[SampledFrame], *, tpm: int, rpm: int,
+               threads: int, model: str = DEFAULT_MODEL) -> Run:
+    chat = analyser(emu, model, tpm=tpm, rpm=rpm, concurrency=threads)
+
+    def one(frame: SampledFrame) -> str | None:
+        try:
+            chat.analyze(frame)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a failed frame is counted, not fatal
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+    load = os.getloadavg()[0]
+    try:
+        with timed() as t, ThreadPoolExecutor(threads) as pool:
+            outcomes = list(pool.map(one, frames))
+        rate = chat.throttle.rate
+    finally:
+        chat.close()
+    stats = emu.stats()
+    failed = [o for o in outcomes if o is not None]
+    return Run(t.wall, len(outcomes) - len(failed), failed, stats, (load, os.getloadavg()[0]),
+               rate, stats["seen"])
+
+
+def _load(run: Run) -> str:
+    return f"load {run.load[0]:.1f} -> {run.load[1]:.1f}"
+
+
+# --- 1. image tokens ------------------------------------------------------------------------------
+
+
+def token_rows(plan: Plan) -> list[Row]:
+    frames = [SampledFrame(i, 0.0, make_jpeg(size, 0.8, i), *size)
+              for i, size in enumerate(plan.sizes)]
+    found: dict[tuple[int, int], list[tuple[str, int, int, Any, int]]] = {s: [] for s in plan.sizes}
+    for model, answering in MODELS.items():
+        with OpenAIEmulatorProcess(model=answering, delay_s=0.0) as emu:
+            chat = analyser(emu, model, tpm=5_000_000, rpm=5_000, concurrency=1)
+            try:
+                for frame in frames:
+                    chat.analyze(frame)
+            finally:
+                chat.close()
+            seen = emu.stats()["seen"]
+        if [s["status"] for s in seen] != [200] * len(frames):
+            raise RuntimeError(f"{model}: the emulator answered {[s['status'] for s in seen]}")
+        for frame, s in zip(frames, seen, strict=True):
+            predicted = chat.estimate(frame.width, frame.height).image_tokens
+            counted = s["prompt"] - s["text"]
+            if counted != s["image_rule"]:
+                raise RuntimeError(f"{model}: prompt less text {counted} is not the emulator's "
+                                   f"image_tokens() {s['image_rule']}")
+            found[(frame.width, frame.height)].append(
+                (model, predicted, counted, tuple(s["image"]), s["text"]))
+    out = []
+    for (w, h), cases in found.items():
+        expected = sent_size(w, h, 1280)
+        sizes_ok = all(sent == expected for _, _, _, sent, _ in cases)
+        equal = all(p == c for _, p, c, _, _ in cases)
+        out.append(Row(
+            SECTION, f"image tokens, {w}x{h} frame (sent as {cases[0][3][0]}x{cases[0][3][1]})",
+            "; ".join(f"{m} {p:,} vs {c:,}" for m, p, c, _, _ in cases),
+            "estimate = emulator's count, every model", None, equal and sizes_ok,
+            "estimate (OpenAIAnalyzer.estimate) vs the emulator's prompt_tokens less its text "
+            f"part ({cases[0][4]} tokens); sent size {'=' if sizes_ok else '!='} "
+            f"openai_tokens.sent_size {expected[0]}x{expected[1]}. Two independent readings of "
+            "the documented rule agreeing, not Azure's count"))
+    return out
+
+
+# --- 2. pacing ------------------------------------------------------------------------------------
+
+
+def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str) -> list[Row]:
+    floor = frames / allowed
+    first = min(s["at"] for s in run.seen)
+    busiest = max(sum(1 for u in (s["at"] for s in run.seen) if t <= u < t + 1.0)
+                  for t in (s["at"] for s in run.seen))
+    notes = (f"{run.answered}/{frames} answered, {len(run.failed)} failed, {len(run.seen)} "
+             f"requests; analyser aimed at {run.rate:.2f}/s (HEADROOM {HEADROOM:g} x "
+             f"{allowed:.2f}/s allowed: {why}); most arrivals in any 1 s: {busiest}; last arrival "
+             f"{max(s['at'] for s in run.seen) - first:.1f} s after the first; "
+             f"{DELAY_S:g} s answers, {_load(run)}")
+    return [
+        ratio_row(SECTION, f"{name}: {frames} frames, wall time", run.wall, floor,
+                  PACING_LIMIT, "s", f"floor ({frames} / {allowed:.2f} per s)", notes),
+        Row(SECTION, f"{name}: 429s provoked", str(run.status(429)), "0", None,
+            run.status(429) == 0, f"the emulator's limits answered {run.stats['throttled']} "
+            f"429s; statuses {run.stats['statuses']}")]
+
+
+def pacing_rows(plan: Plan) -> tuple[list[Row], Run]:
+    frames = frames_of((1280, 720), plan.frames)
+    out = []
+    log(f"13. pacing: {plan.frames} frames at RPM {plan.rpm}")
+    with OpenAIEmulatorProcess(tpm=5_000_000, rpm=plan.rpm) as emu:
+        rpm_run = run_frames(emu, frames, tpm=5_000_000, rpm=plan.rpm, threads=plan.threads)
+    log(f"   {rpm_run.wall:.1f} s, {rpm_run.status(429)} 429s")
+    out += pacing_row(f"RPM {plan.rpm} binds", rpm_run, plan.frames, plan.rpm / 60,
+                      f"RPM {plan.rpm}, TPM 5,000,000")
+    charged = rpm_run.seen[0]["charged"]  # the emulator's count of one frame: prompt + max
+    tpm = math.ceil(plan.frames * charged * 60 / plan.tpm_floor_s / 1000) * 1000
+    rpm = 5_000
+    log(f"13. pacing: {plan.frames} frames at TPM {tpm:,} ({charged} tokens charged a frame)")
+    with OpenAIEmulatorProcess(tpm=tpm, rpm=rpm) as emu:
+        tpm_run = run_frames(emu, frames, tpm=tpm, rpm=rpm, threads=plan.threads)
+    log(f"   {tpm_run.wall:.1f} s, {tpm_run.status(429)} 429s")
+    out += pacing_row(f"TPM {tpm:,} binds", tpm_run, plan.frames, tpm / 60 / charged,
+                      f"TPM {tpm:,} / {charged:,} tokens charged a frame; RPM {rpm:,}")
+    out[-2].notes += ("; the emulator counts TPM over 60 s, so a run under a minute meets its "
+                      "TPM only by bursting a minute's tokens: this row measures the pacing")
+    return out, rpm_run
+
+
+# --- 3. a stretch of 429s -------------------------------------------------------------------------
+
+
+def stretch_rows(plan: Plan) -> list[Row]:
+    out = []
+    frames = frames_of((1280, 720), plan.stretch_frames)
+    for wait in plan.stretch_waits:
+        said = "what is left of it" if wait is None else f"{wait:g} s"
+        name = f"{plan.stretch_s:g} s of 429 (retry-after-ms: {said})"
+        log(f"13. {name} over {plan.stretch_frames} frames")
+        stretch = {"retry_after_s": wait, "seconds": plan.stretch_s, "after": plan.stretch_after}
+        with OpenAIEmulatorProcess(tpm=5_000_000, rpm=plan.rpm, stretches=[stretch]) as emu:
+            run = run_frames(emu, frames, tpm=5_000_000, rpm=plan.rpm, threads=plan.threads)
+        began, ended = (run.stats["stretches"][0][k] for k in ("started", "ended"))
+        if began is None:
+            raise RuntimeError(f"{name}: the stretch never started")
+        during = [s for s in run.seen if began <= s["at"] < ended]
+        after = [s["at"] for s in run.seen if s["at"] >= ended and s["status"] == 200]
+        recovery = min(after) - ended if after else math.inf
+        floor = plan.stretch_frames / (plan.rpm / 60) + plan.stretch_s
+        log(f"   {run.wall:.1f} s, {len(during)} requests in the stretch, next success "
+            f"{recovery:.2f} s after it")
+        every = run.answered == plan.stretch_frames and not run.failed
+        out.append(Row(
+            SECTION, f"{name}: every frame answered, the run ends",
+            f"{run.answered}/{plan.stretch_frames} in {run.wall:.1f} s",
+            "every frame", None, every,
+            f"from the first request after {plan.stretch_after} answers; floor "
+            f"{plan.stretch_frames} frames at RPM {plan.rpm} + the stretch = {floor:.1f} s; "
+            f"failed: {run.failed[:1] or 'none'}; statuses {run.stats['statuses']}; "
+            f"{_load(run)}"))
+        limit = math.ceil(plan.stretch_s) + plan.threads  # 1 probe a second + those in flight
+        out.append(Row(
+            SECTION, f"{name}: requests during the stretch", f"{len(during)} in "
+            f"{plan.stretch_s:g} s", f"<= {limit} (1/s + {plan.threads} in flight)",
+            len(during) / limit, len(during) <= limit,
+            f"429s in the stretch {sum(s['status'] == 429 for s in during)}; 429s from the "
+            f"limits {run.stats['throttled']}"))
+        out.append(limit_row(
+            SECTION, f"{name}: stretch end to the next success", recovery, RECOVERY_S, "s",
+            "the arrival of the first request answered 200 after the stretch ended (both on "
+            "the machine's monotonic clock)"))
+    return out
+
+
+# --- 4. cost --------------------------------------------------------------------------------------
+
+
+def cost_rows(run: Run) -> list[Row]:
+    options = OpenAIOptions(deployment="-", model=DEFAULT_MODEL, questions=QUESTIONS)
+    # The estimate needs no request: the analyser is made for an endpoint it never calls.
+    chat = OpenAIAnalyzer("http://127.0.0.1:9", api_key="-", options=options)
+    estimate = chat.estimate(1280, 720)
+    chat.close()
+    per_hour = 3600
+    est = PRICES.cost(estimate.prompt_tokens, estimate.max_completion_tokens) * per_hour
+    ok = [s for s in run.seen if s["status"] == 200]
+    prompt = sum(s["prompt"] for s in ok) / len(ok)
+    completion = sum(s["completion"] for s in ok) / len(ok)
+    counted = (prompt * PRICES.input_per_million + completion * PRICES.output_per_million) \
+        / 1e6 * per_hour
+    prices = (f"{PRICES.input_per_million:.2f} / {PRICES.output_per_million:.2f} USD per million "
+              "input / output tokens (third-party copies of the price list, not Microsoft's page)")
+    return [
+        Row(SECTION, f"cost per hour of video at 1 fps, {DEFAULT_MODEL}, estimated (upper bound)",
+            f"{est:.2f} USD", "", None, None,
+            f"3,600 frames x ({estimate.image_tokens:,} image + {estimate.text_tokens} text "
+            f"tokens in, {estimate.max_completion_tokens} out = max_completion_tokens, "
+            f"OpenAIOptions' default); 1280x720 frames, {len(QUESTIONS)} questions + caption + "
+            f"tags; {prices}"),
+        Row(SECTION, f"cost per hour of video at 1 fps, {DEFAULT_MODEL}, as the emulator counted",
+            f"{counted:.2f} USD", "<= the estimate", counted / est, counted <= est,
+            f"mean over the {len(ok)} answers of the RPM run: {prompt:,.0f} prompt tokens "
+            f"({ok[0]['image_rule']:,} image + {ok[0]['text']} text by ~len/4), {completion:.0f} "
+            "completion tokens; both text and completion counts are the emulator's approximation "
+            "(characters / 4), and it does not count the JSON schema the service counts as "
+            f"prompt; {prices}"),
+    ]
+
+
+def rows(plan: Plan | None = None) -> list[Row]:
+    plan = plan or Plan()
+    log("13. image tokens: estimate vs the emulator's count")
+    out = token_rows(plan)
+    pacing, rpm_run = pacing_rows(plan)
+    out += pacing
+    out += stretch_rows(plan)
+    out += cost_rows(rpm_run)
+    if plan == Plan():
+        for row in pacing:
+            if row.met is False and row.ratio is not None:
+                FINDINGS.append(
+                    f"{row.figure} missed at {row.ratio:.2f}x: the analyser aims at HEADROOM "
+                    f"{HEADROOM:g} of the deployment's limit (services/vision/openai_chat.py), so "
+                    f"its own floor is 1/{HEADROOM:g} = {1 / HEADROOM:.2f}x the deployment's "
+                    "before any latency; the target is out of reach by design, not by a fault")
+    return out
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))
