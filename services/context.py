@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from services.config import Settings
 from services.db import make_engine
 from services.migrations import upgrade_schema
-from services.storage.azure import AzureBlobStore
 from services.storage.base import BlobStore
 from services.storage.factory import make_blob_store
 
@@ -28,6 +27,8 @@ def open_services(settings: Settings) -> Services:
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
     if settings.uses_azure_storage:
+        from services.storage.azure import AzureBlobStore  # the SDK only when it is used
+
         # The SDK's default retries need about 90 s to give up on storage that cannot be reached:
         # check it once with no retries first, so a wrong setting fails within seconds.
         AzureBlobStore.from_settings(

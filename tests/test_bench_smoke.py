@@ -193,7 +193,8 @@ def test_a_run_of_one_section_keeps_every_other_section(monkeypatch, tmp_path):
             assert f"Last measured on {section['measured']} by `{section['command']}`" in text
             assert all(note["text"] in text for note in section["notes"])
     with pytest.raises(SystemExit):
-        run.main(["--only", "13", "--results", str(results), "--report", str(written)])
+        run.main(["--only", str(len(run.SECTIONS) + 1), "--results", str(results),
+                  "--report", str(written)])
 
 
 def test_row_writes_bench_measures_frames_written_through_record_frame(monkeypatch, tmp_path):
@@ -209,3 +210,29 @@ def test_row_writes_bench_measures_frames_written_through_record_frame(monkeypat
     with services.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Frame)) == 4
         assert conn.scalar(select(func.count()).select_from(Detection)) == 4 * row_writes.PER_FRAME
+
+
+def test_openai_section_runs_every_part_on_a_tiny_plan():
+    """Test that section 13 runs against the OpenAI emulator process on a tiny plan: estimates
+    equal to the emulator's counts for each size and model, both pacing runs, both stretches of
+    429s with every frame answered, and the cost rows (no timing asserted)."""
+    from bench import openai_chat
+
+    plan = openai_chat.QUICK
+    rows = openai_chat.rows(plan)
+    tokens = [r for r in rows if r.figure.startswith("image tokens")]
+    assert len(tokens) == len(plan.sizes) and all(r.met is True for r in tokens)
+    assert all(m in tokens[0].measured for m in openai_chat.MODELS)
+    paced = [r for r in rows if "binds" in r.figure]
+    assert len(paced) == 5 and all(r.met is not None for r in paced)
+    walls = [r for r in paced if r.figure.endswith("wall time")]
+    assert len(walls) == 2 and all(f"{plan.frames}/{plan.frames} answered" in r.notes
+                                   for r in walls)
+    assert f"{plan.frames_4x3} frames, {plan.frames_4x3} answered" in paced[-1].notes
+    answered = [r for r in rows if r.figure.endswith("every frame answered, the run ends")]
+    assert len(answered) == len(plan.stretch_waits) and all(r.met is True for r in answered)
+    assert sum("requests during the stretch" in r.figure for r in rows) == len(answered)
+    estimated, counted = [r for r in rows if r.figure.startswith("cost per hour")]
+    assert estimated.measured.endswith(" USD") and counted.met is True
+    assert len(rows) == len(plan.sizes) + 5 + 3 * len(plan.stretch_waits) + 2
+    assert all(isinstance(f, str) for f in openai_chat.findings(rows))

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.insights.results import (
@@ -28,6 +28,12 @@ from services.insights.results import (
 from services.insights.segments import SEGMENT_COLUMNS, segments
 from services.library import get_video
 from services.models import Analysis, Video
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas takes about 0.25 s to import: the functions that make tables import it, so importing
+# this module alone stays cheap (a fresh import of the services is timed by bench/startup.py).
 
 FRAMES_CSV_COLUMNS = FRAME_TABLE_COLUMNS
 DETECTIONS_CSV_COLUMNS = [
@@ -48,6 +54,8 @@ def _inert(value):
 
 def to_csv(table: pd.DataFrame) -> bytes:
     """UTF-8 CSV with a header row; missing values are empty cells."""
+    import pandas as pd
+
     table = table.copy()
     for col in table.columns:
         if table[col].dtype == object or pd.api.types.is_string_dtype(table[col]):
@@ -69,6 +77,8 @@ def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence:
 
 def _plain(value):
     """A JSON value: None for missing numbers, ISO 8601 for times, Python ints and floats."""
+    import pandas as pd
+
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, datetime):
@@ -119,6 +129,8 @@ def analysis_document(analysis: Analysis) -> dict:
 def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
              min_confidence: float) -> dict:
     """The insights document (INSIGHTS_SCHEMA) at the minimum confidence."""
+    import pandas as pd
+
     table = frames_table(frames, detections, min_confidence)
     table["remote_analysed"] = frames["remote_analysed"].to_numpy()
     table["tags"] = table["tags"].map(

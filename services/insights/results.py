@@ -7,12 +7,19 @@ for any threshold; Frame rows hold no counts (migration 0004 dropped them).
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from services.models import Detection, Frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas takes about 0.25 s to import: the functions that make tables import it, so importing
+# this module alone stays cheap (a fresh import of the services is timed by bench/startup.py).
 
 # Columns read from the Frame table.
 FRAME_COLUMNS = [
@@ -52,6 +59,8 @@ def row_tuples(result) -> list[tuple]:
 
 
 def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    import pandas as pd
+
     cols = [getattr(Frame, c) for c in FRAME_COLUMNS]
     query = (sa.select(*cols).where(col(Frame.analysis_id) == analysis_id)
              .order_by(col(Frame.frame_index)))
@@ -61,6 +70,8 @@ def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
 
 
 def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    import pandas as pd
+
     cols = [getattr(Detection, c) for c in DETECTION_COLUMNS if c != "timestamp_s"]
     query = (
         sa.select(*cols, col(Frame.timestamp_s))
@@ -88,6 +99,8 @@ def confident(detections: pd.DataFrame, min_confidence: float) -> pd.DataFrame:
 
 def tags_per_frame(detections: pd.DataFrame, min_confidence: float) -> pd.Series:
     """Tag names per frame index at the threshold, strongest first, joined by TAG_SEPARATOR."""
+    import pandas as pd
+
     tags = confident(detections[detections["kind"] == "tag"], min_confidence)
     if tags.empty:
         return pd.Series(dtype="object")
@@ -103,6 +116,8 @@ def frames_table(
     people_count and object_count are empty for frames the remote analyser did not see (local
     analyses, frames adaptive sampling kept back); a caption below the threshold is left out.
     """
+    import pandas as pd
+
     table = frames.copy()
     found = confident(detections, min_confidence)
     analysed = table["remote_analysed"].fillna(False).astype(bool)

@@ -12,11 +12,16 @@ sampling kept back says nothing either way, so it neither breaks a segment nor b
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from services.insights.labels import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS
 from services.insights.results import confident, passes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas takes about 0.25 s to import: the functions that make tables import it, so importing
+# this module alone stays cheap (a fresh import of the services is timed by bench/startup.py).
 
 SEGMENT_COLUMNS = ["analysis_id", "kind", "label", "start_s", "end_s", "frames", "max_confidence"]
 # Hits and frame positions as merge_runs takes them.
@@ -25,6 +30,8 @@ POSITION_COLUMNS = ["analysis_id", "frame_index", "position", "timestamp_s"]
 
 
 def empty() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
         SEGMENT_COLUMNS, ("object", "object", "object", "float", "float", "Int64", "float"),
         strict=True)})
@@ -32,6 +39,8 @@ def empty() -> pd.DataFrame:
 
 def positions(frames: pd.DataFrame, remote_only: bool) -> pd.DataFrame:
     """Each frame's place in its analysis's run of frames (0, 1, 2, ...) and its time."""
+    import pandas as pd
+
     kept = frames
     if remote_only:
         kept = frames[frames["remote_analysed"].fillna(False).astype(bool)]
@@ -53,6 +62,9 @@ def merge_runs(hits: pd.DataFrame, where: pd.DataFrame) -> pd.DataFrame:
     position jumps by more than one frame; several detections of a label in one frame (two
     people) share a position, so they make one frame of the run.
     """
+    import numpy as np
+    import pandas as pd
+
     hits = hits[hits["label"].notna()]
     hits = hits[hits["label"].astype(str).str.strip() != ""]
     if hits.empty or where.empty:
@@ -99,6 +111,8 @@ def label_hits(
     kinds: tuple[str, ...] = LABEL_KINDS,
 ) -> pd.DataFrame:
     """HIT_COLUMNS rows for the remote kinds: confident detections, and frame captions."""
+    import pandas as pd
+
     found = confident(detections[detections["kind"].isin(kinds)], min_confidence)
     parts = [found[HIT_COLUMNS]]
     if "caption" in kinds:
@@ -125,6 +139,8 @@ def label_segments(
 
 def local_segments(frames: pd.DataFrame) -> pd.DataFrame:
     """Segments of the local statistics: each shot ("shot 1", "shot 2", ...) and black stretch."""
+    import pandas as pd
+
     if frames.empty:
         return empty()
     shots = frames.dropna(subset=["shot_index"])
@@ -142,6 +158,8 @@ def local_segments(frames: pd.DataFrame) -> pd.DataFrame:
 def segments(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
              kinds: tuple[str, ...] = SEGMENT_KINDS) -> pd.DataFrame:
     """Every segment of one analysis (SEGMENT_COLUMNS), in time order."""
+    import pandas as pd
+
     label_kinds = tuple(k for k in kinds if k in LABEL_KINDS)
     parts = [label_segments(frames, detections, min_confidence, label_kinds)] if label_kinds \
         else []

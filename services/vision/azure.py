@@ -15,23 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import requests
-from azure.ai.vision.imageanalysis import ImageAnalysisClient
-from azure.ai.vision.imageanalysis.models import ImageAnalysisResult, VisualFeatures
-from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    IncompleteReadError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.core.pipeline.policies import RetryPolicy
-from azure.core.pipeline.transport import RequestsTransport
-from urllib3.util.retry import Retry
 
 from services.config import Settings
 from services.credentials import default_credential
@@ -43,6 +28,12 @@ from services.vision.base import AnalyzerError, Cancelled, FrameRefused, FrameRe
 from services.vision.cache import cached_answers
 from services.vision.ratelimit import share_rate
 from services.vision.throttle import EndpointThrottle, endpoint_throttle
+
+if TYPE_CHECKING:
+    from azure.core.exceptions import HttpResponseError
+
+# The SDK, azure-core and requests are imported when an analyser is made or called, not with
+# this module (about 0.15 s): the pages, the CLI and local analyses use it without calling Azure.
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +147,10 @@ class AzureAnalyzer:
         headroom: float = HEADROOM,
         throttle: EndpointThrottle | None = None,
     ):
+        from azure.core.credentials import AzureKeyCredential
+
+        from services.vision.azure_transport import paced_client
+
         unknown = [f for f in features if f not in set(Feature)]
         if not features or unknown:
             raise ValueError(f"features must be among {', '.join(Feature)}, got {list(features)}")
@@ -182,23 +177,14 @@ class AzureAnalyzer:
             if url.hostname not in LOOPBACK:
                 raise AnalyzerError("AZURE_VISION_ENDPOINT must be an https:// URL")
             self._extra = {"enforce_https": False}
-        session = requests.Session()
-        # A connection pool as large as our parallelism, and no hidden retries in urllib3.
-        adapter = _PacedAdapter(
-            self, pool_maxsize=max(10, concurrency), max_retries=Retry(total=False, redirect=False)
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._client = ImageAnalysisClient(
-            self.endpoint,
-            credential,
-            retry_policy=RetryPolicy(retry_total=0),  # attempts are paced and counted by us
-            transport=RequestsTransport(session=session, session_owner=True),
-        )
+        self._client = paced_client(self.endpoint, credential, start=self._start,
+                                    pool_size=max(10, concurrency))
 
     @classmethod
     def from_settings(cls, settings, credential_factory=default_credential, **kwargs):
         """Key from AZURE_VISION_KEY when set, otherwise Entra ID through the factory."""
+        from azure.core.credentials import AzureKeyCredential
+
         if not settings.vision_endpoint:
             raise AnalyzerError("AZURE_VISION_ENDPOINT is not set; the Azure analyser needs it")
         if settings.vision_key:
@@ -246,10 +232,20 @@ class AzureAnalyzer:
 
     def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
         """Rebuild a frame's result from a stored answer: no request, no transaction."""
+        from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
+
         result = ImageAnalysisResult(json.loads(raw))
         return to_result(raw, result, prepare_image(frame), frame, transactions=0)
 
     def _send(self, data: bytes, stop: threading.Event | None):
+        from azure.ai.vision.imageanalysis.models import VisualFeatures
+        from azure.core.exceptions import (
+            HttpResponseError,
+            IncompleteReadError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
         started = self._clock()
         call = self._call
         call.stop, call.sent = stop, 0
@@ -294,6 +290,8 @@ class AzureAnalyzer:
 
     def _refused(self, exc: HttpResponseError) -> str:
         """Raise for an answer that will not change (credentials, endpoint, a 400); else say it."""
+        from azure.core.exceptions import ClientAuthenticationError
+
         status = exc.status_code
         # A ClientAuthenticationError without status: the credential gave no token.
         if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
@@ -338,20 +336,3 @@ class AzureAnalyzer:
         with self._lock:
             self.attempts += 1
             self.retries += 1 if call.sent > 1 else 0
-
-
-class _PacedAdapter(requests.adapters.HTTPAdapter):
-    """Takes the throttle's slot right before each request goes on the wire.
-
-    Every attempt, retries included, passes here; waiting this late keeps the SDK's own work
-    (and any thread stalls in it) from bunching requests that the limiter had spaced out. A
-    cancel raises Cancelled here, so an abandoned call sends nothing more.
-    """
-
-    def __init__(self, analyzer: AzureAnalyzer, **kwargs):
-        super().__init__(**kwargs)
-        self._analyzer = analyzer
-
-    def send(self, request, *args, **kwargs):
-        self._analyzer._start()
-        return super().send(request, *args, **kwargs)
