@@ -9,11 +9,7 @@ from __future__ import annotations
 import argparse
 
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
-from services.domain import AnalyzerKind, check_sample_fps
-from services.insights.labels import LABEL_KINDS
-
-EXPORT_NAMES = {"frames": "frames.csv", "detections": "detections.csv",
-                "segments": "segments.csv", "json": "insights.json"}
+from services.domain import LABEL_KINDS, AnalyzerKind, Export, check_sample_fps
 
 
 class UsageError(Exception):
@@ -79,15 +75,13 @@ def _add_analysis_commands(sub) -> None:
 def _add_insight_commands(sub) -> None:
     p = sub.add_parser("export", help="write the exports asked for (all of them when none is)")
     p.add_argument("analysis_id")
-    p.add_argument("--frames", metavar="FILE", help="frames.csv: one row per frame")
-    p.add_argument("--detections", metavar="FILE", help="detections.csv: one row per detection")
-    p.add_argument("--segments", metavar="FILE", help="segments.csv: one row per label segment")
-    p.add_argument("--json", metavar="FILE", help="the insights JSON (schema in the README)")
+    for export in Export:
+        p.add_argument(f"--{export}", metavar="FILE", help=f"{export.file_name}: {export.about}")
     _confidence_option(p)
     _runs(p, "insights:cmd_export")
     p = sub.add_parser("search", help="find labels, OCR text and captions in every analysis")
     p.add_argument("query")
-    p.add_argument("--kind", action="append", choices=LABEL_KINDS,
+    p.add_argument("--kind", action="append", choices=[kind.value for kind in LABEL_KINDS],
                    help="only this kind (repeat for several)")
     p.add_argument("--limit", type=_positive_int, default=50, help="at most N segments")
     _confidence_option(p)

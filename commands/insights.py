@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commands.args import EXPORT_NAMES, UsageError
+from commands.args import UsageError
 from services.analysis.jobs import get_analysis
 from services.context import Services
+from services.domain import LABEL_KINDS, Export
 from services.insights.compare import CompareError, compare
 from services.insights.exports import export_files
-from services.insights.labels import LABEL_KINDS
 from services.insights.search import search
 
 
@@ -24,9 +24,9 @@ def cmd_export(args, services: Services) -> int:
     analysis = get_analysis(services.engine, args.analysis_id)
     if analysis is None:
         raise UsageError(f"no analysis with id {args.analysis_id}")
-    asked = {name: Path(getattr(args, name)) for name in EXPORT_NAMES if getattr(args, name)}
+    asked = {export: Path(getattr(args, export)) for export in Export if getattr(args, export)}
     if not asked:  # no file named: all of them, into the current folder
-        asked = {name: Path(f"{analysis.id}-{file}") for name, file in EXPORT_NAMES.items()}
+        asked = {export: Path(f"{analysis.id}-{export.file_name}") for export in Export}
     for path in asked.values():  # refuse before writing anything
         if not path.parent.is_dir():
             raise UsageError(f"cannot write {path}: no such folder {path.parent}")
@@ -53,8 +53,8 @@ def cmd_search(args, services: Services) -> int:
 
 def cmd_compare(args, services: Services) -> int:
     try:
-        doc = compare(services.engine, args.a, args.b, _min_confidence(args, services))
+        comparison = compare(services.engine, args.a, args.b, _min_confidence(args, services))
     except CompareError as exc:
         raise UsageError(str(exc)) from None
-    print(json.dumps(doc, ensure_ascii=False))
+    print(json.dumps(comparison.document(), ensure_ascii=False))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from services.domain import LabelKind
 from services.insights.results import confident
 
 METRICS: tuple[tuple[str, str], ...] = (
@@ -76,9 +77,9 @@ def count_series(
     if analysed.empty:
         return pd.DataFrame(columns=["timestamp_s", "series", "count"])
     found = confident(detections, min_confidence)
-    found = found[found["kind"].isin(["person", "object"])].copy()
-    found["series"] = found["kind"].where(found["kind"] == "object", "people")
-    objects = found["kind"] == "object"
+    found = found[found["kind"].isin([LabelKind.person, LabelKind.object])].copy()
+    objects = found["kind"] == LabelKind.object
+    found["series"] = found["kind"].where(objects, "people")
     found.loc[objects, "series"] = "object: " + found.loc[objects, "label"].fillna("?").astype(str)
     ranked = found[objects]["series"].value_counts().index[:top].tolist()
     names = ["people", *ranked]
@@ -96,7 +97,7 @@ def tag_cells(
 ) -> pd.DataFrame:
     """The `top` tags by number of frames: timestamp_s, end_s, label, confidence per frame."""
     tags = confident(detections, min_confidence)
-    tags = tags[tags["kind"] == "tag"].dropna(subset=["label"])
+    tags = tags[tags["kind"] == LabelKind.tag].dropna(subset=["label"])
     if tags.empty:
         return pd.DataFrame(columns=["timestamp_s", "end_s", "label", "confidence"])
     ranked = tags.groupby("label")["frame_index"].nunique().sort_values(ascending=False)

@@ -1,7 +1,9 @@
-"""Compare page pieces: the comparison document (services.insights.compare) as tables, and the local
+"""Compare page pieces: the comparison (services.insights.compare) as tables, and the local
 statistics of both analyses on one time axis."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import pandas as pd
 import streamlit as st
@@ -9,7 +11,8 @@ import streamlit as st
 from components.charts import METRICS, compare_chart
 from components.formatting import clock
 from components.text import one_line
-from components.timeline import KIND_NAMES
+from components.timeline import kind_noun
+from services.insights.compare import Comparison, Side
 
 SIDES = ("A", "B")
 LABEL_COLUMNS = {
@@ -23,64 +26,66 @@ LABEL_COLUMNS = {
 }
 
 
-def _setting_rows(doc: dict) -> pd.DataFrame:
+def _setting_rows(comparison: Comparison) -> pd.DataFrame:
     """One row per setting or summary metric, a column per analysis (text, as shown)."""
-    def facts(side: dict) -> dict[str, str]:
-        s, m = side["settings"], side["summary"]
+    def facts(side: Side) -> dict[str, str]:
+        s, m = side.settings, side.summary
         return {
-            "Video": one_line(side["video"], 120),
+            "Video": one_line(side.video, 120),
             "Analyser": s["analyzer"],
             "Features": ", ".join(s["features"]) or "—",
             "Frames per second": f"{s['sample_fps']:g}" + (" (adaptive)" if s["adaptive"] else ""),
             "Max frames": str(s["max_frames"] or "—"),
-            "Status": side["status"],
-            "Frames": f"{m['frames']:,}",
-            "Frames sent to Azure": f"{m['frames_analysed_remotely']:,}",
-            "Azure transactions": f"{m['transactions']:,}",
-            "Video duration": clock(side["duration_s"]),
-            "Shots": f"{m['shots']:,}",
-            "Black frames": f"{m['black_frames']:,}",
-            "Max people in a frame": f"{m['max_people_in_a_frame']:,}",
+            "Status": side.status,
+            "Frames": f"{m.frames:,}",
+            "Frames sent to Azure": f"{m.frames_analysed_remotely:,}",
+            "Azure transactions": f"{m.transactions:,}",
+            "Video duration": clock(side.duration_s),
+            "Shots": f"{m.shots:,}",
+            "Black frames": f"{m.black_frames:,}",
+            "Max people in a frame": f"{m.max_people_in_a_frame:,}",
         }
 
-    a, b = facts(doc["a"]), facts(doc["b"])
+    a, b = facts(comparison.a), facts(comparison.b)
     return pd.DataFrame({"": list(a), "A": list(a.values()), "B": list(b.values())})
 
 
-def labels_table(doc: dict) -> pd.DataFrame:
-    rows = pd.DataFrame(doc["labels"], columns=["kind", "label", "share_a", "share_b", "only"])
-    rows["kind"] = rows["kind"].map(lambda k: KIND_NAMES.get(k, k))
+def labels_table(comparison: Comparison) -> pd.DataFrame:
+    rows = pd.DataFrame([asdict(share) for share in comparison.labels],
+                        columns=["kind", "label", "share_a", "share_b", "only"])
+    rows["kind"] = rows["kind"].map(kind_noun)
     rows["label"] = rows["label"].map(lambda s: one_line(s, 300))
     rows["only"] = rows["only"].map({"a": "A", "b": "B"}).fillna("")
     return rows
 
 
-def statistics_table(doc: dict) -> pd.DataFrame:
-    rows = pd.DataFrame(doc["statistics"], columns=["name", "mean_a", "mean_b"])
+def statistics_table(comparison: Comparison) -> pd.DataFrame:
+    rows = pd.DataFrame([asdict(means) for means in comparison.statistics],
+                        columns=["name", "mean_a", "mean_b"])
     rows["name"] = rows["name"].str.replace("_", " ").str.capitalize()
     return rows.rename(columns={"name": "", "mean_a": "Mean, A", "mean_b": "Mean, B"})
 
 
-def compare_ui(doc: dict, frames_a: pd.DataFrame, frames_b: pd.DataFrame) -> None:
+def compare_ui(comparison: Comparison, frames_a: pd.DataFrame, frames_b: pd.DataFrame) -> None:
     """Settings and metrics side by side, label shares, statistic means and their charts."""
     st.subheader("Settings and summary")
-    st.dataframe(_setting_rows(doc), hide_index=True, width="stretch")
+    st.dataframe(_setting_rows(comparison), hide_index=True, width="stretch")
     st.subheader("Labels")
-    labels = labels_table(doc)
+    labels = labels_table(comparison)
     only = labels["only"].value_counts()
-    st.caption(f"{len(labels):,} labels at minimum confidence {doc['min_confidence']:.2f}: "
+    st.caption(f"{len(labels):,} labels at minimum confidence {comparison.min_confidence:.2f}: "
                f"{int(only.get('A', 0)):,} only in A, {int(only.get('B', 0)):,} only in B. "
                "A share is the fraction of the frames sent to Azure that show the label.")
     st.dataframe(labels, column_config=LABEL_COLUMNS, hide_index=True, width="stretch",
                  height=min(420, 38 + 35 * max(1, len(labels))))
     st.subheader("Local statistics")
-    st.dataframe(statistics_table(doc), hide_index=True, width="stretch",
+    st.dataframe(statistics_table(comparison), hide_index=True, width="stretch",
                  column_config={"Mean, A": st.column_config.NumberColumn(format="%.3f"),
                                 "Mean, B": st.column_config.NumberColumn(format="%.3f")})
     if frames_a.empty or frames_b.empty:
         st.caption("Charts appear once both analyses have frames.")
         return
-    duration = max(float(doc["a"]["duration_s"]), float(doc["b"]["duration_s"]))
+    duration = max(comparison.a.duration_s, comparison.b.duration_s)
     for metric, title in METRICS:
         st.altair_chart(compare_chart(frames_a, frames_b, metric, title, SIDES,
                                       duration=duration), width="stretch")

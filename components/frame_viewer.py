@@ -13,23 +13,24 @@ from collections.abc import Iterable
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from services.domain import LabelKind
 from services.insights.results import confident
 
-# Colour per kind (Streamlit's palette); smart crops are dashed because they are suggestions.
-KIND_COLOURS: dict[str, str] = {
-    "person": "#ff4b4b",
-    "object": "#1c83e1",
-    "text_line": "#ffbd45",
-    "smart_crop": "#21c354",
+# Colour per kind of box (Streamlit's palette); smart crops are dashed: they are suggestions.
+KIND_COLOURS: dict[LabelKind, str] = {
+    LabelKind.person: "#ff4b4b",
+    LabelKind.object: "#1c83e1",
+    LabelKind.text_line: "#ffbd45",
+    LabelKind.smart_crop: "#21c354",
 }
-KIND_LABELS: dict[str, str] = {
-    "person": "People",
-    "object": "Objects",
-    "text_line": "Text (OCR)",
-    "smart_crop": "Smart crops",
+KIND_LABELS: dict[LabelKind, str] = {
+    LabelKind.person: "People",
+    LabelKind.object: "Objects",
+    LabelKind.text_line: "Text (OCR)",
+    LabelKind.smart_crop: "Smart crops",
 }
-DASHED_KINDS = frozenset({"smart_crop"})
-LABELLED_KINDS = frozenset({"person", "object"})
+DASHED_KINDS = frozenset({LabelKind.smart_crop})
+LABELLED_KINDS = frozenset({LabelKind.person, LabelKind.object})
 
 
 def nearest_index(times: Iterable[float], t: float) -> int:

@@ -15,7 +15,7 @@ from components.share import format_seconds, parse_seconds, share_link
 from components.text import escape_markdown, one_line
 from services.insights.exports import Download
 from services.insights.media import Media
-from services.insights.results import confident
+from services.insights.summary import Summary
 from services.models import Analysis, Status, Video
 
 
@@ -81,9 +81,9 @@ def retry_ui(analysis: Analysis) -> bool:
                           "frames already analysed cost nothing.")
 
 
-def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFrame,
-               min_confidence: float, price_per_1000: float) -> None:
-    """Summary metrics of the frames analysed so far."""
+def summary_ui(analysis: Analysis, frames: pd.DataFrame, summary: Summary,
+               price_per_1000: float) -> None:
+    """Summary metrics of the frames analysed so far (services.insights.summary)."""
     spans = frame_spans(frames)
     covered = float(spans["end_s"].max() - spans["timestamp_s"].min())
     cols = st.columns(5)
@@ -93,20 +93,17 @@ def summary_ui(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFram
     cols[0].metric("Frames", f"{done:,}" if done == planned else f"{done:,} / {planned:,}",
                    help=f"{done:,} of {planned:,} planned frames analysed")
     cols[1].metric("Duration covered", clock(covered))
-    cols[2].metric("Shots", f"{frames['shot_index'].nunique():,}")
-    cols[3].metric("Black frames", f"{int(frames['is_black'].fillna(False).sum()):,}")
+    cols[2].metric("Shots", f"{summary.shots:,}")
+    cols[3].metric("Black frames", f"{summary.black_frames:,}")
     cols[4].metric("Mean brightness", f"{frames['brightness'].astype(float).mean():.3f}")
     if not analysis.analyzer.cloud:
         return
-    people = confident(detections[detections["kind"] == "person"], min_confidence)
-    per_frame = people.groupby("frame_index").size()
     cols = st.columns(5)
-    cols[0].metric("Azure transactions", f"{analysis.transactions:,}")
-    cols[1].metric("Actual cost", money(analysis.transactions * price_per_1000 / 1000),
+    cols[0].metric("Azure transactions", f"{summary.transactions:,}")
+    cols[1].metric("Actual cost", money(summary.transactions * price_per_1000 / 1000),
                    help=f"Estimated before queuing: {money(analysis.estimated_cost)}")
-    cols[2].metric("Max people in a frame", f"{int(per_frame.max()) if len(per_frame) else 0}")
-    cols[3].metric("Frames sent to Azure",
-                   f"{int(frames['remote_analysed'].fillna(False).sum()):,}")
+    cols[2].metric("Max people in a frame", f"{summary.max_people_in_a_frame}")
+    cols[3].metric("Frames sent to Azure", f"{summary.frames_analysed_remotely:,}")
 
 
 def _jump(slider_key: str, chart_key: str, times: list[float]) -> None:

@@ -9,8 +9,8 @@ import streamlit as st
 from components.formatting import clock
 from components.share import mirror, restore
 from components.text import escape_markdown
-from components.timeline import KIND_NAMES
-from services.insights.labels import LABEL_KINDS
+from components.timeline import kind_noun
+from services.domain import LABEL_KINDS, LabelKind
 from services.insights.links import format_confidence, parse_confidence
 from services.insights.media import Media
 from services.insights.search import SearchResult
@@ -26,8 +26,8 @@ class SearchControls:
     limit: int
 
 
-def _kinds(raw: str | None) -> list[str] | None:
-    chosen = [k for k in (raw or "").split(",") if k in LABEL_KINDS]
+def _kinds(raw: str | None) -> list[LabelKind] | None:
+    chosen = [LabelKind(k) for k in (raw or "").split(",") if k in LABEL_KINDS]
     return chosen or None
 
 
@@ -42,7 +42,7 @@ def controls_ui(default_confidence: float) -> SearchControls:
                           placeholder="A label, words of text in the picture, part of a caption")
     left, middle, right = st.columns([3, 2, 1])
     kinds = left.multiselect("In", LABEL_KINDS, key="search_kinds",
-                             format_func=lambda k: KIND_NAMES.get(k, k))
+                             format_func=kind_noun)
     conf = middle.slider("Minimum confidence", 0.0, 1.0, step=0.05, key="search_conf")
     limit = right.selectbox("At most", LIMITS, key="search_limit")
     mirror("q", query.strip())
@@ -64,7 +64,7 @@ def result_ui(result: SearchResult, thumb: Media) -> None:
                 else f" · max confidence {result.max_confidence:.2f}")
         frames = f"{result.frames} frame{'s' if result.frames != 1 else ''}"
         text.markdown(f"**{escape_markdown(result.label, 200)}**  \n"
-                      f"{KIND_NAMES.get(result.kind, result.kind)} in "
+                      f"{kind_noun(result.kind)} in "
                       f"{escape_markdown(result.video, 120)}")
         text.caption(f"{clock(result.start_s)} to {clock(result.end_s)} · {frames}{conf} · "
                      f"analysis {result.analysis_id[:8]} of "

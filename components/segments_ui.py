@@ -16,17 +16,17 @@ from components.frame_viewer import nearest_index
 from components.share import mirror, restore
 from components.text import one_line
 from components.timeline import (
-    KIND_NAMES,
     SEGMENT_PARAM,
+    kind_noun,
     row_name,
     segment_timeline,
     timeline_rows,
 )
-from services.insights.labels import SEGMENT_KINDS
+from services.domain import LOCAL_KINDS, SEGMENT_KINDS, LabelKind
 from services.insights.links import label_key, parse_label_key
 
-REMOTE_DEFAULT = ["tag", "object", "person", "text_line"]
-LOCAL_DEFAULT = ["shot", "black"]
+REMOTE_DEFAULT = [LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.text_line]
+LOCAL_DEFAULT = list(LOCAL_KINDS)
 
 
 def time_key(analysis_id: str) -> str:
@@ -88,7 +88,7 @@ def segments_ui(segments: pd.DataFrame, frames: pd.DataFrame, analysis_id: str, 
     present = [k for k in SEGMENT_KINDS if k in set(segments["kind"])]
     default = [k for k in (REMOTE_DEFAULT if remote else LOCAL_DEFAULT) if k in present]
     kinds = st.pills("Segments of", present, selection_mode="multi", default=default or present,
-                     format_func=lambda k: KIND_NAMES.get(k, k), key=f"seg_kinds_{analysis_id}")
+                     format_func=kind_noun, key=f"seg_kinds_{analysis_id}")
     rows = timeline_rows(segments, step, list(kinds or []), keep=selected)
     if rows.empty:
         st.caption("No segments of these kinds at this confidence.")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.share import RESULTS_PATH
 from components.text import one_line
+from services.domain import LabelKind
 from services.insights.results import confident
 from services.models import Analysis, Video
 
@@ -86,14 +87,14 @@ def caption_rows(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence:
     caps = frames.dropna(subset=["caption"])
     rows = pd.DataFrame({
         "timestamp_s": caps["timestamp_s"].astype(float),
-        "kind": "caption",
+        "kind": LabelKind.caption.noun,
         "text": caps["caption"].astype(str),
         "confidence": caps["caption_confidence"].astype(float),
     })
-    dense = confident(detections[detections["kind"] == "dense_caption"], min_confidence)
+    dense = confident(detections[detections["kind"] == LabelKind.dense_caption], min_confidence)
     rows = pd.concat([rows, pd.DataFrame({
         "timestamp_s": dense["timestamp_s"].astype(float),
-        "kind": "dense caption",
+        "kind": LabelKind.dense_caption.noun,
         "text": dense["label"].astype(str),
         "confidence": dense["confidence"].astype(float),
     })], ignore_index=True)
@@ -103,7 +104,7 @@ def caption_rows(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence:
 
 def text_line_rows(detections: pd.DataFrame, min_confidence: float) -> pd.DataFrame:
     """OCR lines: time, text, confidence."""
-    lines = confident(detections[detections["kind"] == "text_line"], min_confidence)
+    lines = confident(detections[detections["kind"] == LabelKind.text_line], min_confidence)
     return pd.DataFrame({
         "timestamp_s": lines["timestamp_s"].astype(float),
         "text": lines["label"].astype(str),

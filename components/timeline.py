@@ -10,21 +10,23 @@ import altair as alt
 import pandas as pd
 
 from components.charts import SERIES_COLOURS, TIME_TITLE
+from services.domain import LabelKind
 from services.insights.links import label_key, parse_label_key
 
 SEGMENT_PARAM = "segment"
-KIND_NAMES = {
-    "tag": "tag", "object": "object", "person": "person", "text_line": "text",
-    "dense_caption": "dense caption", "caption": "caption", "shot": "shot", "black": "black",
-}
 ROW_CHARS = 40  # label text on the axis; the tooltip has it whole (up to 300 characters)
 ROW_PX = 24
+
+
+def kind_noun(kind: str) -> str:
+    """The kind as a row or a result names it ("text" for text_line); an unknown one as is."""
+    return LabelKind(kind).noun if kind in set(LabelKind) else kind
 
 
 def row_name(kind: str, label: str) -> str:
     text = " ".join(str(label).split())
     short = text if len(text) <= ROW_CHARS else text[: ROW_CHARS - 1] + "…"
-    return f"{KIND_NAMES.get(kind, kind)}: {short}"
+    return f"{kind_noun(kind)}: {short}"
 
 
 def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: int = 25,
@@ -48,7 +50,7 @@ def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: in
     rows = pd.DataFrame({
         "key": segs["key"].astype(str),
         "row": segs["key"].map(names),
-        "kind": segs["kind"].map(lambda k: KIND_NAMES.get(k, k)),
+        "kind": segs["kind"].map(kind_noun),
         "label": segs["label"].astype(str).str.slice(0, 300),
         "start_s": segs["start_s"].astype(float),
         "end_s": segs["end_s"].astype(float),

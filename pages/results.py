@@ -40,6 +40,7 @@ from services.analysis.retry import RetryRefused, retry_analysis
 from services.insights import media
 from services.insights.exports import downloads
 from services.insights.results import frames_table
+from services.insights.summary import summarise
 from services.library import get_video
 from services.models import Video
 
@@ -101,7 +102,8 @@ def body(analysis_id: str, video: Video) -> None:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
     detections = data.detections(engine, current.id, key)
-    summary_ui(current, frames, detections, min_confidence, settings.vision_price_per_1000)
+    summary_ui(current, frames, summarise(current, frames, detections, min_confidence),
+               settings.vision_price_per_1000)
 
     t = time_ui(frames, current.id, video.duration_s)
     left, right = st.columns(2, gap="medium")

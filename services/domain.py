@@ -1,5 +1,5 @@
-"""The app's domain words, each typed in one place: the analysers, Azure AI Vision's features,
-and the limit of the sampling rate.
+"""The app's domain words, each typed in one place: the analysers, the kinds of label, Azure AI
+Vision's features, the exports, and the limit of the sampling rate.
 
 Light on purpose (the CLI's parser imports it): no pandas, SQL or SDK. A member carries what the
 code needs to know about it, so a new analyser is one line here; code elsewhere compares members
@@ -34,6 +34,36 @@ class AnalyzerKind(StrEnum):
     local = ("local", "Local", "image statistics, free")
     azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
              "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY")
+
+
+class LabelKind(StrEnum):
+    """What a label is. The first six are Detection.kind, found by a remote analyser; a frame's
+    caption is a label too, and the local statistics give shots and black stretches."""
+
+    noun: str  # in a timeline row's or a search result's name ("text: EXIT")
+
+    def __new__(cls, value: str, noun: str = "") -> LabelKind:
+        member = str.__new__(cls, value)
+        member._value_, member.noun = value, noun
+        return member
+
+    person = ("person", "person")
+    object = ("object", "object")
+    tag = ("tag", "tag")
+    dense_caption = ("dense_caption", "dense caption")
+    text_line = ("text_line", "text")
+    smart_crop = ("smart_crop", "smart crop")
+    caption = ("caption", "caption")
+    shot = ("shot", "shot")
+    black = ("black", "black")
+
+
+# The kinds segments, search and compare know, in the order they list them: the remote ones,
+# then the local statistics' (segments only).
+LABEL_KINDS = (LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.text_line,
+               LabelKind.dense_caption, LabelKind.caption)
+LOCAL_KINDS = (LabelKind.shot, LabelKind.black)
+SEGMENT_KINDS = LABEL_KINDS + LOCAL_KINDS
 
 
 class Feature(StrEnum):
@@ -86,6 +116,25 @@ def features_text(features: Iterable[str]) -> str:
 def stored_features(text: str | None) -> tuple[Feature, ...]:
     """Analysis.features back as features (none for a local analysis)."""
     return tuple(Feature(f) for f in (text or "").split(",") if f)
+
+
+class Export(StrEnum):
+    """A file of an analysis's results: the same from the results page and `cli.py export`."""
+
+    file_name: str
+    mime: str
+    about: str  # what is in it, for `cli.py export --help`
+
+    def __new__(cls, value: str, file_name: str = "", mime: str = "", about: str = "") -> Export:
+        member = str.__new__(cls, value)
+        member._value_, member.file_name, member.mime, member.about = value, file_name, mime, about
+        return member
+
+    frames = ("frames", "frames.csv", "text/csv", "one row per frame")
+    detections = ("detections", "detections.csv", "text/csv", "one row per detection")
+    segments = ("segments", "segments.csv", "text/csv", "one row per label segment")
+    json = ("json", "insights.json", "application/json",
+            "the insights JSON (schema in the README)")
 
 
 # Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120

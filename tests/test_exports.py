@@ -83,7 +83,9 @@ def test_compare_gives_each_labels_share_of_frames_in_both(scene_library):
     """Test that compare marks the words of b as only in b with their share of b's frames, a
     label of every frame as 1.0 in both, and gives both analyses' settings and means."""
     engine = scene_library.services.engine
-    doc = compare(engine, scene_library.a, scene_library.b, 0.5)
+    comparison = compare(engine, scene_library.a, scene_library.b, 0.5)
+    assert comparison.b.summary.shots == 3 and comparison.labels[0].kind == "tag"
+    doc = comparison.document()  # as `cli.py compare` prints it
     by_label = {(r["kind"], r["label"]): r for r in doc["labels"]}
     assert by_label[("text_line", WORD_LINE)] == {
         "kind": "text_line", "label": WORD_LINE, "share_a": 0.0, "share_b": 0.375, "only": "b"}
@@ -99,10 +101,9 @@ def test_compare_gives_each_labels_share_of_frames_in_both(scene_library):
     assert stats["brightness"]["mean_b"] == pytest.approx(frames_b["brightness"].mean(), abs=1e-6)
     assert stats["brightness"]["mean_a"] != stats["brightness"]["mean_b"]
     reverse = compare(engine, scene_library.b, scene_library.a, 0.5)
-    assert {(r["kind"], r["label"]): r["only"] for r in reverse["labels"]}[
-        ("text_line", WORD_LINE)] == "a"
-    higher = {(r["kind"], r["label"]) for r in compare(engine, scene_library.a, scene_library.b,
-                                                       0.6)["labels"]}
+    assert {(r.kind, r.label): r.only for r in reverse.labels}[("text_line", WORD_LINE)] == "a"
+    higher = {(r.kind, r.label) for r in compare(engine, scene_library.a, scene_library.b,
+                                                 0.6).labels}
     assert ("tag", "using") in by_label and ("tag", "using") not in higher
     with pytest.raises(CompareError, match="analysis B"):
         compare(engine, scene_library.a, "f" * 32, 0.5)

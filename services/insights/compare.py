@@ -3,19 +3,23 @@ means of the local statistics, at one minimum confidence.
 
 A label's share is the fraction of the analysis's frames that the remote analyser saw (every
 sampled frame, unless adaptive sampling kept some back) in which it was found at or above the
-minimum confidence. A label found in only one analysis is marked `"only": "a"` or `"b"`.
+minimum confidence. A label found in only one analysis is marked `only` "a" or "b".
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.analysis.jobs import get_analysis
+from services.domain import LABEL_KINDS
 from services.insights.exports import analysis_document, settings_document
-from services.insights.labels import LABEL_KINDS
-from services.insights.results import confident, load_detections, load_frames
+from services.insights.results import load_detections, load_frames
 from services.insights.segments import label_hits
+from services.insights.summary import Summary, summarise
 from services.library import get_video
 from services.models import Analysis, Video
 
@@ -44,36 +48,62 @@ def label_shares(frames: pd.DataFrame, detections: pd.DataFrame,
     return counts / analysed
 
 
-def summary(analysis: Analysis, frames: pd.DataFrame, detections: pd.DataFrame,
-            min_confidence: float) -> dict:
-    """The summary metrics the results page shows, as plain values."""
-    people = confident(detections[detections["kind"] == "person"], min_confidence)
-    per_frame = people.groupby("frame_index").size()
-    times = frames["timestamp_s"].astype(float)
-    return {
-        "frames": int(len(frames)),
-        "frames_analysed_remotely": int(frames["remote_analysed"].fillna(False).sum()),
-        "transactions": analysis.transactions,
-        "first_s": None if frames.empty else float(times.min()),
-        "last_s": None if frames.empty else float(times.max()),
-        "shots": int(frames["shot_index"].nunique()),
-        "black_frames": int(frames["is_black"].fillna(False).sum()),
-        "max_people_in_a_frame": int(per_frame.max()) if len(per_frame) else 0,
-    }
+@dataclass(frozen=True)
+class Side:
+    """One analysis of the two: its video, settings (as the insights JSON has them), summary."""
+
+    analysis_id: str
+    video: str  # the video's file name
+    duration_s: float
+    status: str
+    created_at: str | None  # ISO 8601
+    settings: dict
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class LabelShare:
+    """A (kind, label)'s share of each analysis's remotely analysed frames."""
+
+    kind: str
+    label: str
+    share_a: float
+    share_b: float
+    only: Literal["a", "b"] | None  # found in one analysis only
+
+
+@dataclass(frozen=True)
+class StatisticMeans:
+    """A local statistic's mean over each analysis's frames (None without frames)."""
+
+    name: str
+    mean_a: float | None
+    mean_b: float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two analyses side by side at one minimum confidence."""
+
+    min_confidence: float
+    a: Side
+    b: Side
+    labels: list[LabelShare]
+    statistics: list[StatisticMeans]
+
+    def document(self) -> dict:
+        """As `cli.py compare` prints it: plain JSON values, in the fields' order."""
+        return asdict(self)
 
 
 def side(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
-         min_confidence: float) -> dict:
+         min_confidence: float) -> Side:
     doc = analysis_document(analysis)
-    return {
-        "analysis_id": analysis.id,
-        "video": video.original_filename,
-        "duration_s": video.duration_s,
-        "status": doc["status"],
-        "created_at": doc["created_at"],
-        "settings": settings_document(analysis),
-        "summary": summary(analysis, frames, detections, min_confidence),
-    }
+    return Side(
+        analysis_id=analysis.id, video=video.original_filename, duration_s=video.duration_s,
+        status=doc["status"], created_at=doc["created_at"], settings=settings_document(analysis),
+        summary=summarise(analysis, frames, detections, min_confidence),
+    )
 
 
 def _kind_rank(kind: str) -> int:
@@ -82,8 +112,8 @@ def _kind_rank(kind: str) -> int:
 
 def compare_rows(a: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
                  b: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
-                 min_confidence: float) -> dict:
-    """The comparison document from both analyses' rows (what `cli.py compare` prints)."""
+                 min_confidence: float) -> Comparison:
+    """The comparison of both analyses' rows (its document is what `cli.py compare` prints)."""
     shares_a = label_shares(a[2], a[3], min_confidence)
     shares_b = label_shares(b[2], b[3], min_confidence)
     keys = sorted(set(shares_a.index) | set(shares_b.index),
@@ -92,23 +122,18 @@ def compare_rows(a: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
     labels = []
     for kind, label in keys:
         in_a, in_b = (kind, label) in shares_a.index, (kind, label) in shares_b.index
-        labels.append({
-            "kind": kind, "label": label,
-            "share_a": round(float(shares_a.get((kind, label), 0.0)), 6),
-            "share_b": round(float(shares_b.get((kind, label), 0.0)), 6),
-            "only": None if in_a and in_b else ("a" if in_a else "b"),
-        })
-    statistics = [{"name": name, "mean_a": _mean(a[2][name]), "mean_b": _mean(b[2][name])}
+        labels.append(LabelShare(
+            kind=kind, label=label,
+            share_a=round(float(shares_a.get((kind, label), 0.0)), 6),
+            share_b=round(float(shares_b.get((kind, label), 0.0)), 6),
+            only=None if in_a and in_b else ("a" if in_a else "b"),
+        ))
+    statistics = [StatisticMeans(name, _mean(a[2][name]), _mean(b[2][name]))
                   for name in STATISTICS]
-    statistics.append({"name": "black_share", "mean_a": _mean(a[2]["is_black"].fillna(False)),
-                       "mean_b": _mean(b[2]["is_black"].fillna(False))})
-    return {
-        "min_confidence": min_confidence,
-        "a": side(*a, min_confidence),
-        "b": side(*b, min_confidence),
-        "labels": labels,
-        "statistics": statistics,
-    }
+    statistics.append(StatisticMeans("black_share", _mean(a[2]["is_black"].fillna(False)),
+                                     _mean(b[2]["is_black"].fillna(False))))
+    return Comparison(min_confidence, side(*a, min_confidence), side(*b, min_confidence),
+                      labels, statistics)
 
 
 def load(engine: Engine, analysis_id: str, which: str):
@@ -120,5 +145,5 @@ def load(engine: Engine, analysis_id: str, which: str):
     return analysis, video, load_frames(engine, analysis.id), load_detections(engine, analysis.id)
 
 
-def compare(engine: Engine, a_id: str, b_id: str, min_confidence: float) -> dict:
+def compare(engine: Engine, a_id: str, b_id: str, min_confidence: float) -> Comparison:
     return compare_rows(load(engine, a_id, "A"), load(engine, b_id, "B"), min_confidence)

@@ -1,9 +1,6 @@
-"""The kinds of label that segments, search and compare know (light: the CLI imports it).
+"""The kinds of label that segments, search and compare know: services.domain's, named here too
+while services/insights/segments.py still imports them from this module."""
 
-Remote kinds come from Azure AI Vision (a frame's caption included); local kinds from the image
-statistics every analysis has.
-"""
+from services.domain import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS
 
-LABEL_KINDS = ("tag", "object", "person", "text_line", "dense_caption", "caption")
-LOCAL_KINDS = ("shot", "black")
-SEGMENT_KINDS = LABEL_KINDS + LOCAL_KINDS
+__all__ = ["LABEL_KINDS", "LOCAL_KINDS", "SEGMENT_KINDS"]

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from services.insights.labels import LABEL_KINDS
+from services.domain import LABEL_KINDS, LabelKind
 from services.insights.links import results_link
 from services.insights.results import row_tuples
 from services.insights.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
@@ -73,7 +73,7 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
           min_confidence: float) -> pd.DataFrame:
     """Detections and captions that match, at the minimum confidence (HIT_COLUMNS)."""
     queries = []
-    detection_kinds = [k for k in kinds if k != "caption"]
+    detection_kinds = [k for k in kinds if k != LabelKind.caption]
     if detection_kinds:
         queries.append(
             sa.select(col(Detection.analysis_id), col(Detection.kind), col(Detection.label),
@@ -82,9 +82,9 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
                    sa.or_(col(Detection.confidence).is_(None),
                           col(Detection.confidence) >= min_confidence))
         )
-    if "caption" in kinds:
+    if LabelKind.caption in kinds:
         queries.append(
-            sa.select(col(Frame.analysis_id), sa.literal("caption", sa.String(20)),
+            sa.select(col(Frame.analysis_id), sa.literal(LabelKind.caption.value, sa.String(20)),
                       col(Frame.caption), col(Frame.frame_index), col(Frame.caption_confidence))
             .where(col(Frame.caption).is_not(None), _matches(Frame.caption, pattern),
                    sa.or_(col(Frame.caption_confidence).is_(None),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from services.domain import LabelKind
 from services.video.frames import SampledFrame
 from services.vision.base import Found, FrameResult
 
@@ -57,23 +58,24 @@ def to_result(raw: bytes, result, prepared: Prepared, frame: SampledFrame, trans
     to_box = _Boxes(prepared, frame.width, frame.height)
     found: list[Found] = []
     for p in result.people.list if result.people else []:
-        found.append(Found("person", "person", p.confidence, *to_box(p.bounding_box)))
+        found.append(Found(LabelKind.person, "person", p.confidence, *to_box(p.bounding_box)))
     for o in result.objects.list if result.objects else []:
         tag = o.tags[0] if o.tags else None
         label, conf = (tag.name, tag.confidence) if tag else (None, None)
-        found.append(Found("object", label, conf, *to_box(o.bounding_box)))
+        found.append(Found(LabelKind.object, label, conf, *to_box(o.bounding_box)))
     for t in result.tags.list if result.tags else []:
-        found.append(Found("tag", t.name, t.confidence))
+        found.append(Found(LabelKind.tag, t.name, t.confidence))
     for d in result.dense_captions.list if result.dense_captions else []:
-        found.append(Found("dense_caption", d.text, d.confidence, *to_box(d.bounding_box)))
+        found.append(Found(LabelKind.dense_caption, d.text, d.confidence, *to_box(d.bounding_box)))
     for block in result.read.blocks if result.read else []:
         for line in block.lines:
             # Lines carry no confidence of their own; their words' mean stands in for it.
             conf = [w.confidence for w in line.words or []]
             mean = sum(conf) / len(conf) if conf else None
-            found.append(Found("text_line", line.text, mean, *to_box.polygon(line)))
+            found.append(Found(LabelKind.text_line, line.text, mean, *to_box.polygon(line)))
     for c in result.smart_crops.list if result.smart_crops else []:
-        found.append(Found("smart_crop", f"{c.aspect_ratio:g}", None, *to_box(c.bounding_box)))
+        found.append(Found(LabelKind.smart_crop, f"{c.aspect_ratio:g}", None,
+                           *to_box(c.bounding_box)))
     caption = result.caption
     return FrameResult(
         caption=caption.text if caption else None,

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.domain import LabelKind
 from services.questions import Answer
 from services.video.frames import SampledFrame
 from services.vision.ratelimit import Cancelled
@@ -25,7 +26,7 @@ class Found:
     """One detection, its box in pixels of the analysed frame. kind: person, object, tag,
     dense_caption, text_line or smart_crop (Detection.kind)."""
 
-    kind: str
+    kind: LabelKind
     label: str | None
     confidence: float | None
     x: int | None = None

@@ -26,6 +26,7 @@ from typing import Any
 
 from PIL import Image
 
+from services.domain import LabelKind
 from services.questions import (
     Question,
     check_answers,
@@ -124,7 +125,7 @@ def parse_answer(raw: bytes, questions: tuple[Question, ...],
     caption = content.get("caption") if isinstance(content.get("caption"), str) else None
     return FrameResult(
         caption=caption,
-        detections=[Found("tag", str(t)[:200], None) for t in tags if str(t).strip()],
+        detections=[Found(LabelKind.tag, str(t)[:200], None) for t in tags if str(t).strip()],
         answers=check_answers(questions, values),
         raw_json=raw,
         transactions=1,
