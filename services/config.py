@@ -19,8 +19,9 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from services.domain import DEFAULT_VISION_FEATURES, AnalyzerKind, Feature, parse_features
 
 # Never echoed in an error message: their values carry credentials.
-_SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_STORAGE_CONNECTION_STRING",
-                    "FRAMEWISE_AUTH_CLIENT_SECRET", "FRAMEWISE_AUTH_COOKIE_SECRET")
+_SECRET_SETTINGS = ("DATABASE_URL", "AZURE_VISION_KEY", "AZURE_OPENAI_API_KEY",
+                    "AZURE_STORAGE_CONNECTION_STRING", "FRAMEWISE_AUTH_CLIENT_SECRET",
+                    "FRAMEWISE_AUTH_COOKIE_SECRET")
 
 
 class SettingsError(ValueError):
@@ -59,6 +60,10 @@ def _default_database_url(data: dict[str, Any]) -> str:
 
 
 def _default_analyzer(data: dict[str, Any]) -> AnalyzerKind:
+    """The question analyser when configured (Image Analysis 4.0 is deprecated), else Azure AI
+    Vision when configured, else local."""
+    if data.get("openai_endpoint"):
+        return AnalyzerKind.openai
     return AnalyzerKind.azure if data.get("vision_endpoint") else AnalyzerKind.local
 
 
@@ -77,6 +82,7 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:8501", validation_alias="FRAMEWISE_PUBLIC_URL")
     max_upload_mb: int = Field(1024, ge=1, le=200_000, validation_alias="FRAMEWISE_MAX_UPLOAD_MB")
     vision_endpoint: str | None = Field(None, validation_alias="AZURE_VISION_ENDPOINT")
+    openai_endpoint: str | None = Field(None, validation_alias="AZURE_OPENAI_ENDPOINT")
     analyzer: AnalyzerKind = Field(
         default_factory=_default_analyzer, validation_alias="FRAMEWISE_ANALYZER"
     )
@@ -105,6 +111,30 @@ class Settings(BaseSettings):
     )
     vision_price_per_1000: float = Field(
         1.0, ge=0.0, le=1000.0, validation_alias="AZURE_VISION_PRICE_PER_1000"
+    )
+    # Azure OpenAI, the question analyser: Entra ID unless a key is given (local development).
+    openai_api_key: str | None = Field(None, validation_alias="AZURE_OPENAI_API_KEY", repr=False)
+    openai_deployment: str = Field("gpt-4.1-mini", validation_alias="AZURE_OPENAI_DEPLOYMENT")
+    openai_model: str = Field("gpt-4.1-mini", validation_alias="AZURE_OPENAI_MODEL")
+    # The deployment's limits (capacity 100 = 100,000 tokens and, for gpt-4.1, 100 requests a
+    # minute): each request is budgeted at its estimate against them.
+    openai_tpm: int = Field(100_000, ge=1_000, le=100_000_000, validation_alias="AZURE_OPENAI_TPM")
+    openai_rpm: int = Field(100, ge=1, le=1_000_000, validation_alias="AZURE_OPENAI_RPM")
+    openai_max_side: int = Field(1280, ge=256, le=4096,
+                                 validation_alias="AZURE_OPENAI_MAX_IMAGE_SIDE")
+    openai_max_completion_tokens: int = Field(
+        400, ge=16, le=16_384, validation_alias="AZURE_OPENAI_MAX_COMPLETION_TOKENS"
+    )
+    openai_concurrency: int = Field(8, ge=1, le=64, validation_alias="AZURE_OPENAI_CONCURRENCY")
+    openai_give_up_seconds: float = Field(
+        600.0, ge=1.0, le=86_400.0, validation_alias="AZURE_OPENAI_GIVE_UP_SECONDS"
+    )
+    # USD per million tokens (third-party copies of the price list for gpt-4.1-mini).
+    openai_input_price: float = Field(
+        0.40, ge=0.0, le=1000.0, validation_alias="AZURE_OPENAI_INPUT_PRICE_PER_MILLION"
+    )
+    openai_output_price: float = Field(
+        1.60, ge=0.0, le=1000.0, validation_alias="AZURE_OPENAI_OUTPUT_PRICE_PER_MILLION"
     )
     storage_connection_string: str | None = Field(
         None, validation_alias="AZURE_STORAGE_CONNECTION_STRING", repr=False
@@ -142,7 +172,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("public_url", "vision_endpoint", "storage_account_url")
+    @field_validator("public_url", "vision_endpoint", "openai_endpoint", "storage_account_url")
     @classmethod
     def _http(cls, value: str | None, info: Any) -> str | None:
         alias = cls.model_fields[info.field_name].validation_alias
@@ -210,8 +240,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, messages or exports."""
-        found = [self.vision_key, self.storage_connection_string, self.auth_client_secret,
-                 self.auth_cookie_secret]
+        found = [self.vision_key, self.openai_api_key, self.storage_connection_string,
+                 self.auth_client_secret, self.auth_cookie_secret]
         if self.storage_connection_string:
             # The account key (or SAS) inside a connection string is the part that matters.
             for part in self.storage_connection_string.split(";"):

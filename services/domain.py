@@ -34,6 +34,8 @@ class AnalyzerKind(StrEnum):
     local = ("local", "Local", "image statistics, free")
     azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
              "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY")
+    openai = ("openai", "Azure OpenAI", "answers to your questions, captions, tags", True,
+              "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY")
 
 
 class LabelKind(StrEnum):

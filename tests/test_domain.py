@@ -62,13 +62,20 @@ def test_every_analyser_is_a_choice_of_the_page_and_the_cli(app_services):
 
 
 def test_an_analyser_is_ready_when_its_endpoint_is_set(tmp_path):
-    """Test that Local is always ready and Azure AI Vision once AZURE_VISION_ENDPOINT is set."""
-    off = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path)}, dotenv=None)
-    on = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path),
-                        "AZURE_VISION_ENDPOINT": "https://vision.invalid"}, dotenv=None)
+    """Test that Local is always ready, a cloud analyser once its endpoint is set, and the
+    default is the question analyser when configured, else Azure AI Vision, else Local."""
+    def settings(**env):
+        return load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), **env}, dotenv=None)
+
+    off = settings()
+    vision = settings(AZURE_VISION_ENDPOINT="https://vision.invalid")
+    both = settings(AZURE_VISION_ENDPOINT="https://vision.invalid",
+                    AZURE_OPENAI_ENDPOINT="https://openai.invalid")
     assert [off.analyzer_ready(k) for k in AnalyzerKind] == [not k.cloud for k in AnalyzerKind]
-    assert all(on.analyzer_ready(k) for k in AnalyzerKind)
-    assert (off.analyzer, on.analyzer) == (AnalyzerKind.local, AnalyzerKind.azure)
+    assert [vision.analyzer_ready(k) for k in AnalyzerKind] == [True, True, False]
+    assert all(both.analyzer_ready(k) for k in AnalyzerKind)
+    assert (off.analyzer, vision.analyzer, both.analyzer) == \
+        (AnalyzerKind.local, AnalyzerKind.azure, AnalyzerKind.openai)
     with pytest.raises(ValueError, match="AZURE_VISION_ENDPOINT must be set"):
         load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), "FRAMEWISE_ANALYZER": "azure"},
                       dotenv=None)
