@@ -13,6 +13,7 @@ from services.analysis.estimate import Estimate
 from services.config import Settings
 from services.domain import MAX_SAMPLE_FPS, AnalyzerKind, Feature
 from services.models import Video
+from services.storage.base import VIDEOS
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
 def stored_video_ui(keys: list[str]) -> str | None:
     """Pick a video copied into storage; returns its key once "Use this video" is clicked."""
     if not keys:
-        st.caption("No unregistered videos in storage. Copy a file under videos/ in the "
-                   "storage container (or the data folder's blobs/videos/): it shows here "
+        st.caption(f"No unregistered videos in storage. Copy a file under {VIDEOS} in the "
+                   f"storage container (or the data folder's blobs/{VIDEOS}): it shows here "
                    "within 20 s.")
         return None
     key = st.selectbox("Video in storage", keys, index=None, placeholder="Choose a stored video")

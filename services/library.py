@@ -14,9 +14,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from services.db import database_errors, with_retry
 from services.models import Analysis, PendingBlobDelete, Status, Video, utcnow
-from services.storage.base import BlobStore, StorageError
+from services.storage.base import BlobStore, StorageError, analysis_prefix, cache_prefix
 from services.video.probe import VideoInfo
-from services.vision.cache import cache_prefix
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def _delete_rows(engine: Engine, analysis_ids: list[str], video_id: str | None =
             for table in _rows_of_analyses():
                 conn.execute(table.delete().where(table.c.analysis_id.in_(analysis_ids)))
             conn.execute(analyses.delete().where(chosen))
-        keys = [f"analyses/{aid}/" for aid in analysis_ids]
+        keys = [analysis_prefix(aid) for aid in analysis_ids]
         if video is not None:
             conn.execute(videos.delete().where(videos.c.id == video_id))
             keys.append(video.blob_key)

@@ -30,7 +30,7 @@ from services.config import Settings
 from services.db import DatabaseError, database_error
 from services.library import get_video, remove_orphan_cache, video_info
 from services.models import Analysis, Frame, Status, Video, utcnow
-from services.storage.base import BlobStore, artefact_key
+from services.storage.base import BlobStore, raw_result_key, thumbnail_key
 from services.video.frames import SampledFrame
 from services.video.probe import VideoError
 from services.video.sampling import sample_frames
@@ -297,11 +297,11 @@ class AnalysisRun:
             except FrameRefused as exc:  # stored as not analysed, with the service's reason
                 error = str(exc)
         frame = item.frame
-        thumb_key = artefact_key(self.analysis_id, "thumbs", frame.index, "jpg")
+        thumb_key = thumbnail_key(self.analysis_id, frame.index)
         self.store.write_bytes(thumb_key, frame.jpeg)
         raw_key = None
         if result.raw_json is not None:
-            raw_key = artefact_key(self.analysis_id, "raw", frame.index, "json")
+            raw_key = raw_result_key(self.analysis_id, frame.index)
             self.store.write_bytes(raw_key, result.raw_json)
         row = frame_row(self.analysis_id, frame, item.stats, result, thumb_key, raw_key,
                         remote=item.future is not None and error is None, error=error)

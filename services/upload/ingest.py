@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from services.db import session_scope, with_retry
 from services.models import Video
 from services.storage.base import (
+    VIDEOS,
     BlobStore,
     BlobTooLarge,
     Readable,
@@ -170,7 +171,7 @@ def unregistered_videos(engine: Engine, store: BlobStore) -> list[str]:
     """Keys of videos in storage that have no row yet, for 'analyse a video already in storage'."""
     with Session(engine) as session:
         known = set(session.exec(select(Video.blob_key)))
-    return [k for k in store.list("videos/") if k not in known]
+    return [k for k in store.list(VIDEOS) if k not in known]
 
 
 def _checked_probe(store: BlobStore, key: str, shown: str) -> VideoInfo:

@@ -6,28 +6,19 @@ under `cache/<video sha256>/`, so deleting the last copy of a video deletes its 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 
-from services.storage.base import BlobStore
+from services.storage.base import BlobStore, cache_key, cache_prefix
 from services.video.frames import SampledFrame
 from services.vision.base import Analyzer, FrameResult, WaitState
 
 log = logging.getLogger(__name__)
 
 
-def cache_prefix(video_sha256: str) -> str:
-    return f"cache/{video_sha256}/"
-
-
-def _settings_prefix(video_sha256: str, identity: str) -> str:
-    return f"{cache_prefix(video_sha256)}{hashlib.sha256(identity.encode()).hexdigest()[:16]}/"
-
-
 def cached_answers(store: BlobStore, video_sha256: str, identity: str) -> int:
     """How many frames of this video are already answered for these settings (for estimates)."""
-    return len(store.list(_settings_prefix(video_sha256, identity)))
+    return len(store.list(cache_prefix(video_sha256, identity)))
 
 
 class CachedAnalyzer:
@@ -38,7 +29,7 @@ class CachedAnalyzer:
         self.store = store
         self.name = inner.name
         self.concurrency = inner.concurrency
-        self._prefix = _settings_prefix(video_sha256, inner.cache_identity)
+        self._prefix = cache_prefix(video_sha256, inner.cache_identity)
 
     @property
     def cache_identity(self) -> str:
@@ -53,11 +44,8 @@ class CachedAnalyzer:
     def waiting(self) -> WaitState | None:
         return self.inner.waiting()
 
-    def _key(self, frame: SampledFrame) -> str:
-        return f"{self._prefix}{hashlib.sha256(frame.jpeg).hexdigest()}.json"
-
     def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
-        key = self._key(frame)
+        key = cache_key(self._prefix, frame.jpeg)
         try:
             raw = self.store.read_bytes(key)
         except FileNotFoundError:
