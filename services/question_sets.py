@@ -1,4 +1,5 @@
-"""Named question sets the team reuses ("Site safety"): saved, listed, loaded and deleted.
+"""Question sets: the named sets the team reuses ("Site safety"), saved, listed, loaded and
+deleted; and the set each analysis asks (its AnalysisQuestion rows).
 
 Saving under an existing name replaces that set (the Upload page's "Save as"); a name is
 Unicode, trimmed, at most 100 characters, and never empty.
@@ -6,7 +7,9 @@ Unicode, trimmed, at most 100 characters, and never empty.
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,8 +17,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from services.db import database_errors, session_scope, with_retry
-from services.models import QuestionSet, utcnow
-from services.questions import Question, QuestionError, questions_from_json, questions_to_json
+from services.models import AnalysisQuestion, QuestionSet, utcnow
+from services.questions import (
+    Question,
+    QuestionError,
+    parse_questions,
+    questions_from_json,
+    questions_to_json,
+)
 
 MAX_NAME = 100
 
@@ -87,3 +96,27 @@ def delete_question_set(engine: Engine, name: str) -> bool:
 
     with database_errors("deleting the question set"):
         return with_retry(delete) > 0
+
+
+# --- the set an analysis asks -------------------------------------------------------------------
+
+
+def load_questions(engine: Engine, analysis_id: str) -> tuple[Question, ...]:
+    """The analysis's questions in the order they were written (none for other analysers)."""
+    query = (sa.select(AnalysisQuestion).where(col(AnalysisQuestion.analysis_id) == analysis_id)
+             .order_by(col(AnalysisQuestion.position)))
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    if not rows:
+        return ()
+    return parse_questions([{"key": r["key"], "text": r["text"], "type": r["type"],
+                             "choices": json.loads(r["choices_json"] or "null")} for r in rows])
+
+
+def question_rows(analysis_id: str, questions: Iterable[Question]) -> list[AnalysisQuestion]:
+    """The AnalysisQuestion rows an analysis is queued with."""
+    return [AnalysisQuestion(analysis_id=analysis_id, position=i, key=q.key, text=q.text,
+                             type=q.type,
+                             choices_json=json.dumps(list(q.choices), ensure_ascii=False)
+                             if q.choices else None)
+            for i, q in enumerate(questions)]

@@ -10,15 +10,14 @@ from services.insights.answers import (
     answer_segments,
     answers_table,
     load_answers,
-    load_questions,
     load_usage,
-    question_rows,
     usage_totals,
 )
 from services.insights.exports import to_csv
 from services.insights.results import load_frames
 from services.library import delete_analysis
 from services.models import AnalysisQuestion, AnswerRow, FrameUsage
+from services.question_sets import load_questions, question_rows
 from services.questions import check_answer, parse_questions
 from services.vision.openai_tokens import Prices
 from tests.fixtures.factories import add_analysis, frame_row

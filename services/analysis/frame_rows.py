@@ -1,4 +1,5 @@
-"""What one sampled frame becomes: its thumbnail for the frame viewer and its Frame row."""
+"""What one sampled frame becomes: its thumbnail for the frame viewer, its Frame row, and the
+rows of its answers and token counts."""
 
 from __future__ import annotations
 
@@ -54,3 +55,19 @@ def frame_row(analysis_id: str, frame: SampledFrame, stats: dict, result: FrameR
         transactions=result.transactions,
         error=error,
     )
+
+
+def answer_rows(analysis_id: str, frame_index: int,
+                result: FrameResult) -> tuple[list[dict], dict | None]:
+    """The frame's answers (AnswerRow values) and what the service counted (FrameUsage), as
+    the model gave them."""
+    answers = [{"analysis_id": analysis_id, "frame_index": frame_index, "question_key": a.key,
+                "number": a.number, "text": a.text, "valid": a.valid} for a in result.answers]
+    u = result.usage
+    usage = None if u is None else {
+        "analysis_id": analysis_id, "frame_index": frame_index, "prompt_tokens": u.prompt,
+        "completion_tokens": u.completion, "cached_tokens": u.cached,
+        "reasoning_tokens": u.reasoning, "model": u.model, "region": u.region,
+        "request_id": u.request_id,
+    }
+    return answers, usage

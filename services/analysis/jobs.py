@@ -21,12 +21,16 @@ from sqlmodel import Session, col, select
 
 from services.db import db_now, session_scope, with_retry
 from services.domain import AnalyzerKind, Feature, features_text
-from services.models import Analysis, Detection, Frame, Status
+from services.models import Analysis, AnswerRow, Detection, Frame, FrameUsage, Status
+from services.question_sets import question_rows
+from services.questions import Question
 
 # Tables made by SQLModel, used through Core: one statement per write, no ORM identity fetches.
 _table: sa.Table = Analysis.__table__  # type: ignore[attr-defined]
 _frames: sa.Table = Frame.__table__  # type: ignore[attr-defined]
 _detections: sa.Table = Detection.__table__  # type: ignore[attr-defined]
+_answers: sa.Table = AnswerRow.__table__  # type: ignore[attr-defined]
+_usage: sa.Table = FrameUsage.__table__  # type: ignore[attr-defined]
 
 
 def worker_name(kind: str = "worker") -> str:
@@ -46,8 +50,10 @@ def queue_analysis(
     features: tuple[Feature, ...] | tuple[str, ...] = (),
     adaptive: bool = False,
     estimated_cost: float = 0.0,
+    questions: tuple[Question, ...] = (),
 ) -> Analysis:
-    """Add a queued Analysis; a worker picks it up. `analyzer`: a member, or its value."""
+    """Add a queued Analysis (with the questions it asks of every frame, in the same
+    transaction); a worker picks it up. `analyzer`: a member, or its value."""
     analysis = Analysis(
         video_id=video_id,
         analyzer=AnalyzerKind(analyzer),
@@ -63,6 +69,7 @@ def queue_analysis(
     def add() -> Analysis:
         with session_scope(engine) as session:
             session.add(analysis)
+            session.add_all(question_rows(analysis.id, questions))
         return analysis
 
     return with_retry(add)
@@ -165,9 +172,11 @@ def still_ours(engine: Engine, analysis_id: str, owner: str) -> bool:
 
 def record_frame(
     engine: Engine, analysis_id: str, owner: str, lease_seconds: int,
-    frame: dict, detections: list[dict],
+    frame: dict, detections: list[dict], answers: list[dict] | None = None,
+    usage: dict | None = None,
 ) -> bool:
-    """Store a frame's row, its detections and the progress they make, in one transaction.
+    """Store a frame's row, its detections, its answers and token counts, and the progress they
+    make, in one transaction.
 
     Only while `owner` holds the running analysis: after a cancel, a delete or a lost lease
     nothing is written and False comes back (the caller removes the blobs it wrote). The lease
@@ -189,6 +198,10 @@ def record_frame(
             conn.execute(sa.insert(_frames), [frame])
             if detections:
                 conn.execute(sa.insert(_detections), detections)
+            if answers:
+                conn.execute(sa.insert(_answers), answers)
+            if usage:
+                conn.execute(sa.insert(_usage), [usage])
         return True
 
     try:

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from services.analysis import jobs
 from services.analysis.adaptive import AdaptivePolicy
-from services.analysis.frame_rows import frame_row, thumbnail
+from services.analysis.frame_rows import answer_rows, frame_row, thumbnail
 from services.analysis.progress import wait_text, waiting_message
 from services.config import Settings
 from services.db import DatabaseError, database_error
@@ -310,10 +310,12 @@ class AnalysisRun:
              "label": d.label, "confidence": d.confidence, "x": d.x, "y": d.y, "w": d.w, "h": d.h}
             for d in result.detections
         ]
+        answers, usage = answer_rows(self.analysis_id, frame.index, result)
         try:
             stored = jobs.record_frame(self.engine, self.analysis_id, self.owner,
                                        self.settings.lease_seconds,
-                                       row.model_dump(exclude={"id"}), detections)
+                                       row.model_dump(exclude={"id"}), detections, answers,
+                                       usage)
         except SQLAlchemyError as exc:
             raise database_error(exc, f"storing frame {frame.index}") from exc
         if not stored:  # cancelled, deleted or taken over: the frame is not ours to store

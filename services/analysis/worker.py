@@ -21,14 +21,16 @@ from services.analysis import jobs
 from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
 from services.db import database_error
-from services.domain import Feature
+from services.domain import AnalyzerKind, Feature
 from services.library import get_video, purge_blobs
 from services.models import Analysis, Status
+from services.question_sets import load_questions
 from services.storage.base import BlobStore, StorageError
 from services.storage.temp import STALE_AFTER_S, sweep_system_temp
 from services.vision.azure import AzureAnalyzer
 from services.vision.base import Analyzer
 from services.vision.cache import CachedAnalyzer
+from services.vision.openai_chat import OpenAIAnalyzer
 from services.vision.ratelimit import Wait, event_wait
 
 log = logging.getLogger(__name__)
@@ -36,17 +38,31 @@ STOP_TIMEOUT_S = 10.0  # how long stop() waits for the runs it handed back to le
 PURGE_EVERY_S = 300.0  # how often blob deletes that failed are tried again
 
 
-def azure_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
-    """Builds the Azure analyser once per process (per feature set), behind the result cache."""
-    made: dict[tuple[Feature, ...], Analyzer] = {}
+def cloud_factory(settings: Settings, store: BlobStore, engine: Engine) -> RemoteFactory:
+    """Builds an analysis's cloud analyser behind the result cache: Azure AI Vision once per
+    process and feature set; Azure OpenAI once per question set (its throttle is the endpoint's,
+    shared by all of them)."""
+    made: dict[tuple, Analyzer] = {}
     lock = threading.Lock()
 
-    def factory(analysis: Analysis) -> Analyzer:
+    def build(analysis: Analysis) -> tuple[tuple, Callable[[], Analyzer]]:
+        if analysis.analyzer is AnalyzerKind.openai:
+            questions = load_questions(engine, analysis.id)
+            asked = set(analysis.parsed_features)
+            return ((analysis.analyzer, questions, tuple(sorted(asked))),
+                    lambda: OpenAIAnalyzer.from_settings(
+                        settings, questions, caption=Feature.caption in asked,
+                        tags=Feature.tags in asked))
         features = analysis.parsed_features or settings.vision_features
+        return ((analysis.analyzer, features),
+                lambda: AzureAnalyzer.from_settings(settings, features=features))
+
+    def factory(analysis: Analysis) -> Analyzer:
+        key, make = build(analysis)
         with lock:
-            if features not in made:
-                made[features] = AzureAnalyzer.from_settings(settings, features=features)
-            inner = made[features]
+            if key not in made:
+                made[key] = make()
+            inner = made[key]
         video = get_video(engine, analysis.video_id)
         return CachedAnalyzer(inner, store, video.sha256) if video else inner
 
@@ -90,7 +106,7 @@ class Worker:
         self.engine = engine
         self.store = store
         self.settings = settings
-        self.remote_factory = remote_factory or azure_factory(settings, store, engine)
+        self.remote_factory = remote_factory or cloud_factory(settings, store, engine)
         self.owner = owner or jobs.worker_name()
         self.poll_s = poll_s
         self.max_analyses = max_analyses or settings.worker_analyses

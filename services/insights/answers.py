@@ -9,8 +9,7 @@ sets; they merge like label segments (services/insights/segments.py) with kind "
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,8 +18,8 @@ from sqlmodel import col
 
 from services.insights.results import row_tuples
 from services.insights.segments import HIT_COLUMNS, merge_runs, positions
-from services.models import AnalysisQuestion, AnswerRow, FrameUsage
-from services.questions import YES, Question, parse_questions
+from services.models import AnswerRow, FrameUsage
+from services.questions import YES, Question
 from services.vision.openai_tokens import Prices
 
 ANSWER_COLUMNS = ["frame_index", "question_key", "number", "text", "valid"]
@@ -29,27 +28,6 @@ USAGE_COLUMNS = ["frame_index", "prompt_tokens", "completion_tokens", "cached_to
 ANSWER_KIND = "answer"
 # Default thresholds of the numeric answers' segments: "at least one", "at least half".
 DEFAULT_THRESHOLDS = {"count": 1.0, "score": 5.0}
-
-
-def load_questions(engine: Engine, analysis_id: str) -> tuple[Question, ...]:
-    """The analysis's questions in the order they were written (none for other analysers)."""
-    query = (sa.select(AnalysisQuestion).where(col(AnalysisQuestion.analysis_id) == analysis_id)
-             .order_by(col(AnalysisQuestion.position)))
-    with engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    if not rows:
-        return ()
-    return parse_questions([{"key": r["key"], "text": r["text"], "type": r["type"],
-                             "choices": json.loads(r["choices_json"] or "null")} for r in rows])
-
-
-def question_rows(analysis_id: str, questions: Iterable[Question]) -> list[AnalysisQuestion]:
-    """The AnalysisQuestion rows an analysis is queued with."""
-    return [AnalysisQuestion(analysis_id=analysis_id, position=i, key=q.key, text=q.text,
-                             type=q.type,
-                             choices_json=json.dumps(list(q.choices), ensure_ascii=False)
-                             if q.choices else None)
-            for i, q in enumerate(questions)]
 
 
 def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:

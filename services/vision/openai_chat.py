@@ -26,6 +26,7 @@ from typing import Any
 
 from PIL import Image
 
+from services.credentials import default_credential
 from services.domain import LabelKind
 from services.questions import (
     Question,
@@ -51,6 +52,7 @@ from services.vision.throttle import EndpointThrottle, endpoint_throttle
 log = logging.getLogger(__name__)
 
 SERVICE = "Azure OpenAI"
+TOKEN_SCOPE = "https://cognitiveservices.azure.com/.default"
 PROMPT_VERSION = "1"  # part of the result cache key: a changed prompt asks again
 SYSTEM_PROMPT = (
     "You look at one frame of a video and answer questions about what is visible in it. "
@@ -143,9 +145,9 @@ def _usage(body: dict[str, Any], headers: Any) -> TokenUsage:
         cached=int(prompt_details.get("cached_tokens") or 0),
         reasoning=int(completion_details.get("reasoning_tokens") or 0),
         model=str(body.get("model") or "")[:100] or None,
-        region=(headers.get("x-ms-region") or None),
-        request_id=(headers.get("apim-request-id") or headers.get("x-request-id")
-                    or body.get("id") or None),
+        region=(headers.get("x-ms-region") or "")[:60] or None,
+        request_id=str(headers.get("apim-request-id") or headers.get("x-request-id")
+                       or body.get("id") or "")[:100] or None,
     )
 
 
@@ -179,6 +181,32 @@ class OpenAIAnalyzer:
         self._clock = self.throttle.clock
         self._lock = threading.Lock()
         self.attempts = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any, questions: tuple[Question, ...], *,
+                      caption: bool = True, tags: bool = True,
+                      credential_factory: Callable[[], Any] = default_credential,
+                      ) -> OpenAIAnalyzer:
+        """Key from AZURE_OPENAI_API_KEY when set (local development), otherwise Entra ID."""
+        if not settings.openai_endpoint:
+            raise AnalyzerError("AZURE_OPENAI_ENDPOINT is not set; the Azure OpenAI analyser "
+                                "needs it")
+        api_key: str | Callable[[], str]
+        if settings.openai_api_key:
+            log.info("Azure OpenAI: authenticating with the key from AZURE_OPENAI_API_KEY")
+            api_key = settings.openai_api_key
+        else:
+            from azure.identity import get_bearer_token_provider
+
+            log.info("Azure OpenAI: no AZURE_OPENAI_API_KEY, authenticating with Entra ID")
+            api_key = get_bearer_token_provider(credential_factory(), TOKEN_SCOPE)
+        options = OpenAIOptions(
+            deployment=settings.openai_deployment, model=settings.openai_model,
+            questions=questions, caption=caption, tags=tags, max_side=settings.openai_max_side,
+            max_completion_tokens=settings.openai_max_completion_tokens,
+            tpm=settings.openai_tpm, rpm=settings.openai_rpm,
+            concurrency=settings.openai_concurrency, give_up_s=settings.openai_give_up_seconds)
+        return cls(settings.openai_endpoint, api_key=api_key, options=options)
 
     def _rate_for(self, estimate: FrameEstimate) -> float:
         return HEADROOM * request_rate(self.options.tpm, self.options.rpm, estimate.budget)
