@@ -12,6 +12,7 @@ from components.charts import JUMP_PARAM, frame_spans, jump_chart
 from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
+from components.state_keys import time_key
 from components.text import escape_markdown, one_line
 from services.insights.exports import Download
 from services.insights.media import Media
@@ -130,7 +131,7 @@ def time_labels(times: list[float]) -> dict[float, str]:
 def time_ui(frames: pd.DataFrame, analysis_id: str, duration: float | None = None) -> float:
     """The selected moment: a slider and a click-to-jump strip, mirrored in the URL's ?t=."""
     times = [round(float(x), 3) for x in frames["timestamp_s"]]
-    key, chart_key = f"t_{analysis_id}", f"jump_{analysis_id}"
+    key, chart_key = time_key(analysis_id), f"jump_{analysis_id}"
     if st.session_state.get(key) not in times:
         wanted = st.session_state.get(key)
         if wanted is None:

@@ -14,6 +14,7 @@ import streamlit as st
 from components.formatting import clock
 from components.frame_viewer import nearest_index
 from components.share import mirror, restore
+from components.state_keys import selected_label_key, time_key
 from components.text import one_line
 from components.timeline import (
     SEGMENT_PARAM,
@@ -29,11 +30,6 @@ REMOTE_DEFAULT = [LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.t
 LOCAL_DEFAULT = list(LOCAL_KINDS)
 
 
-def time_key(analysis_id: str) -> str:
-    """Session key of the results page's time slider (components.results_ui.time_ui)."""
-    return f"t_{analysis_id}"
-
-
 def _move_to(analysis_id: str, times: list[float], seconds: float) -> None:
     st.session_state[time_key(analysis_id)] = times[nearest_index(times, seconds)]
 
@@ -43,13 +39,13 @@ def _picked(analysis_id: str, chart_key: str, times: list[float]) -> None:
     state = st.session_state.get(chart_key) or {}
     points = (state.get("selection") or {}).get(SEGMENT_PARAM) or []
     if points and "start_s" in points[0]:
-        st.session_state[f"label_{analysis_id}"] = points[0].get("key", "")
+        st.session_state[selected_label_key(analysis_id)] = points[0].get("key", "")
         _move_to(analysis_id, times, float(points[0]["start_s"]))
 
 
 def _chosen_label(analysis_id: str, segments: pd.DataFrame, times: list[float]) -> None:
     """Label picked in the select box: jump to its first segment."""
-    parsed = parse_label_key(st.session_state.get(f"label_{analysis_id}"))
+    parsed = parse_label_key(st.session_state.get(selected_label_key(analysis_id)))
     if parsed is None:
         return
     own = segments[(segments["kind"] == parsed[0]) & (segments["label"] == parsed[1])]
@@ -78,7 +74,7 @@ def segments_ui(segments: pd.DataFrame, frames: pd.DataFrame, analysis_id: str, 
                 step: float, remote: bool, duration: float | None = None) -> str | None:
     """The timeline and the selected label's segments; returns the selected label key."""
     times = [round(float(x), 3) for x in frames["timestamp_s"]]
-    label_state = f"label_{analysis_id}"
+    label_state = selected_label_key(analysis_id)
     options = ["", *_labels(segments)]
     restore(label_state, "label", lambda raw: raw if raw in options else None, "")
     if st.session_state[label_state] not in options:  # gone at this confidence

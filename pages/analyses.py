@@ -12,6 +12,7 @@ from services.library import count_analyses, delete_analysis, delete_video, list
 
 services = get_services()
 engine, store = services.engine, services.store
+FLASH = "analyses_flash"  # what the last delete did, shown once after the rerun
 
 
 def _history(query: str, polling: bool) -> None:
@@ -24,7 +25,7 @@ def _history(query: str, polling: bool) -> None:
 
 
 st.title("Analyses")
-if flash := st.session_state.pop("analyses_flash", None):
+if flash := st.session_state.pop(FLASH, None):
     st.success(flash)
 
 query = st.text_input("Filter", key="analyses_filter",
@@ -60,7 +61,7 @@ with left, st.container(border=True):
     if st.button("Delete analysis", type="primary", disabled=not sure,
                  key=f"delete_analysis_{analysis.id}"):
         delete_analysis(engine, store, analysis.id)
-        st.session_state["analyses_flash"] = f"Deleted the analysis of {name}."
+        st.session_state[FLASH] = f"Deleted the analysis of {name}."
         st.rerun()
 with right, st.container(border=True):
     st.markdown(f"**Delete the video {name}**")
@@ -71,5 +72,5 @@ with right, st.container(border=True):
     if st.button("Delete video", type="primary", disabled=not sure,
                  key=f"delete_video_{video.id}"):
         delete_video(engine, store, video.id)
-        st.session_state["analyses_flash"] = f"Deleted {name} and its analyses."
+        st.session_state[FLASH] = f"Deleted {name} and its analyses."
         st.rerun()

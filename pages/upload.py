@@ -20,14 +20,19 @@ from services.storage.base import StorageError
 from services.upload.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.video.probe import VideoError
 
+# This page's session state: the video shown, the analysis just queued, the last upload's error.
+CURRENT_VIDEO = "current_video_id"
+QUEUED_ANALYSIS = "queued_analysis_id"
+UPLOAD_ERROR = "upload_error"
+
 
 def _show_upload(message: str | None, video_id: str | None = None) -> None:
     # A new upload replaces the video the form showed: by itself, or by its error, which stays
     # on the page until the next upload.
-    st.session_state["upload_error"] = message
+    st.session_state[UPLOAD_ERROR] = message
     if message or video_id:
-        st.session_state["current_video_id"] = video_id
-        st.session_state.pop("queued_analysis_id", None)
+        st.session_state[CURRENT_VIDEO] = video_id
+        st.session_state.pop(QUEUED_ANALYSIS, None)
 
 
 services = get_services()
@@ -54,7 +59,7 @@ elif event is not None and event.kind == "cancelled":
              "nothing was stored.")
 for outcome in DESK.take(session_id, user):  # what the route did with this session's uploads
     _show_upload(outcome.error, outcome.video_id)
-if error := st.session_state.get("upload_error"):
+if error := st.session_state.get(UPLOAD_ERROR):
     st.error(escape_markdown(error, 600))
 
 with st.expander("Analyse a video already in storage"):
@@ -64,12 +69,12 @@ with st.expander("Analyse a video already in storage"):
             with st.spinner("Probing the stored video…"):
                 stored = register_stored_video(services.engine, services.store, key, user)
             unregistered.clear()
-            st.session_state["current_video_id"] = stored.id
-            st.session_state.pop("queued_analysis_id", None)
+            st.session_state[CURRENT_VIDEO] = stored.id
+            st.session_state.pop(QUEUED_ANALYSIS, None)
         except (VideoError, StorageError) as exc:
             st.error(escape_markdown(exc, 600))
 
-video_id = st.session_state.get("current_video_id")
+video_id = st.session_state.get(CURRENT_VIDEO)
 video = get_video(services.engine, video_id) if video_id else None
 
 if video is not None:
@@ -96,12 +101,12 @@ if video is not None:
             sample_fps=options.fps, max_frames=options.max_frames, frames_planned=plan.frames,
             features=options.features, adaptive=options.adaptive, estimated_cost=plan.cost,
         )
-        st.session_state["queued_analysis_id"] = analysis.id
-elif not st.session_state.get("upload_error"):
+        st.session_state[QUEUED_ANALYSIS] = analysis.id
+elif not st.session_state.get(UPLOAD_ERROR):
     st.info("Choose a video file to start. It is stored under a generated name, probed, and "
             "then you choose how to analyse it.")
 
-if queued := st.session_state.get("queued_analysis_id"):
+if queued := st.session_state.get(QUEUED_ANALYSIS):
     st.success("Analysis queued: the results page fills in as frames are analysed.")
     st.page_link(page_file("results"), label="Open the results", icon=":material/monitoring:",
                  query_params={"analysis": queued})
