@@ -45,3 +45,29 @@ def test_the_estimate_budgets_prompt_and_output_and_prices_it():
     assert request_rate(tpm=1_000_000, rpm=60, budget=1901) == pytest.approx(1.0)  # RPM binds
     assert request_rate(tpm=19_010, rpm=600, budget=1901) == pytest.approx(10 / 60)  # TPM binds
     assert Prices(0.40, 1.60).cost(1_000_000, 500_000) == pytest.approx(1.20)
+
+
+def test_an_openai_estimate_prices_tokens_per_frame_sent_not_cached(tmp_path):
+    """Test the cost before a run: frames sent (less the cached ones) times one frame's prompt
+    and output bound, at the settings' prices; the questions and schema count as prompt."""
+    from services.analysis.estimate import estimate
+    from services.config import load_settings
+    from services.questions import parse_questions
+    from services.video.probe import VideoInfo
+    from services.vision.openai_chat import frame_estimate, frame_prices
+
+    settings = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path),
+                              "AZURE_OPENAI_ENDPOINT": "https://oai.invalid"}, dotenv=None)
+    questions = parse_questions([{"text": "Is anyone without a hard hat?", "type": "yes_no"}])
+    frame = frame_estimate(settings, 1920, 1080, questions)
+    more = frame_estimate(settings, 1920, 1080, questions * 1 + parse_questions(
+        [{"key": "n", "text": "How many people are on the platform?", "type": "count"}]))
+    assert frame.image_tokens == 1491 and more.text_tokens > frame.text_tokens
+    info = VideoInfo(duration_s=60.0, fps=30.0, width=1920, height=1080, codec="h264")
+    plan = estimate(info, fps=1.0, max_frames=None, analyzer="openai", price_per_1000=1.0,
+                    cached=10, tokens=(frame, frame_prices(settings)))
+    assert (plan.frames, plan.transactions) == (60, 50)
+    assert plan.prompt_tokens == 50 * frame.prompt_tokens
+    assert plan.completion_tokens == 50 * 400
+    assert plan.cost == round((plan.prompt_tokens * 0.40 + plan.completion_tokens * 1.60) / 1e6,
+                              4)

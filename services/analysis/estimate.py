@@ -1,4 +1,9 @@
-"""What an analysis will cost before it is queued: frames, Azure transactions, dollars."""
+"""What an analysis will cost before it is queued: frames, cloud transactions, tokens, dollars.
+
+Azure AI Vision is priced per transaction; Azure OpenAI per token: each frame sent costs its
+estimated prompt (image and text) and at most max_completion_tokens of output, so its cost is an
+upper bound.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from services.analysis.adaptive import fewest_sent
 from services.domain import AnalyzerKind
 from services.video.frames import planned_frames
 from services.video.probe import VideoInfo
+from services.vision.openai_tokens import FrameEstimate, Prices
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,8 @@ class Estimate:
     cost: float
     most: int = 0  # the most: every planned frame sent, none answered from the cache
     cached: int = 0  # answers of earlier analyses of this video with the same settings
+    prompt_tokens: int = 0  # token-priced analysers: the prompts of the frames sent ...
+    completion_tokens: int = 0  # ... and the most output they may cost
 
 
 def estimate(
@@ -28,6 +36,7 @@ def estimate(
     price_per_1000: float,
     adaptive: bool = False,
     cached: int = 0,
+    tokens: tuple[FrameEstimate, Prices] | None = None,
 ) -> Estimate:
     """Frames planned; for a cloud analyser one transaction per frame sent and not cached.
 
@@ -41,4 +50,9 @@ def estimate(
     if adaptive:
         sent = fewest_sent(frames, fps)
     fewest = max(0, sent - cached)
+    if tokens is not None:  # priced per token: `tokens` is one frame's estimate and the prices
+        frame, prices = tokens
+        prompt, output = fewest * frame.prompt_tokens, fewest * frame.max_completion_tokens
+        return Estimate(frames, fewest, round(prices.cost(prompt, output), 4), frames, cached,
+                        prompt, output)
     return Estimate(frames, fewest, round(fewest * price_per_1000 / 1000, 4), frames, cached)

@@ -45,7 +45,7 @@ from services.vision.base import (
     TokenUsage,
     WaitState,
 )
-from services.vision.openai_tokens import FrameEstimate, estimate_frame, request_rate
+from services.vision.openai_tokens import FrameEstimate, Prices, estimate_frame, request_rate
 from services.vision.ratelimit import share_rate
 from services.vision.throttle import EndpointThrottle, endpoint_throttle
 
@@ -81,6 +81,22 @@ class OpenAIOptions:
     concurrency: int = 4
     give_up_s: float = 600.0
     timeout_s: float = 60.0
+
+
+def frame_estimate(settings: Any, width: int, height: int,
+                   questions: tuple[Question, ...], *, caption: bool = True,
+                   tags: bool = True) -> FrameEstimate:
+    """One frame's tokens before a run: the image at the size it is sent, the system prompt,
+    the questions and the schema (structured outputs count it as prompt), the output bound."""
+    schema = response_schema(questions, caption=caption, tags=tags)
+    text = SYSTEM_PROMPT + questions_prompt(questions) + json.dumps(schema)
+    return estimate_frame(width, height, model=settings.openai_model, prompt_text=text,
+                          max_side=settings.openai_max_side,
+                          max_completion_tokens=settings.openai_max_completion_tokens)
+
+
+def frame_prices(settings: Any) -> Prices:
+    return Prices(settings.openai_input_price, settings.openai_output_price)
 
 
 def _data_url(frame: SampledFrame, max_side: int) -> tuple[str, int, int]:
