@@ -12,7 +12,8 @@ is driven as the pipeline drives it: `analyze` called from a pool of threads, th
    estimate (its own reading of the documented rule, on the size it sends) against what the
    emulator counted (its independent reading of the same rule: prompt tokens less its text part).
 2. Pacing: 600 frames of 1280x720, 8 threads, against a deployment whose RPM binds, then one whose
-   TPM binds; wall time against the floor (frames / the rate the deployment allows) and 429s.
+   TPM binds; wall time against the floor (frames / the rate the deployment allows) and 429s. Then
+   240 frames of 1280x960 (4:3) against the TPM-bound one: the request rate against the allowed.
 3. A 30 s stretch of 429s (retry-after-ms: what is left of the stretch; then 1 s each) in the
    middle of a run: every frame answered, requests during the stretch, the time from its end to the
    next success.
@@ -280,8 +281,8 @@ def token_rows(plan: Plan) -> list[Row]:
             "estimate = emulator's count, every model", None, equal and sizes_ok,
             "estimate (OpenAIAnalyzer.estimate) vs the emulator's prompt_tokens less its text "
             f"part ({cases[0][4]} tokens); sent size {'=' if sizes_ok else '!='} "
-            f"openai_tokens.sent_size {expected[0]}x{expected[1]}. Two independent readings of "
-            "the documented rule agreeing, not Azure's count"))
+            f"openai_tokens.sent_size {expected[0]}x{expected[1]}. The two are independent "
+            "readings of the documented rule: agreement is not Azure's count"))
     return out
 
 
