@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from components.text import escape_markdown
+from services.domain import Feature
 from services.question_sets import SavedSet
 from services.questions import (
     MAX_QUESTIONS,
@@ -34,6 +35,12 @@ class QuestionsChoice:
     caption: bool
     tags: bool
     save_as: str | None  # a name, when the analyst asked to save the set under it
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        """What the model is asked besides the questions (Analysis.features)."""
+        return tuple(f for f, on in ((Feature.caption, self.caption), (Feature.tags, self.tags))
+                     if on)
 
 
 def _table(questions: list[dict]) -> pd.DataFrame:

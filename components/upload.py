@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -84,6 +86,9 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
         cols[1].metric("Azure transactions", "0")
         cols[2].metric("Estimated cost", "free")
         return
+    if plan.prompt_tokens or options.analyzer is AnalyzerKind.openai:
+        _token_estimate_ui(plan, cols)
+        return
     low, high = plan.transactions, plan.most
 
     def price(n: int) -> str:
@@ -108,6 +113,18 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
     if plan.cached:
         st.caption(f"{plan.cached:,} answers for this video and these features are cached from "
                    "earlier analyses: frames sampled again cost nothing.")
+
+
+def _token_estimate_ui(plan: Estimate, cols: Sequence[Any]) -> None:
+    """A token-priced analyser: requests, tokens, and the cost with output at its bound."""
+    cols[1].metric("Requests (one per frame)", f"{plan.transactions:,}",
+                   help=f"{plan.prompt_tokens:,} prompt tokens (image and questions, by the "
+                        f"model's documented rule) and at most {plan.completion_tokens:,} "
+                        "output tokens (AZURE_OPENAI_MAX_COMPLETION_TOKENS per frame).")
+    cols[2].metric("Estimated cost (at most)", money(plan.cost),
+                   help="At AZURE_OPENAI_INPUT_PRICE_PER_MILLION and "
+                        "AZURE_OPENAI_OUTPUT_PRICE_PER_MILLION; the results page shows what the "
+                        "service counted.")
 
 
 def stored_video_ui(keys: list[str]) -> str | None:

@@ -7,6 +7,7 @@ import streamlit as st
 from components.auth import current_user
 from components.data import cached_frames, unregistered
 from components.navigation import page_file
+from components.questions_ui import questions_ui
 from components.text import escape_markdown
 from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
 from components.upload_widget import page_session_id, upload_widget_ui
@@ -16,9 +17,12 @@ from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
 from services.domain import AnalyzerKind
 from services.library import get_video, video_info
+from services.question_sets import list_question_sets, save_question_set
+from services.questions import QuestionError
 from services.storage.base import StorageError
 from services.upload.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.video.probe import VideoError
+from services.vision.openai_chat import frame_estimate, frame_prices
 
 # This page's session state: the video shown, the analysis just queued, the last upload's error.
 CURRENT_VIDEO = "current_video_id"
@@ -82,10 +86,23 @@ if video is not None:
     video_summary_ui(video)
     st.subheader("How to analyse it")
     options = options_ui(settings, video)
+    asked = questions_ui(list_question_sets(services.engine)) \
+        if options.analyzer is AnalyzerKind.openai else None
+    if asked is not None and asked.save_as:
+        try:
+            save_question_set(services.engine, asked.save_as, asked.questions, user)
+            st.toast(f"Saved the question set “{escape_markdown(asked.save_as, 100)}”.")
+        except QuestionError as exc:
+            st.warning(escape_markdown(exc, 300))
+    features = options.features if asked is None else asked.features
+    tokens = None
+    if asked is not None and asked.questions:
+        tokens = (frame_estimate(settings, video.width, video.height, asked.questions,
+                                 caption=asked.caption, tags=asked.tags), frame_prices(settings))
     plan = estimate(
         video_info(video), fps=options.fps, max_frames=options.max_frames,
         analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
-        adaptive=options.adaptive,
+        adaptive=options.adaptive, tokens=tokens,
         cached=(cached_frames(services, video.sha256, tuple(options.features))
                 if options.features else 0),
     )
@@ -93,13 +110,15 @@ if video is not None:
     no_features = options.analyzer is AnalyzerKind.azure and not options.features
     if no_features:
         st.warning("Choose at least one Azure feature.")
+    unusable = asked is not None and asked.problem is not None
     off = not settings.analyzer_ready(options.analyzer)
     if st.button("Queue analysis", type="primary",
-                 disabled=no_features or off or plan.frames == 0):
+                 disabled=no_features or unusable or off or plan.frames == 0):
         analysis = queue_analysis(
             services.engine, video_id=video.id, analyzer=options.analyzer, created_by=user,
             sample_fps=options.fps, max_frames=options.max_frames, frames_planned=plan.frames,
-            features=options.features, adaptive=options.adaptive, estimated_cost=plan.cost,
+            features=features, adaptive=options.adaptive, estimated_cost=plan.cost,
+            questions=asked.questions if asked is not None else (),
         )
         st.session_state[QUEUED_ANALYSIS] = analysis.id
 elif not st.session_state.get(UPLOAD_ERROR):
