@@ -97,10 +97,10 @@ def rows(repeats: int = 3) -> list[Row]:
         FINDINGS.append(
             f"Importing the 10 service modules took {median(ready):.2f} s from launch (imports "
             f"alone {median(inside):.2f} s). Nearly all of it is third-party: sqlmodel, pydantic "
-            "and sqlalchemy (services.db, services.models), pandas (services.insights.results, "
-            "services.insights.exports), the Azure SDK and requests (services.vision.azure), all "
-            "of it needed by those modules; the figure moves with other load (see the section's "
-            "load).")
+            "and sqlalchemy (services.db, services.models), pydantic-settings (services.config), "
+            "numpy and Pillow (services.video); pandas and the Azure SDKs are imported only where "
+            "they are used (tests/test_import_cost.py). The figure moves with other load (see the "
+            "section's load).")
     return [
         limit_row(SECTION, "`streamlit run app.py` until /_stcore/health answers 200",
                   median(health), 5.0, "s",
