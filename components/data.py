@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from services.context import Services
+from services.insights import answers as model_answers
 from services.insights import results
 from services.insights import segments as label_segments
 from services.upload.ingest import unregistered_videos
@@ -31,6 +32,16 @@ def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: 
     """The analysis's label segments at this minimum confidence (services.insights.segments)."""
     return label_segments.segments(frames(_engine, analysis_id, frames_done),
                                    detections(_engine, analysis_id, frames_done), min_confidence)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def answers(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
+    return model_answers.load_answers(_engine, analysis_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def usage(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
+    return model_answers.load_usage(_engine, analysis_id)
 
 
 @st.cache_data(ttl=20, show_spinner=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import data
+from components.answers_ui import answers_ui, frame_answers_ui, model_note_ui, usage_ui
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, frame_step, metric_chart
 from components.errors import database_errors_ui
@@ -37,12 +38,16 @@ from server.context import get_services
 from services.analysis.jobs import cancel, get_analysis
 from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
+from services.domain import AnalyzerKind
 from services.insights import media
+from services.insights.answers import usage_totals
 from services.insights.exports import downloads
 from services.insights.results import frames_table
 from services.insights.summary import summarise
 from services.library import get_video
 from services.models import Video
+from services.question_sets import load_questions
+from services.vision.openai_chat import frame_prices
 
 POLL_SECONDS = 2
 
@@ -70,10 +75,12 @@ st.caption(
     f" on {analysis.created_at:%Y-%m-%d %H:%M} UTC"
 )
 remote = analysis.analyzer.cloud  # its frames have detections and captions
+# Only Azure AI Vision gives confidences; a model's tags and captions carry none.
 min_confidence, kinds = (
-    detection_controls_ui(settings.min_confidence, analysis.id) if remote
-    else (settings.min_confidence, [])
+    detection_controls_ui(settings.min_confidence, analysis.id)
+    if analysis.analyzer is AnalyzerKind.azure else (settings.min_confidence, [])
 )
+questions = load_questions(engine, analysis.id)
 was_finished = analysis.status.finished
 
 
@@ -112,6 +119,9 @@ def body(analysis_id: str, video: Video) -> None:
         frame = frame_at(frames, t)
         viewer_ui(frame, media.thumbnail(store, frame["thumbnail_key"]), detections, kinds,
                   min_confidence)
+        if questions:
+            frame_answers_ui(questions, data.answers(engine, current.id, key),
+                             int(frame["frame_index"]))
         share_slot = st.container()  # filled once the selected label is known
         if play_video_ui(running=not current.status.finished):
             video_ui(video, media.playback(store, video.blob_key), t)
@@ -131,6 +141,13 @@ def body(analysis_id: str, video: Video) -> None:
     with share_slot:
         share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
 
+    if questions:
+        st.subheader("Answers over time")
+        model_note_ui(sorted(set(data.usage(engine, current.id, key)["model"].dropna())))
+        answers_ui(questions, frames, data.answers(engine, current.id, key), t,
+                   video.duration_s, current.id)
+        usage_ui(usage_totals(data.usage(engine, current.id, key), frame_prices(settings)),
+                 current.estimated_cost, len(frames))
     if remote:
         azure_ui(frames, detections, min_confidence, t, current.id)
 
