@@ -40,7 +40,8 @@ class AnalyzerKind(StrEnum):
 
 class LabelKind(StrEnum):
     """What a label is. The first six are Detection.kind, found by a remote analyser; a frame's
-    caption is a label too, and the local statistics give shots and black stretches."""
+    caption is a label too, so is an answer to an analyst's question ("posture: kneeling"), and
+    the local statistics give shots and black stretches."""
 
     noun: str  # in a timeline row's or a search result's name ("text: EXIT")
 
@@ -56,14 +57,15 @@ class LabelKind(StrEnum):
     text_line = ("text_line", "text")
     smart_crop = ("smart_crop", "smart crop")
     caption = ("caption", "caption")
+    answer = ("answer", "answer")
     shot = ("shot", "shot")
     black = ("black", "black")
 
 
-# The kinds segments, search and compare know, in the order they list them: the remote ones,
-# then the local statistics' (segments only).
+# The kinds segments, search and compare know, in the order they list them: the remote ones
+# (an Azure OpenAI analysis's answers last), then the local statistics' (segments only).
 LABEL_KINDS = (LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.text_line,
-               LabelKind.dense_caption, LabelKind.caption)
+               LabelKind.dense_caption, LabelKind.caption, LabelKind.answer)
 LOCAL_KINDS = (LabelKind.shot, LabelKind.black)
 SEGMENT_KINDS = LABEL_KINDS + LOCAL_KINDS
 

@@ -3,14 +3,18 @@ analysis (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from services.db import session_scope
 from services.insights.answers import (
     answer_segments,
     answers_table,
+    load_answered,
     load_answers,
     load_usage,
+    questions_document,
+    usage_document,
     usage_totals,
 )
 from services.insights.exports import to_csv
@@ -96,6 +100,34 @@ def test_usage_totals_and_cost(engine):
     assert totals["prompt_tokens"] == 4 * 1500 and totals["completion_tokens"] == 4 * 60
     assert totals["requests"] == 4
     assert totals["cost_usd"] == round((6000 * 0.40 + 240 * 1.60) / 1e6, 6)
+
+
+def test_each_question_is_summarised_for_the_insights_json(engine):
+    """Test the summary per question: frames answered, cannot tell and invalid; the share of
+    yes, the mean of a count and the frames per choice over the answers that kept the rules;
+    and the usage with its cost, the prices, the estimate and the model."""
+    analysis_id = _stored(engine)
+    answered = load_answered(engine, analysis_id, Prices(0.40, 1.60))
+    assert answered is not None and answered.questions == QUESTIONS
+    docs = questions_document(answered)
+    assert [(d["key"], d["type"], d["choices"]) for d in docs] == [
+        ("hat", "yes_no", []), ("people", "count", []),
+        ("posture", "choice", ["standing", "sitting"]), ("board", "text", [])]
+    assert [d["summary"] for d in docs] == [
+        {"frames_answered": 3, "frames_cannot_tell": 1, "frames_invalid": 0,
+         "share_yes": pytest.approx(2 / 3)},
+        {"frames_answered": 3, "frames_cannot_tell": 0, "frames_invalid": 1,
+         "mean": pytest.approx(5 / 3)},
+        {"frames_answered": 3, "frames_cannot_tell": 0, "frames_invalid": 1,
+         "frames_per_choice": {"standing": 2, "sitting": 1}},
+        {"frames_answered": 2, "frames_cannot_tell": 2, "frames_invalid": 0},
+    ]
+    assert usage_document(answered, 0.05) == {
+        "prompt_tokens": 6000, "completion_tokens": 240, "cached_tokens": 4096,
+        "reasoning_tokens": 0, "requests": 4, "cost_usd": 0.002784, "estimated_cost_usd": 0.05,
+        "input_price_per_million": 0.40, "output_price_per_million": 1.60,
+        "models": ["gpt-4.1-mini-2025-04-14"]}
+    assert load_answered(engine, add_analysis(engine), Prices(0.40, 1.60)) is None
 
 
 def test_questions_answers_and_usage_go_with_their_analysis(engine, settings):

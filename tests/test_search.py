@@ -7,7 +7,9 @@ import pytest
 
 from services.db import session_scope
 from services.insights.search import like_pattern, search
-from services.models import Status
+from services.models import AnswerRow, Status
+from services.question_sets import question_rows
+from services.questions import check_answers, parse_questions
 from tests.fixtures.factories import add_analysis, detection_row, frame_row
 from tests.fixtures.library import SALE_LINE, WORD_LINE
 
@@ -89,3 +91,57 @@ def test_results_stay_newest_first_across_many_analyses(engine):
     assert created == sorted(created, reverse=True) and len(every) > 15
     first = search(engine, "tag07", public_url=BASE, min_confidence=0.0, limit=15)
     assert [h.document() for h in first] == [h.document() for h in every[:15]]
+
+
+ASKED = parse_questions([
+    {"key": "posture", "text": "Posture?", "type": "choice", "choices": ["standing", "kneeling"]},
+    {"key": "sign", "text": "What does the sign say?", "type": "text"},
+    {"key": "hat", "text": "Is anyone without a hard hat?", "type": "yes_no"},
+])
+
+
+def _answered(engine, per_frame: dict[int, tuple], refused: int | None = None) -> str:
+    """An Azure OpenAI analysis with the ASKED answers given per frame (posture, sign, hat)."""
+    aid = add_analysis(engine, analyzer="openai", status=Status.succeeded)
+    with session_scope(engine) as session:
+        session.add_all(question_rows(aid, ASKED))
+        for i in range(max(per_frame) + 1):
+            session.add(frame_row(aid, i, remote_analysed=i != refused,
+                                  thumbnail_key=f"analyses/{aid}/thumbs/{i:07d}.jpg"))
+        for i, values in per_frame.items():
+            for answer in check_answers(ASKED, dict(zip(("posture", "sign", "hat"), values,
+                                                        strict=True))):
+                session.add(AnswerRow(analysis_id=aid, frame_index=i, question_key=answer.key,
+                                      number=answer.number, text=answer.text,
+                                      valid=answer.valid))
+    return aid
+
+
+def test_text_answers_and_choices_are_found_as_answer_segments(engine):
+    """Test that search finds a text answer and a choice in any case and script, as segments of
+    consecutive frames with the same answer (a refused frame, not analysed, neither breaks nor
+    joins a run), kind answer, no confidence, linking to the first frame; yes/no answers and
+    answers that broke the rules are not found; --kind answer keeps only them."""
+    aid = _answered(engine, {
+        0: ("standing", "ПОЖАРНЫЙ ВЫХОД", "no"), 1: ("kneeling", "ПОЖАРНЫЙ ВЫХОД", "no"),
+        2: ("kneeling", None, "no"), 4: ("kneeling", "пожарный выход", "yes"),
+        5: ("crawling", "Exit", "no"),
+    }, refused=3)
+    signs = find_in(engine, "пожарный")
+    assert [(h.label, h.start_s, h.end_s, h.frames) for h in signs] == [
+        ("sign: ПОЖАРНЫЙ ВЫХОД", 0.0, 0.04, 2), ("sign: пожарный выход", 0.16, 0.16, 1)]
+    [kneeling] = find_in(engine, "KNEEL")
+    assert kneeling.document() == {
+        "analysis_id": aid, "video": "clip.mp4", "kind": "answer", "label": "posture: kneeling",
+        "start_s": 0.04, "end_s": 0.16, "frames": 3, "max_confidence": None,
+        "link": f"{BASE}/results?analysis={aid}&t=0.04",
+    }
+    assert kneeling.thumbnail_key == f"analyses/{aid}/thumbs/0000001.jpg"
+    assert find_in(engine, "crawling") == []  # not a listed choice: kept, marked invalid
+    assert find_in(engine, "no") == [] and find_in(engine, "yes") == []  # yes/no answers
+    assert [h.label for h in find_in(engine, "exit", kinds=("answer",))] == ["sign: Exit"]
+    assert find_in(engine, "exit", kinds=("caption", "text_line")) == []
+
+
+def find_in(engine, query: str, **kwargs):
+    return search(engine, query, public_url=BASE, min_confidence=0.9, **kwargs)

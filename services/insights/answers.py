@@ -4,28 +4,32 @@ Answers are what a model generated: they carry no confidence, and an answer that
 question's rules (a negative count, a score of 12, a choice not listed) is shown as given and
 marked invalid. Answer segments are runs of consecutive analysed frames with the same answer: a
 run of yes, a run of each choice, a run of a count or score at or above a threshold the analyst
-sets; they merge like label segments (services/insights/segments.py) with kind "answer".
+sets; they merge like label segments (services/insights/segments.py) with kind "answer"
+(LabelKind.answer).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from services.domain import LabelKind
 from services.insights.results import row_tuples
 from services.insights.segments import HIT_COLUMNS, merge_runs, positions
 from services.models import AnswerRow, FrameUsage
+from services.question_sets import load_questions
 from services.questions import YES, Question
 from services.vision.openai_tokens import Prices
 
 ANSWER_COLUMNS = ["frame_index", "question_key", "number", "text", "valid"]
 USAGE_COLUMNS = ["frame_index", "prompt_tokens", "completion_tokens", "cached_tokens",
                  "reasoning_tokens", "model", "region", "request_id"]
-ANSWER_KIND = "answer"
+ANSWER_KIND = LabelKind.answer.value  # the kind of label an answer is (services/domain.py)
 # Default thresholds of the numeric answers' segments: "at least one", "at least half".
 DEFAULT_THRESHOLDS = {"count": 1.0, "score": 5.0}
 
@@ -124,3 +128,65 @@ def answer_segments(questions: tuple[Question, ...], frames: pd.DataFrame,
     analysis_id = str(frames["analysis_id"].iloc[0])
     hits = answer_hits(questions, answers, analysis_id, thresholds)
     return merge_runs(hits, positions(frames, remote_only=True))
+
+
+# --- what the exports add for an Azure OpenAI analysis ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answered:
+    """An analysis's questions, answers and token counts, with the prices its cost is taken at:
+    what answers.csv and the insights JSON add for an Azure OpenAI analysis."""
+
+    questions: tuple[Question, ...]
+    answers: pd.DataFrame  # ANSWER_COLUMNS
+    usage: pd.DataFrame  # USAGE_COLUMNS
+    prices: Prices
+
+
+def load_answered(engine: Engine, analysis_id: str, prices: Prices) -> Answered | None:
+    """The analysis's questions, answers and usage; None when it asked no questions."""
+    questions = load_questions(engine, analysis_id)
+    if not questions:
+        return None
+    return Answered(questions, load_answers(engine, analysis_id),
+                    load_usage(engine, analysis_id), prices)
+
+
+def _summary(question: Question, answers: pd.DataFrame) -> dict[str, object]:
+    """Frames answered, cannot tell and invalid; the share of yes, the mean of the numbers or
+    the frames per choice, over the answers that kept the rules and said something."""
+    broke = answers["valid"].map(_broke_rules).astype(bool)
+    kept = answers[~broke]
+    said = kept[kept["number"].notna() | kept["text"].notna()]
+    summary: dict[str, object] = {"frames_answered": len(said),
+                                  "frames_cannot_tell": len(kept) - len(said),
+                                  "frames_invalid": int(broke.sum())}
+    if question.type == "yes_no":
+        summary["share_yes"] = round(float((said["text"] == YES).mean()), 6) if len(said) \
+            else None
+    elif question.type == "choice":
+        summary["frames_per_choice"] = {c: int((said["text"] == c).sum())
+                                        for c in question.choices}
+    elif question.type != "text":
+        summary["mean"] = round(float(said["number"].astype(float).mean()), 6) if len(said) \
+            else None
+    return summary
+
+
+def questions_document(answered: Answered) -> list[dict[str, object]]:
+    """The insights JSON's "questions": each question as asked, with its summary."""
+    return [{"key": q.key, "text": q.text, "type": q.type, "choices": list(q.choices),
+             "summary": _summary(q, answered.answers[answered.answers["question_key"] == q.key])}
+            for q in answered.questions]
+
+
+def usage_document(answered: Answered, estimated_cost: float) -> dict[str, object]:
+    """The insights JSON's "usage": the tokens the service counted, their cost at the prices
+    given, the prices, the estimate made before the run and the models that answered."""
+    models = sorted({str(m) for m in answered.usage["model"] if isinstance(m, str) and m})
+    return {**usage_totals(answered.usage, answered.prices),
+            "estimated_cost_usd": estimated_cost,
+            "input_price_per_million": answered.prices.input_per_million,
+            "output_price_per_million": answered.prices.output_per_million,
+            "models": models}

@@ -1,10 +1,18 @@
-"""Search every analysis for a word: labels, OCR text and captions, answered as label segments.
+"""Search every analysis for a word: labels, OCR text, captions, and the text and choice answers
+of Azure OpenAI analyses ("posture: kneeling", kind answer), answered as label segments.
 
 Portable SQL only: `lower(column) LIKE :pattern` with the wildcards of the query escaped (SQL
 Server also treats `[` as one), so the same statement runs on SQLite, PostgreSQL and Azure SQL.
 A pattern with a leading wildcard cannot use a b-tree index, so the match is one scan of the
-detection rows; the joins back to frames use the (analysis_id, frame_index) indexes. The
-benchmark (bench/search.py) times it on 100 analyses and 60,000 detections.
+detection rows (and of the answer rows); the joins back to frames use the (analysis_id,
+frame_index) indexes. The benchmark (bench/search.py) times it on 100 analyses and 60,000
+detections.
+
+An answer is found by its text: the answers of text and choice questions that kept the question's
+rules (yes/no answers would match "no" everywhere; numbers have no words). It is labelled
+"<question key>: <answer>", so a run of frames with the same answer is one segment, as in the
+results page's answer segments; answers carry no confidence, so the minimum confidence passes
+them all.
 
 Case folding is the database's lower(): Unicode-aware on SQLite (services/db.py gives it one)
 and on PostgreSQL with a UTF-8 locale (a C-locale database folds ASCII only); SQL Server's LOWER()
@@ -25,12 +33,13 @@ from services.domain import LABEL_KINDS, LabelKind
 from services.insights.links import results_link
 from services.insights.results import row_tuples
 from services.insights.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
-from services.models import Analysis, Detection, Frame, Video
+from services.models import Analysis, AnalysisQuestion, AnswerRow, Detection, Frame, Video
 
 ESCAPE = "\\"
 DEFAULT_LIMIT = 50
 _FIRST_CHUNK = 8
 _CHUNK = 200  # analyses per IN list at most: far below SQL Server's 2,100 parameters
+TEXT_QUESTION_TYPES = ("text", "choice")  # the questions whose answers are words to find
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
           min_confidence: float) -> pd.DataFrame:
     """Detections and captions that match, at the minimum confidence (HIT_COLUMNS)."""
     queries = []
-    detection_kinds = [k for k in kinds if k != LabelKind.caption]
+    detection_kinds = [k for k in kinds if k not in (LabelKind.caption, LabelKind.answer)]
     if detection_kinds:
         queries.append(
             sa.select(col(Detection.analysis_id), col(Detection.kind), col(Detection.label),
@@ -94,7 +103,23 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
     with engine.connect() as conn:
         for query in queries:
             rows += row_tuples(conn.execute(query))
+        if LabelKind.answer in kinds:
+            rows += [(aid, LabelKind.answer.value, f"{key}: {text}", frame_index, None)
+                     for aid, key, text, frame_index in conn.execute(_answer_query(pattern))]
     return pd.DataFrame(rows, columns=HIT_COLUMNS)
+
+
+def _answer_query(pattern: str):
+    """(analysis id, question key, answer, frame index) of the matching text and choice answers
+    that kept their question's rules."""
+    question = sa.and_(col(AnalysisQuestion.analysis_id) == AnswerRow.analysis_id,
+                       col(AnalysisQuestion.key) == AnswerRow.question_key)
+    return (sa.select(col(AnswerRow.analysis_id), col(AnswerRow.question_key),
+                      col(AnswerRow.text), col(AnswerRow.frame_index))
+            .join(AnalysisQuestion, question)
+            .where(col(AnalysisQuestion.type).in_(TEXT_QUESTION_TYPES),
+                   col(AnswerRow.valid) == True,  # noqa: E712 - SQL, not Python
+                   col(AnswerRow.text).is_not(None), _matches(AnswerRow.text, pattern)))
 
 
 def _analyses(engine: Engine) -> list[tuple[str, datetime, str]]:
@@ -123,8 +148,9 @@ def _positions(engine: Engine, analysis_ids: list[str]) -> pd.DataFrame:
 
 def search(engine: Engine, query: str, *, public_url: str, min_confidence: float,
            kinds: tuple[str, ...] = LABEL_KINDS, limit: int = DEFAULT_LIMIT) -> list[SearchResult]:
-    """Segments whose label, OCR text or caption contains `query` (any case), newest analyses
-    first and in time order within one; at most `limit`. An empty query finds nothing."""
+    """Segments whose label, OCR text, caption or text answer contains `query` (any case),
+    newest analyses first and in time order within one; at most `limit`. An empty query finds
+    nothing."""
     if not query.strip() or limit < 1:
         return []
     unknown = [k for k in kinds if k not in LABEL_KINDS]
