@@ -10,13 +10,15 @@ from services.domain import (
     DEFAULT_VISION_FEATURES,
     MAX_SAMPLE_FPS,
     AnalyzerKind,
+    Export,
     Feature,
     features_text,
     parse_features,
     stored_features,
 )
+from services.insights.exports import downloads
 from tests.fixtures.apptest import app
-from tests.fixtures.factories import add_video
+from tests.fixtures.factories import add_video, analysis_row, video_row
 
 
 def _analyze_parses(*args: str) -> bool:
@@ -94,3 +96,13 @@ def test_features_are_parsed_and_stored_in_one_place(tmp_path):
         with pytest.raises(SettingsError, match=f"AZURE_VISION_FEATURES.*{words}"):
             load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path), "AZURE_VISION_FEATURES": raw},
                           dotenv=None)
+
+
+def test_the_results_page_and_the_cli_export_the_same_files():
+    """Test that the results page's downloads and `cli.py export`'s options are the Export
+    members: a new export is one member."""
+    video = video_row()
+    files = downloads(analysis_row(video.id), video, None, None, 0.5)  # made only when clicked
+    assert [(f.name, f.mime) for f in files] == [(e.file_name, e.mime) for e in Export]
+    args = build_parser("test").parse_args(["export", "a1", *(f"--{e}=out.{e}" for e in Export)])
+    assert [getattr(args, e) for e in Export] == [f"out.{e}" for e in Export]

@@ -2,14 +2,15 @@
 
 frames.csv, detections.csv and segments.csv, and the insights JSON (one document holding the
 video, the analysis settings, every frame with its detections, and the segments; its schema is
-in the README). Each takes the rows already loaded, so the page reuses what it has drawn.
+in the README): services.domain.Export names them. Each takes the rows already loaded, so the
+page reuses what it has drawn.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
+from services.domain import Export
 from services.insights.results import (
+    DETECTION_COLUMNS,
     FRAME_TABLE_COLUMNS,
     TAG_SEPARATOR,
     detections_table,
@@ -36,12 +39,9 @@ if TYPE_CHECKING:
 # this module alone stays cheap (a fresh import of the services is timed by bench/startup.py).
 
 FRAMES_CSV_COLUMNS = FRAME_TABLE_COLUMNS
-DETECTIONS_CSV_COLUMNS = [
-    "analysis_id", "frame_index", "timestamp_s", "kind", "label", "confidence", "x", "y", "w", "h",
-]
+DETECTIONS_CSV_COLUMNS = DETECTION_COLUMNS
 SEGMENTS_CSV_COLUMNS = SEGMENT_COLUMNS
 INSIGHTS_SCHEMA = "framewise.insights/1"
-EXPORTS = ("frames", "detections", "segments", "json")  # what `cli.py export` can write
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -68,7 +68,7 @@ def frames_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: f
 
 
 def detections_csv(detections: pd.DataFrame, min_confidence: float) -> bytes:
-    return to_csv(detections_table(detections, min_confidence)[DETECTIONS_CSV_COLUMNS])
+    return to_csv(detections_table(detections, min_confidence))  # DETECTIONS_CSV_COLUMNS
 
 
 def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float) -> bytes:
@@ -173,38 +173,39 @@ class Download:
     make: Callable[[], bytes]
 
 
+def make_export(export: Export, analysis: Analysis, video: Video | None, frames: pd.DataFrame,
+                detections: pd.DataFrame, min_confidence: float) -> bytes:
+    """One export's bytes from rows already loaded; the insights JSON needs the video."""
+    if export is Export.frames:
+        return frames_csv(frames, detections, min_confidence)
+    if export is Export.detections:
+        return detections_csv(detections, min_confidence)
+    if export is Export.segments:
+        return segments_csv(frames, detections, min_confidence)
+    if video is None:
+        raise ValueError("the video of this analysis was deleted")
+    return insights_json(analysis, video, frames, detections, min_confidence)
+
+
 def downloads(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
               min_confidence: float) -> list[Download]:
     """The files `cli.py export` writes, from the rows the page already loaded."""
-    return [
-        Download("frames.csv", "text/csv",
-                 partial(frames_csv, frames, detections, min_confidence)),
-        Download("detections.csv", "text/csv", partial(detections_csv, detections, min_confidence)),
-        Download("segments.csv", "text/csv",
-                 partial(segments_csv, frames, detections, min_confidence)),
-        Download("insights.json", "application/json",
-                 partial(insights_json, analysis, video, frames, detections, min_confidence)),
-    ]
+    return [Download(export.file_name, export.mime,
+                     partial(make_export, export, analysis, video, frames, detections,
+                             min_confidence))
+            for export in Export]
 
 
 def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
-                 which: tuple[str, ...] = EXPORTS) -> dict[str, bytes]:
-    """The bytes of each export asked for (names from EXPORTS), read from the database once."""
+                 which: Iterable[Export | str] = tuple(Export)) -> dict[Export, bytes]:
+    """The bytes of each export asked for (Export members or names), read from the database
+    once."""
+    try:
+        asked = [Export(name) for name in which]
+    except ValueError as exc:
+        raise ValueError(f"unknown export: {exc}") from None
     frames = load_frames(engine, analysis.id)
     detections = load_detections(engine, analysis.id)
-    made: dict[str, bytes] = {}
-    for name in which:
-        if name == "frames":
-            made[name] = frames_csv(frames, detections, min_confidence)
-        elif name == "detections":
-            made[name] = detections_csv(detections, min_confidence)
-        elif name == "segments":
-            made[name] = segments_csv(frames, detections, min_confidence)
-        elif name == "json":
-            video = get_video(engine, analysis.video_id)
-            if video is None:
-                raise ValueError("the video of this analysis was deleted")
-            made[name] = insights_json(analysis, video, frames, detections, min_confidence)
-        else:
-            raise ValueError(f"unknown export {name!r}")
-    return made
+    video = get_video(engine, analysis.video_id) if Export.json in asked else None
+    return {export: make_export(export, analysis, video, frames, detections, min_confidence)
+            for export in asked}

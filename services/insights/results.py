@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from services.domain import LabelKind
 from services.models import Detection, Frame
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def tags_per_frame(detections: pd.DataFrame, min_confidence: float) -> pd.Series
     """Tag names per frame index at the threshold, strongest first, joined by TAG_SEPARATOR."""
     import pandas as pd
 
-    tags = confident(detections[detections["kind"] == "tag"], min_confidence)
+    tags = confident(detections[detections["kind"] == LabelKind.tag], min_confidence)
     if tags.empty:
         return pd.Series(dtype="object")
     tags = tags.sort_values(["frame_index", "confidence"], ascending=[True, False])
@@ -122,7 +123,7 @@ def frames_table(
     found = confident(detections, min_confidence)
     analysed = table["remote_analysed"].fillna(False).astype(bool)
     per_kind = found.groupby(["frame_index", "kind"]).size().unstack(fill_value=0)
-    for kind, column in (("person", "people_count"), ("object", "object_count")):
+    for kind, column in ((LabelKind.person, "people_count"), (LabelKind.object, "object_count")):
         counts = per_kind[kind] if kind in per_kind else pd.Series(dtype="int64")
         values = table["frame_index"].map(counts).fillna(0).astype("Int64")
         table[column] = values.where(analysed, pd.NA)

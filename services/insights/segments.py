@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from services.insights.labels import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS
+from services.domain import LABEL_KINDS, LOCAL_KINDS, SEGMENT_KINDS, LabelKind
 from services.insights.results import confident, passes
 
 if TYPE_CHECKING:
@@ -115,11 +115,12 @@ def label_hits(
 
     found = confident(detections[detections["kind"].isin(kinds)], min_confidence)
     parts = [found[HIT_COLUMNS]]
-    if "caption" in kinds:
+    if LabelKind.caption in kinds:
         caps = frames[frames["caption"].notna() & passes(frames["caption_confidence"],
                                                          min_confidence)]
         parts.append(pd.DataFrame({
-            "analysis_id": caps["analysis_id"], "kind": "caption", "label": caps["caption"],
+            "analysis_id": caps["analysis_id"], "kind": LabelKind.caption.value,
+            "label": caps["caption"],
             "frame_index": caps["frame_index"], "confidence": caps["caption_confidence"],
         }))
     parts = [p for p in parts if not p.empty]
@@ -146,10 +147,11 @@ def local_segments(frames: pd.DataFrame) -> pd.DataFrame:
     shots = frames.dropna(subset=["shot_index"])
     black = frames[frames["is_black"].fillna(False).astype(bool)]
     hits = pd.concat([
-        pd.DataFrame({"analysis_id": shots["analysis_id"], "kind": "shot",
+        pd.DataFrame({"analysis_id": shots["analysis_id"], "kind": LabelKind.shot.value,
                       "label": "shot " + (shots["shot_index"].astype(int) + 1).astype(str),
                       "frame_index": shots["frame_index"], "confidence": float("nan")}),
-        pd.DataFrame({"analysis_id": black["analysis_id"], "kind": "black", "label": "black",
+        pd.DataFrame({"analysis_id": black["analysis_id"], "kind": LabelKind.black.value,
+                      "label": "black",
                       "frame_index": black["frame_index"], "confidence": float("nan")}),
     ], ignore_index=True)
     return merge_runs(hits, positions(frames, remote_only=False))
