@@ -42,7 +42,14 @@ from azure.storage.blob import (
 
 from services.config import Settings
 from services.credentials import default_credential
-from services.storage.base import CHUNK, BlobTooLarge, Readable, StorageError, check_key
+from services.storage.base import (
+    CHUNK,
+    BlobTooLarge,
+    Readable,
+    StorageError,
+    check_key,
+    delete_listed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +228,7 @@ class AzureBlobStore:
                 # a missing blob is not an error, as in LocalBlobStore
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = self.list(prefix)
-        for key in keys:
-            self.delete(key)
-        return len(keys)
+        return delete_listed(self, prefix)
 
     def list(self, prefix: str = "") -> list[str]:
         if prefix:

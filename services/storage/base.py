@@ -64,13 +64,23 @@ class BlobStore(Protocol):
         """Remove the blob; a missing blob is not an error."""
         ...
 
-    def delete_prefix(self, prefix: str) -> int: ...
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob under the prefix (delete_listed); returns how many."""
+        ...
 
     def list(self, prefix: str = "") -> list[str]: ...
 
     def url_for_playback(self, key: str, expires_minutes: int = 60) -> str | None:
         """A short-lived read-only URL the browser can stream, or None (serve the bytes instead)."""
         ...
+
+
+def delete_listed(store: BlobStore, prefix: str) -> int:
+    """Delete each blob store.list(prefix) names; how many: every store's delete_prefix."""
+    keys = store.list(prefix)
+    for key in keys:
+        store.delete(key)
+    return len(keys)
 
 
 VIDEOS = "videos/"  # the folder of uploaded videos, and of videos copied into storage

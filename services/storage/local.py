@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from services.storage.base import CHUNK, BlobTooLarge, Readable, check_key
+from services.storage.base import CHUNK, BlobTooLarge, Readable, check_key, delete_listed
 from services.storage.temp import sweep_files
 
 TEMP_PREFIX = ".upload-"  # half-written files; never listed, swept when a worker starts
@@ -72,15 +72,13 @@ class LocalBlobStore:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = self.list(prefix)
-        for key in keys:
-            self.delete(key)
+        count = delete_listed(self, prefix)
         if prefix:
             # Drop the emptied folders too; the prefix was vetted like a key, so it stays inside.
             folder = self.root / check_key(prefix).rstrip("/")
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
-        return len(keys)
+        return count
 
     def list(self, prefix: str = "") -> list[str]:
         if prefix:
