@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image
 
 from services.credentials import default_credential
-from services.domain import LabelKind
+from services.domain import AnalyzerKind, LabelKind
 from services.questions import (
     Question,
     check_answers,
@@ -170,7 +170,7 @@ def _usage(body: dict[str, Any], headers: Any) -> TokenUsage:
 class OpenAIAnalyzer:
     """The question set on each frame; thread-safe, `concurrency` callers at once."""
 
-    name = "openai"
+    name = AnalyzerKind.openai
 
     def __init__(self, endpoint: str, *, api_key: str | Callable[[], str],
                  options: OpenAIOptions, throttle: EndpointThrottle | None = None):
