@@ -15,11 +15,48 @@ from services.analysis.progress import frames_failed
 from services.analysis.retry import RetryRefused, retry_analysis
 from services.analysis.worker import Worker
 from services.context import Services
-from services.domain import AnalyzerKind, parse_features
+from services.domain import AnalyzerKind, Feature, parse_features
+from services.insights.answers import load_usage, usage_totals
 from services.library import video_info
 from services.logmask import SecretMask
-from services.models import Status
+from services.models import Analysis, Status
+from services.questions import Question, QuestionError, load_questions_file
 from services.upload.ingest import ingest_video
+from services.vision.openai_chat import frame_estimate, frame_prices
+
+
+def _features(args, analyzer: AnalyzerKind, settings) -> tuple[Feature, ...]:
+    """--features for Azure AI Vision; for Azure OpenAI the caption and tags it asks for."""
+    if analyzer is AnalyzerKind.openai:
+        if args.features:
+            raise UsageError("--features is for --analyzer azure; with --analyzer openai use "
+                             "--no-caption and --no-tags")
+        return tuple(f for f, off in ((Feature.caption, args.no_caption),
+                                      (Feature.tags, args.no_tags)) if not off)
+    if args.no_caption or args.no_tags:
+        raise UsageError("--no-caption and --no-tags are for --analyzer openai")
+    try:
+        features = parse_features(args.features) if args.features else ()
+    except ValueError as exc:
+        raise UsageError(f"--features {exc}") from None
+    if analyzer is AnalyzerKind.azure and not features:  # the features are Azure AI Vision's
+        features = settings.vision_features
+    return features
+
+
+def _questions(args, analyzer: AnalyzerKind) -> tuple[Question, ...]:
+    """The questions file's questions (Azure OpenAI only), checked before anything is stored."""
+    if analyzer is not AnalyzerKind.openai:
+        if args.questions:
+            raise UsageError("--questions is for --analyzer openai")
+        return ()
+    if not args.questions:
+        raise UsageError("--analyzer openai needs --questions FILE (a JSON list of {key, text, "
+                         "type, choices})")
+    try:
+        return load_questions_file(args.questions)
+    except QuestionError as exc:
+        raise UsageError(f"--questions {args.questions}: {exc}") from None
 
 
 def cmd_analyze(args, services: Services) -> int:
@@ -30,12 +67,9 @@ def cmd_analyze(args, services: Services) -> int:
     analyzer = AnalyzerKind(args.analyzer) if args.analyzer else settings.analyzer
     if not settings.analyzer_ready(analyzer):
         raise UsageError(f"--analyzer {analyzer} needs {analyzer.endpoint_setting} to be set")
-    try:
-        features = parse_features(args.features) if args.features else ()
-    except ValueError as exc:
-        raise UsageError(f"--features {exc}") from None
-    if analyzer is AnalyzerKind.azure and not features:  # the features are Azure AI Vision's
-        features = settings.vision_features
+    # Every option is checked before the video is stored: a refusal leaves nothing behind.
+    features = _features(args, analyzer, settings)
+    questions = _questions(args, analyzer)
     with path.open("rb") as stream:
         # The page's checks and messages: suffix and size before a byte is copied, then probe.
         video = ingest_video(
@@ -43,16 +77,23 @@ def cmd_analyze(args, services: Services) -> int:
             uploaded_by=LOCAL_USER, max_bytes=settings.max_upload_mb * 1024 * 1024,
             size=path.stat().st_size,
         )
+    tokens = None
+    if questions:  # priced per token: one frame's estimate at the size it is sent
+        tokens = (frame_estimate(settings, video.width, video.height, questions,
+                                 caption=Feature.caption in features,
+                                 tags=Feature.tags in features), frame_prices(settings))
     plan = estimate(
         video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
-        price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive,
+        price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive, tokens=tokens,
     )
     analysis = jobs.queue_analysis(
         services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
         sample_fps=args.fps, max_frames=args.max_frames, frames_planned=plan.frames,
         features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
+        questions=questions,
     )
-    print(f"queued analysis {analysis.id}: {plan.frames} frames", file=sys.stderr)
+    cost = f"; at most {plan.cost:.4f} USD ({plan.prompt_tokens} prompt tokens)" if tokens else ""
+    print(f"queued analysis {analysis.id}: {plan.frames} frames{cost}", file=sys.stderr)
     return _run_and_report(services, analysis.id, args.no_wait)
 
 
@@ -98,6 +139,8 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
         "transactions": final.transactions,
         "truncated": final.truncated,
     }
+    if final.analyzer is AnalyzerKind.openai:
+        summary |= _tokens(services, final)
     if final.error_message:
         # Our analysers scrub their messages; mask again, as a message may quote anything.
         error = SecretMask(settings.secrets()).mask(final.error_message)
@@ -112,3 +155,13 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
     if no_wait:  # queued: a worker (the server's, say) may already be running it, or be done
         return 0 if final.status != Status.failed else 1
     return 0 if final.status in (Status.succeeded, Status.queued) else 1
+
+
+def _tokens(services: Services, analysis: Analysis) -> dict[str, object]:
+    """Azure OpenAI: the tokens the service counted, the estimate, and the cost at the settings'
+    prices."""
+    totals = usage_totals(load_usage(services.engine, analysis.id),
+                          frame_prices(services.settings))
+    return {"prompt_tokens": totals["prompt_tokens"],
+            "completion_tokens": totals["completion_tokens"],
+            "estimated_cost_usd": analysis.estimated_cost, "cost_usd": totals["cost_usd"]}

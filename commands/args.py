@@ -59,7 +59,14 @@ def _add_analysis_commands(sub) -> None:
     p.add_argument("--analyzer", choices=[kind.value for kind in AnalyzerKind])
     p.add_argument("--fps", type=_fps, default=1.0, help="frames sampled per second")
     p.add_argument("--max-frames", type=_positive_int)
-    p.add_argument("--features", help="Azure features, comma-separated (default from settings)")
+    p.add_argument("--features", help="Azure AI Vision features, comma-separated (default from "
+                   "settings)")
+    p.add_argument("--questions", metavar="FILE",
+                   help="--analyzer openai: the questions asked of every frame, a JSON list of "
+                        "{key, text, type, choices} (required for openai)")
+    p.add_argument("--no-caption", action="store_true",
+                   help="--analyzer openai: no caption per frame")
+    p.add_argument("--no-tags", action="store_true", help="--analyzer openai: no tags per frame")
     p.add_argument("--adaptive", action="store_true",
                    help="send to Azure only on new shots, motion, or every "
                         f"{ADAPTIVE_EVERY_S:g} s")
