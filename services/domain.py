@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _member(cls: type[_E], value: str, **attributes: object) -> _E:
+    """A member of a StrEnum below whose members carry attributes: the body of its __new__
+    (whose defaults only let mypy accept a look-up by value, `AnalyzerKind("azure")`)."""
+    member = str.__new__(cls, value)
+    member._value_ = value
+    for name, attribute in attributes.items():
+        setattr(member, name, attribute)
+    return member
 
 
 class AnalyzerKind(StrEnum):
@@ -21,15 +34,11 @@ class AnalyzerKind(StrEnum):
     endpoint_setting: str | None  # the setting that turns it on; None: always on
     key_setting: str | None  # its key's setting (without one: Entra ID, a managed identity)
 
-    # The defaults only let mypy accept a look-up by value, `AnalyzerKind("azure")`.
     def __new__(cls, value: str, label: str = "", finds: str = "", cloud: bool = False,
                 endpoint_setting: str | None = None,
                 key_setting: str | None = None) -> AnalyzerKind:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label, member.finds, member.cloud = label, finds, cloud
-        member.endpoint_setting, member.key_setting = endpoint_setting, key_setting
-        return member
+        return _member(cls, value, label=label, finds=finds, cloud=cloud,
+                       endpoint_setting=endpoint_setting, key_setting=key_setting)
 
     local = ("local", "Local", "image statistics, free")
     azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
@@ -46,9 +55,7 @@ class LabelKind(StrEnum):
     noun: str  # in a timeline row's or a search result's name ("text: EXIT")
 
     def __new__(cls, value: str, noun: str = "") -> LabelKind:
-        member = str.__new__(cls, value)
-        member._value_, member.noun = value, noun
-        return member
+        return _member(cls, value, noun=noun)
 
     person = ("person", "person")
     object = ("object", "object")
@@ -76,9 +83,7 @@ class Feature(StrEnum):
     label: str
 
     def __new__(cls, value: str, label: str = "") -> Feature:
-        member = str.__new__(cls, value)
-        member._value_, member.label = value, label
-        return member
+        return _member(cls, value, label=label)
 
     tags = ("tags", "Tags")
     caption = ("caption", "Caption")
@@ -130,9 +135,7 @@ class Export(StrEnum):
     about: str  # what is in it, for `cli.py export --help`
 
     def __new__(cls, value: str, file_name: str = "", mime: str = "", about: str = "") -> Export:
-        member = str.__new__(cls, value)
-        member._value_, member.file_name, member.mime, member.about = value, file_name, mime, about
-        return member
+        return _member(cls, value, file_name=file_name, mime=mime, about=about)
 
     frames = ("frames", "frames.csv", "text/csv", "one row per frame")
     detections = ("detections", "detections.csv", "text/csv", "one row per detection")

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.domain import LabelKind
+from services.domain import AnalyzerKind, LabelKind
 from services.questions import Answer
 from services.video.frames import SampledFrame
 from services.vision.ratelimit import Cancelled
@@ -81,7 +81,7 @@ class FrameRefused(AnalyzerError):
 class Analyzer(Protocol):
     """A remote analyser: one sampled frame in, a FrameResult out; safe to call from threads."""
 
-    name: str
+    name: AnalyzerKind  # its Analysis.analyzer
     concurrency: int  # calls the pipeline may have in flight at once
 
     @property
