@@ -13,6 +13,7 @@ from services.context import Services
 from services.insights import answers as model_answers
 from services.insights import results
 from services.insights import segments as label_segments
+from services.question_sets import load_questions
 from services.upload.ingest import unregistered_videos
 from services.vision.azure import cached_azure_answers
 
@@ -29,9 +30,16 @@ def detections(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFram
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: float):
-    """The analysis's label segments at this minimum confidence (services.insights.segments)."""
-    return label_segments.segments(frames(_engine, analysis_id, frames_done),
-                                   detections(_engine, analysis_id, frames_done), min_confidence)
+    """The analysis's label segments at this minimum confidence (services.insights.segments),
+    and the runs of its answers when it asked questions (services.insights.answers)."""
+    shown = frames(_engine, analysis_id, frames_done)
+    labels = label_segments.segments(shown, detections(_engine, analysis_id, frames_done),
+                                     min_confidence)
+    asked = load_questions(_engine, analysis_id)
+    if not asked:
+        return labels
+    runs = model_answers.answer_segments(asked, shown, answers(_engine, analysis_id, frames_done))
+    return pd.concat([labels, runs], ignore_index=True) if not labels.empty else runs
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -26,7 +26,8 @@ from components.timeline import (
 from services.domain import LOCAL_KINDS, SEGMENT_KINDS, LabelKind
 from services.insights.links import label_key, parse_label_key
 
-REMOTE_DEFAULT = [LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.text_line]
+REMOTE_DEFAULT = [LabelKind.answer, LabelKind.tag, LabelKind.object, LabelKind.person,
+                  LabelKind.text_line]
 LOCAL_DEFAULT = list(LOCAL_KINDS)
 
 

@@ -109,3 +109,6 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     assert any("answer" in t.columns and "brightness" in " ".join(map(str, t["answer"]))
                for t in tables)
     assert any(list(t.columns) == ["question", "answer", "note"] for t in tables)
+    # The answers' runs are label segments: "level ≥ 1" over every frame (counts 3, 3, 1, 1).
+    selected = next(s for s in at.selectbox if s.label == "Selected label")
+    assert any("level ≥ 1" in selected.format_func(o) for o in selected.options)
