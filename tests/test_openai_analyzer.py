@@ -154,3 +154,16 @@ def test_the_result_cache_answers_the_same_frame_and_questions_at_no_cost(openai
                            options=other, throttle=EndpointThrottle(100.0))
     CachedAnalyzer(fresh, store, "a" * 64).analyze(frame(180))
     assert len(openai_emulator.seen) == 2
+
+
+def test_requests_are_paced_for_the_size_of_the_frames_sent(openai_emulator):
+    """Test that the rate follows the deployment's TPM for the frames actually sent: 4:3
+    frames cost more image tokens than 16:9 ones, so fewer go out a second."""
+    chat = analyzer(openai_emulator, tpm=600_000, rpm=100_000)
+    wide = chat.estimate(1280, 720).budget
+    chat.analyze(frame(100, size=(1280, 720)))
+    assert chat.throttle.rate == pytest.approx(0.95 * 600_000 / wide / 60)
+    tall = chat.estimate(1280, 960).budget
+    chat.analyze(frame(100, size=(1280, 960), index=1))
+    assert tall > wide
+    assert chat.throttle.rate == pytest.approx(0.95 * 600_000 / tall / 60)

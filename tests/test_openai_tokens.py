@@ -19,6 +19,7 @@ from services.vision.openai_tokens import (
     ((1280, 720), "gpt-4o", 1105),  # 3 x 2 tiles: 85 + 6 x 170 (DESIGN.md)
     ((1280, 720), "gpt-4.1-nano", 2264),  # 920 patches x 2.46
     ((1920, 1080), "gpt-4.1-mini", 2443),  # 2040 patches > 1536: scaled to 52 x 29
+    ((1280, 960), "gpt-4.1-mini", 1944),  # 1200 x 1.62 exactly (floats make it 1,945)
     ((4096, 8192), "gpt-4o", 1105),  # into 2048, short side 768: 2 x 3 tiles
 ])
 def test_image_tokens_follow_the_documented_rules(size, model, tokens):

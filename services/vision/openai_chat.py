@@ -59,7 +59,9 @@ SYSTEM_PROMPT = (
     "Answer each question from the picture alone. If the picture does not show enough to "
     "answer, say cannot_tell (or null for numbers and text): never guess."
 )
-HEADROOM = 0.9  # aim under the deployment's limits: its windows are short (1 to 10 s)
+# Aim a little under the deployment's limits: they are enforced over short windows (1 to 10 s),
+# and a thread scheduled late can bunch two requests.
+HEADROOM = 0.95
 JPEG_QUALITY = 85
 NO_ANSWER = "no answer yet"
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -188,14 +190,15 @@ class OpenAIAnalyzer:
         self._schema = response_schema(options.questions, caption=options.caption,
                                        tags=options.tags)
         self._prompt = questions_prompt(options.questions)
-        self._max_rate = self._rate_for(estimate_frame(
-            1280, 720, model=options.model, prompt_text=SYSTEM_PROMPT + self._prompt,
-            max_side=options.max_side, max_completion_tokens=options.max_completion_tokens))
-        self.throttle = throttle or endpoint_throttle(f"{self.endpoint}#{options.deployment}",
-                                                      self._max_rate)
-        self.throttle.set_ceiling(self._max_rate)
-        self._clock = self.throttle.clock
+        # The schema is part of the prompt the service counts (structured outputs).
+        self._prompt_text = SYSTEM_PROMPT + self._prompt + json.dumps(self._schema)
         self._lock = threading.Lock()
+        self._processes = 1
+        self._paced_for: tuple[int, int] = (1280, 720)  # until the first frame says otherwise
+        self.throttle = throttle or endpoint_throttle(f"{self.endpoint}#{options.deployment}",
+                                                      self._ceiling())
+        self.throttle.set_ceiling(self._ceiling())
+        self._clock = self.throttle.clock
         self.attempts = 0
 
     @classmethod
@@ -224,8 +227,21 @@ class OpenAIAnalyzer:
             concurrency=settings.openai_concurrency, give_up_s=settings.openai_give_up_seconds)
         return cls(settings.openai_endpoint, api_key=api_key, options=options)
 
-    def _rate_for(self, estimate: FrameEstimate) -> float:
-        return HEADROOM * request_rate(self.options.tpm, self.options.rpm, estimate.budget)
+    def _ceiling(self) -> float:
+        """Requests per second this process may send: the deployment's TPM and RPM for requests
+        of the size being sent (each budgeted at its estimate), shared between processes."""
+        budget = self.estimate(*self._paced_for).budget
+        rate = request_rate(self.options.tpm, self.options.rpm, budget)
+        return share_rate(rate, self._processes, HEADROOM)
+
+    def _pace_for(self, width: int, height: int) -> None:
+        """Frames of another size cost other tokens: pace for the frames being sent."""
+        with self._lock:
+            if (width, height) == self._paced_for:
+                return
+            self._paced_for = (width, height)
+            ceiling = self._ceiling()
+        self.throttle.set_ceiling(ceiling)
 
     def close(self) -> None:
         self._client.close()
@@ -237,7 +253,10 @@ class OpenAIAnalyzer:
                 f"{o.caption}|{o.tags}|{questions_to_json(o.questions)}")
 
     def share_rate(self, processes: int) -> None:
-        self.throttle.set_ceiling(share_rate(self._max_rate / HEADROOM, processes, HEADROOM))
+        with self._lock:
+            self._processes = max(1, processes)
+            ceiling = self._ceiling()
+        self.throttle.set_ceiling(ceiling)
 
     def waiting(self) -> WaitState | None:
         pushback = self.throttle.pushback()
@@ -251,8 +270,7 @@ class OpenAIAnalyzer:
 
     def estimate(self, width: int, height: int) -> FrameEstimate:
         return estimate_frame(width, height, model=self.options.model,
-                              prompt_text=SYSTEM_PROMPT + self._prompt,
-                              max_side=self.options.max_side,
+                              prompt_text=self._prompt_text, max_side=self.options.max_side,
                               max_completion_tokens=self.options.max_completion_tokens)
 
     def from_raw(self, raw: bytes, frame: SampledFrame) -> FrameResult:
@@ -262,6 +280,7 @@ class OpenAIAnalyzer:
         return result
 
     def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
+        self._pace_for(frame.width, frame.height)
         url, _, _ = _data_url(frame, self.options.max_side)
         raw, headers = self._send(url, stop)
         return parse_answer(raw, self.options.questions, headers)

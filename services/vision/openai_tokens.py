@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 PATCH = 32
 MAX_PATCHES = 1536
@@ -54,7 +55,9 @@ def image_tokens(width: int, height: int, model: str, detail: str = "high") -> i
     """Prompt tokens of one image of this size for this model."""
     family = _family(model)
     if family is not None:
-        return math.ceil(_patches(width, height) * PATCH_MULTIPLIERS[family])
+        # Exact decimal arithmetic: in floats 1200 x 1.62 is 1944.0000000000002 (ceil: 1945).
+        multiplier = Fraction(str(PATCH_MULTIPLIERS[family]))
+        return math.ceil(_patches(width, height) * multiplier)
     if detail == "low":
         return TILE_BASE
     return TILE_BASE + TILE_TOKENS * _tiles(width, height)
