@@ -10,8 +10,9 @@ from services.analysis.jobs import get_analysis
 from services.context import Services
 from services.domain import LABEL_KINDS, Export
 from services.insights.compare import CompareError, compare
-from services.insights.exports import export_files
+from services.insights.exports import analysis_exports, export_files
 from services.insights.search import search
+from services.vision.openai_chat import frame_prices
 
 
 def _min_confidence(args, services: Services) -> float:
@@ -24,13 +25,19 @@ def cmd_export(args, services: Services) -> int:
     analysis = get_analysis(services.engine, args.analysis_id)
     if analysis is None:
         raise UsageError(f"no analysis with id {args.analysis_id}")
+    has = analysis_exports(analysis)
     asked = {export: Path(getattr(args, export)) for export in Export if getattr(args, export)}
-    if not asked:  # no file named: all of them, into the current folder
-        asked = {export: Path(f"{analysis.id}-{export.file_name}") for export in Export}
-    for path in asked.values():  # refuse before writing anything
+    if not asked:  # no file named: all the analysis has, into the current folder
+        asked = {export: Path(f"{analysis.id}-{export.file_name}") for export in has}
+    for export, path in asked.items():  # refuse before writing anything
+        if export not in has and export.analyzer is not None:
+            raise UsageError(f"--{export}: only {export.analyzer.label} analyses have "
+                             f"{export.file_name}; this one used the {analysis.analyzer.label} "
+                             "analyser")
         if not path.parent.is_dir():
             raise UsageError(f"cannot write {path}: no such folder {path.parent}")
-    made = export_files(services.engine, analysis, _min_confidence(args, services), tuple(asked))
+    made = export_files(services.engine, analysis, _min_confidence(args, services), tuple(asked),
+                        prices=frame_prices(services.settings))
     for name, path in asked.items():
         try:
             path.write_bytes(made[name])

@@ -133,15 +133,25 @@ class Export(StrEnum):
     file_name: str
     mime: str
     about: str  # what is in it, for `cli.py export --help`
+    analyzer: AnalyzerKind | None  # only this analyser's analyses have it; None: every one
 
-    def __new__(cls, value: str, file_name: str = "", mime: str = "", about: str = "") -> Export:
-        return _member(cls, value, file_name=file_name, mime=mime, about=about)
+    def __new__(cls, value: str, file_name: str = "", mime: str = "", about: str = "",
+                analyzer: AnalyzerKind | None = None) -> Export:
+        return _member(cls, value, file_name=file_name, mime=mime, about=about,
+                       analyzer=analyzer)
+
+    def made_for(self, analyzer: AnalyzerKind | str) -> bool:
+        """Whether an analysis by this analyser has this export."""
+        return self.analyzer is None or self.analyzer == analyzer
 
     frames = ("frames", "frames.csv", "text/csv", "one row per frame")
     detections = ("detections", "detections.csv", "text/csv", "one row per detection")
     segments = ("segments", "segments.csv", "text/csv", "one row per label segment")
     json = ("json", "insights.json", "application/json",
             "the insights JSON (schema in the README)")
+    answers = ("answers", "answers.csv", "text/csv",
+               "one row per analysed frame, a column per question (Azure OpenAI analyses)",
+               AnalyzerKind.openai)
 
 
 # Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120

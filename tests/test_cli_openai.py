@@ -1,9 +1,12 @@
 """cli.py with the Azure OpenAI analyser as a user runs it, against the chat-completions emulator:
-analyze --questions (the JSON line's tokens and costs, SQLite and PostgreSQL); bad question files
-refused leaving nothing."""
+analyze --questions (the JSON line's tokens and costs), export --answers and the insights JSON's
+questions and usage, search finding text answers and choices (SQLite and PostgreSQL); bad
+question files refused leaving nothing; the question options and answers.csv refused for other
+analysers."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -53,9 +56,11 @@ def last_json(done) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_openai_analyze_reports_tokens_and_cost(env, database_url, openai_emulator, tmp_path):
+def test_openai_analyze_export_and_search(env, database_url, openai_emulator, tmp_path):
     """Test the whole CLI path: analyze --analyzer openai --questions prints the tokens the
-    service counted, the estimate and the cost at the settings' prices."""
+    service counted, the estimate and the cost at the settings' prices; export --answers writes
+    one row per frame with a column per question; search finds a text answer and a choice as
+    answer segments linking to their moment."""
     env = openai_env(env, openai_emulator, database_url)
     video = make_video(tmp_path / "lights.mp4", seconds=8, fps=10, pattern="cuts", cuts=CUTS)
     asked = questions_file(tmp_path, QUESTIONS)
@@ -79,6 +84,54 @@ def test_openai_analyze_reports_tokens_and_cost(env, database_url, openai_emulat
     assert line["estimated_cost_usd"] == stored.estimated_cost == plan.cost >= line["cost_usd"]
     assert stored.parsed_features == ("caption", "tags")
     services.engine.dispose()
+
+    aid = line["analysis_id"]
+    out = tmp_path / "answers.csv"
+    wrote = last_json(cli(env, "export", aid, "--answers", str(out)))
+    assert wrote == {"answers": str(out)}
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0]) == ["frame_index", "timestamp_s", "bright", "level", "tone", "note",
+                             "invalid"]
+    assert [r["tone"] for r in rows] == ["dim"] * 2 + ["dark"] * 2 + ["light"] * 2 + ["white"] * 2
+    assert [r["bright"] for r in rows] == ["no"] * 4 + ["yes"] * 4
+    assert [float(r["timestamp_s"]) for r in rows] == [float(i) for i in range(8)]
+    assert {r["invalid"] for r in rows} == {""}
+    everything = last_json(cli(env, "export", aid))  # no file named: all it has, here
+    assert list(everything) == ["frames", "detections", "segments", "json", "answers"]
+    here = Path(env["FRAMEWISE_DATA_DIR"])
+    assert (here / everything["answers"]).read_bytes() == out.read_bytes()
+    doc = json.loads((here / everything["json"]).read_text(encoding="utf-8"))
+    assert [(q["key"], q["choices"]) for q in doc["questions"]] == [
+        (q["key"], q.get("choices", [])) for q in QUESTIONS]
+    summary = {q["key"]: q["summary"] for q in doc["questions"]}
+    assert summary["bright"] == {"frames_answered": 8, "frames_cannot_tell": 0,
+                                 "frames_invalid": 0, "share_yes": 0.5}
+    assert summary["tone"]["frames_per_choice"] == {"dark": 2, "dim": 2, "light": 2, "white": 2}
+    assert summary["level"]["mean"] == pytest.approx(sum(int(r["level"]) for r in rows) / 8)
+    usage = doc["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["cost_usd"],
+            usage["estimated_cost_usd"], usage["requests"]) == (
+        line["prompt_tokens"], line["completion_tokens"], line["cost_usd"],
+        line["estimated_cost_usd"], line["transactions"])
+    assert [f["answers"]["tone"] for f in doc["frames"]] == [r["tone"] for r in rows]
+
+    found = [json.loads(x) for x in last_and_all(cli(env, "search", "LIGHT"))]
+    assert found == [{
+        "analysis_id": aid, "video": "lights.mp4", "kind": "answer", "label": "tone: light",
+        "start_s": 4.0, "end_s": 5.0, "frames": 2, "max_confidence": None,
+        "link": f"http://framewise.test/results?analysis={aid}&t=4",
+    }]
+    notes = [json.loads(x) for x in last_and_all(
+        cli(env, "search", "Brightness", "--kind", "answer"))]
+    runs = []  # the note's runs of the same text, read from answers.csv
+    for r in rows:
+        if runs and runs[-1][0] == r["note"]:
+            runs[-1][2] = float(r["timestamp_s"])
+        else:
+            runs.append([r["note"], float(r["timestamp_s"]), float(r["timestamp_s"])])
+    assert [(n["label"], n["start_s"], n["end_s"]) for n in notes] == [
+        (f"note: {text}", start, end) for text, start, end in runs]
+    assert len(runs) == 4
 
 
 def last_and_all(done) -> list[str]:
@@ -123,9 +176,10 @@ def test_a_bad_question_set_is_refused_leaving_nothing(env, openai_emulator, tmp
     assert openai_emulator.requests == 0
 
 
-def test_question_options_are_refused_for_other_analysers(env, tmp_path):
+def test_question_options_and_answers_are_refused_for_other_analysers(env, tmp_path):
     """Test that --questions, --no-caption and --no-tags with the local analyser exit 2 in one
-    line and store nothing."""
+    line and store nothing; a local analysis has no answers.csv: export --answers exits 2
+    writing nothing, and export with no file option writes the other four."""
     video = make_video(tmp_path / "clip.mp4", seconds=1)
     asked = questions_file(tmp_path, QUESTIONS)
     for args, words in ((["--questions", str(asked)], "--questions is for --analyzer openai"),
@@ -133,3 +187,12 @@ def test_question_options_are_refused_for_other_analysers(env, tmp_path):
         done = cli(env, "analyze", str(video), "--analyzer", "local", *args)
         assert done.returncode == 2 and f"error: {words}" in done.stderr, done.stderr
     _nothing_stored(env)
+    aid = last_json(cli(env, "analyze", str(video), "--analyzer", "local"))["analysis_id"]
+    out = tmp_path / "answers.csv"
+    done = cli(env, "export", aid, "--answers", str(out), "--frames", str(tmp_path / "f.csv"))
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "error: --answers: only Azure OpenAI analyses have answers.csv; this one used the "
+        "Local analyser"]
+    assert not out.exists() and not (tmp_path / "f.csv").exists()
+    assert list(last_json(cli(env, "export", aid))) == ["frames", "detections", "segments",
+                                                        "json"]

@@ -141,10 +141,10 @@ class Answered:
     questions: tuple[Question, ...]
     answers: pd.DataFrame  # ANSWER_COLUMNS
     usage: pd.DataFrame  # USAGE_COLUMNS
-    prices: Prices
+    prices: Prices | None  # None: the cost is not known here
 
 
-def load_answered(engine: Engine, analysis_id: str, prices: Prices) -> Answered | None:
+def load_answered(engine: Engine, analysis_id: str, prices: Prices | None) -> Answered | None:
     """The analysis's questions, answers and usage; None when it asked no questions."""
     questions = load_questions(engine, analysis_id)
     if not questions:
@@ -183,10 +183,13 @@ def questions_document(answered: Answered) -> list[dict[str, object]]:
 
 def usage_document(answered: Answered, estimated_cost: float) -> dict[str, object]:
     """The insights JSON's "usage": the tokens the service counted, their cost at the prices
-    given, the prices, the estimate made before the run and the models that answered."""
+    given (null without them), the prices, the estimate made before the run and the models that
+    answered."""
     models = sorted({str(m) for m in answered.usage["model"] if isinstance(m, str) and m})
-    return {**usage_totals(answered.usage, answered.prices),
+    prices = answered.prices
+    totals = usage_totals(answered.usage, prices or Prices(0.0, 0.0))
+    return {**totals, "cost_usd": totals["cost_usd"] if prices else None,
             "estimated_cost_usd": estimated_cost,
-            "input_price_per_million": answered.prices.input_per_million,
-            "output_price_per_million": answered.prices.output_per_million,
+            "input_price_per_million": prices.input_per_million if prices else None,
+            "output_price_per_million": prices.output_per_million if prices else None,
             "models": models}

@@ -1,9 +1,10 @@
 """Exports at one minimum confidence, the same from the results page and the CLI.
 
-frames.csv, detections.csv and segments.csv, and the insights JSON (one document holding the
+frames.csv, detections.csv and segments.csv, the insights JSON (one document holding the
 video, the analysis settings, every frame with its detections, and the segments; its schema is
-in the README): services.domain.Export names them. Each takes the rows already loaded, so the
-page reuses what it has drawn.
+in the README) and, for an Azure OpenAI analysis, answers.csv (and the JSON adds each frame's
+answers, each question with its summary, and the tokens and their cost): services.domain.Export
+names them. Each takes the rows already loaded, so the page reuses what it has drawn.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from services.domain import Export
+from services.domain import AnalyzerKind, Export
 from services.insights.results import (
     DETECTION_COLUMNS,
     FRAME_TABLE_COLUMNS,
@@ -34,6 +35,9 @@ from services.models import Analysis, Video
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from services.insights.answers import Answered
+    from services.vision.openai_tokens import Prices
 
 # pandas takes about 0.25 s to import: the functions that make tables import it, so importing
 # this module alone stays cheap (a fresh import of the services is timed by bench/startup.py).
@@ -73,6 +77,14 @@ def detections_csv(detections: pd.DataFrame, min_confidence: float) -> bytes:
 
 def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float) -> bytes:
     return to_csv(segments(frames, detections, min_confidence))
+
+
+def answers_csv(answered: Answered, frames: pd.DataFrame) -> bytes:
+    """answers.csv: one row per analysed frame, frame_index, timestamp_s, a column per question
+    key and `invalid` (the keys whose answers broke their question's rules)."""
+    from services.insights.answers import answers_table
+
+    return to_csv(answers_table(answered.questions, frames, answered.answers))
 
 
 def _plain(value):
@@ -126,9 +138,27 @@ def analysis_document(analysis: Analysis) -> dict:
     }
 
 
+def _add_answers(doc: dict, analysis: Analysis, frames: pd.DataFrame,
+                 answered: Answered) -> None:
+    """Each frame's answers (null for a frame not analysed) and the keys whose answers broke
+    the rules; each question with its summary; the tokens counted and their cost."""
+    from services.insights.answers import answers_table, questions_document, usage_document
+
+    keys = [q.key for q in answered.questions]
+    table = answers_table(answered.questions, frames, answered.answers)
+    given = {row["frame_index"]: row for row in _records(table)}
+    for row in doc["frames"]:
+        answers = given.get(row["frame_index"])
+        row["answers"] = None if answers is None else {key: answers[key] for key in keys}
+        row["invalid_answers"] = (answers["invalid"] or "").split() if answers else []
+    doc["questions"] = questions_document(answered)
+    doc["usage"] = usage_document(answered, analysis.estimated_cost)
+
+
 def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
-             min_confidence: float) -> dict:
-    """The insights document (INSIGHTS_SCHEMA) at the minimum confidence."""
+             min_confidence: float, answered: Answered | None = None) -> dict:
+    """The insights document (INSIGHTS_SCHEMA) at the minimum confidence; with the answers of
+    an Azure OpenAI analysis, its questions and usage too."""
     import pandas as pd
 
     table = frames_table(frames, detections, min_confidence)
@@ -148,7 +178,7 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
     for row in frame_rows:
         row["detections"] = per_frame.get(row["frame_index"], [])
     segs = segments(frames, detections, min_confidence).drop(columns=["analysis_id"])
-    return {
+    doc = {
         "schema": INSIGHTS_SCHEMA,
         "min_confidence": min_confidence,
         "video": video_document(video),
@@ -156,11 +186,15 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
         "frames": frame_rows,
         "segments": _records(segs),
     }
+    if answered is not None:
+        _add_answers(doc, analysis, frames, answered)
+    return doc
 
 
 def insights_json(analysis: Analysis, video: Video, frames: pd.DataFrame,
-                  detections: pd.DataFrame, min_confidence: float) -> bytes:
-    doc = insights(analysis, video, frames, detections, min_confidence)
+                  detections: pd.DataFrame, min_confidence: float,
+                  answered: Answered | None = None) -> bytes:
+    doc = insights(analysis, video, frames, detections, min_confidence, answered)
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
 
 
@@ -173,9 +207,20 @@ class Download:
     make: Callable[[], bytes]
 
 
+def analysis_exports(analysis: Analysis) -> tuple[Export, ...]:
+    """The exports this analysis has: answers.csv only for an Azure OpenAI analysis."""
+    return tuple(export for export in Export if export.made_for(analysis.analyzer))
+
+
 def make_export(export: Export, analysis: Analysis, video: Video | None, frames: pd.DataFrame,
-                detections: pd.DataFrame, min_confidence: float) -> bytes:
-    """One export's bytes from rows already loaded; the insights JSON needs the video."""
+                detections: pd.DataFrame, min_confidence: float,
+                answered: Answered | None = None) -> bytes:
+    """One export's bytes from rows already loaded; the insights JSON needs the video,
+    answers.csv the answers (the JSON adds them when given)."""
+    if export is Export.answers:
+        if answered is None:
+            raise ValueError("this analysis asked no questions: it has no answers.csv")
+        return answers_csv(answered, frames)
     if export is Export.frames:
         return frames_csv(frames, detections, min_confidence)
     if export is Export.detections:
@@ -184,28 +229,38 @@ def make_export(export: Export, analysis: Analysis, video: Video | None, frames:
         return segments_csv(frames, detections, min_confidence)
     if video is None:
         raise ValueError("the video of this analysis was deleted")
-    return insights_json(analysis, video, frames, detections, min_confidence)
+    return insights_json(analysis, video, frames, detections, min_confidence, answered)
 
 
 def downloads(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
-              min_confidence: float) -> list[Download]:
-    """The files `cli.py export` writes, from the rows the page already loaded."""
+              min_confidence: float, answered: Answered | None = None) -> list[Download]:
+    """The files `cli.py export` writes, from the rows the page already loaded; answers.csv
+    (and the answers in the insights JSON) when the page passes the analysis's answers."""
     return [Download(export.file_name, export.mime,
                      partial(make_export, export, analysis, video, frames, detections,
-                             min_confidence))
-            for export in Export]
+                             min_confidence, answered))
+            for export in analysis_exports(analysis)
+            if export is not Export.answers or answered is not None]
 
 
 def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
-                 which: Iterable[Export | str] = tuple(Export)) -> dict[Export, bytes]:
-    """The bytes of each export asked for (Export members or names), read from the database
-    once."""
+                 which: Iterable[Export | str] | None = None,
+                 prices: Prices | None = None) -> dict[Export, bytes]:
+    """The bytes of each export asked for (Export members or names; default: every one the
+    analysis has), read from the database once. `prices` (the settings') cost an Azure OpenAI
+    analysis's tokens in its insights JSON; without them the cost is null."""
     try:
-        asked = [Export(name) for name in which]
+        asked = list(analysis_exports(analysis)) if which is None else [Export(n) for n in which]
     except ValueError as exc:
         raise ValueError(f"unknown export: {exc}") from None
     frames = load_frames(engine, analysis.id)
     detections = load_detections(engine, analysis.id)
     video = get_video(engine, analysis.video_id) if Export.json in asked else None
-    return {export: make_export(export, analysis, video, frames, detections, min_confidence)
+    answered = None
+    if analysis.analyzer is AnalyzerKind.openai and {Export.answers, Export.json} & set(asked):
+        from services.insights.answers import load_answered
+
+        answered = load_answered(engine, analysis.id, prices)
+    return {export: make_export(export, analysis, video, frames, detections, min_confidence,
+                                answered)
             for export in asked}
