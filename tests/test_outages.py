@@ -23,6 +23,7 @@ from services.models import Status
 from tests.fixtures.cli import cli
 from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
+from tests.fixtures.vision_emulator import LOADED_WINDOW_S
 from tests.fixtures.vision_faults import Fault
 from tests.fixtures.workers import (
     azure_env,
@@ -212,4 +213,4 @@ def test_one_worker_finishes_a_short_analysis_queued_behind_a_long_one_first(
     ends = wait_for(finished, "both analyses", timeout=90)
     assert ends[short_id] < ends[long_id]
     assert len(stored(engine, long_id)) == 60 and len(stored(engine, short_id)) == 4
-    assert emulator.max_in_window(1.0) <= max_tps and emulator.statuses[429] == 0
+    assert emulator.max_in_window(LOADED_WINDOW_S) <= max_tps and emulator.statuses[429] == 0

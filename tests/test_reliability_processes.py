@@ -28,6 +28,7 @@ from tests.fixtures.cli import cli
 from tests.fixtures.factories import add_video
 from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
+from tests.fixtures.vision_emulator import LOADED_WINDOW_S
 from tests.fixtures.workers import (
     RecordingEmulator,
     azure_env,
@@ -177,7 +178,8 @@ def test_three_workers_share_the_queue_and_the_rate_limit(
     they must not send before it has cut its share at its next heartbeat.
     """
     max_tps = 10
-    emu = RecordingEmulator(rate_limit=max_tps, response_delay_s=0.05).start()
+    emu = RecordingEmulator(rate_limit=max_tps, rate_window_s=LOADED_WINDOW_S,
+                            response_delay_s=0.05).start()
     try:
         wenv = azure_env(env, database_url, emu, AZURE_VISION_MAX_TPS=max_tps,
                          FRAMEWISE_LEASE_SECONDS=30)
@@ -215,7 +217,7 @@ def test_three_workers_share_the_queue_and_the_rate_limit(
     for aid, n in zip(ids, frames, strict=True):
         assert sorted(stored(engine, aid)) == list(range(n))
     assert emu.requests == sum(frames) and emu.throttled == 0 and emu.statuses[429] == 0
-    assert emu.max_in_window(1.0) <= max_tps
+    assert emu.max_in_window(LOADED_WINDOW_S) <= max_tps
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the queue is tested on both
