@@ -272,7 +272,8 @@ def test_deleting_videos_removes_every_row_and_blob_even_mid_analysis(
         delete_video(services.engine, services.store, jobs.get_analysis(engine, aid).video_id)
         if aid == done_id:
             assert not any(done_id in n for n in names())
-    wait_for(lambda: f"finished analysis {busy_id}" in worker.log.read_text(),
+    wait_for(lambda: any(e["event"] == "ended" and e["analysis_id"] == busy_id
+                         for e in workers.events()),
              "the worker to stop the deleted analysis", timeout=30)
     assert names() == [], names()
     with engine.connect() as conn:
