@@ -107,9 +107,11 @@ def test_out_of_range_and_cannot_tell_answers_when_scripted(openai_emulator):
 
 
 def test_prompt_tokens_follow_the_models_rule(openai_emulator):
-    """Test usage against the documented image rule plus about four characters a text token."""
+    """Test usage against the documented image rule plus about four characters a text token,
+    the schema counted as prompt (structured outputs put it there)."""
     answer = ask(openai_emulator, jpeg(128))
-    text = SYSTEM + questions_prompt(QUESTIONS)
+    text = SYSTEM + questions_prompt(QUESTIONS) + json.dumps(
+        response_schema(QUESTIONS, caption=True, tags=True))
     assert answer.usage.prompt_tokens == 1491 + math.ceil(len(text) / 4)
     content = answer.choices[0].message.content
     assert answer.usage.completion_tokens == math.ceil(len(content) / 4)
