@@ -11,7 +11,8 @@ from components.navigation import page_file
 from components.share import mirror, restore
 from components.tables import analysis_choice_label
 from server.context import get_services
-from services.insights.compare import compare_rows
+from services.insights.compare import answer_side, compare_rows
+from services.insights.compare_answers import AnswerSide
 from services.insights.links import format_confidence, parse_confidence
 from services.library import list_analyses
 
@@ -53,5 +54,13 @@ def rows_of(analysis_id: str):
             data.detections(engine, analysis_id, key))
 
 
+def answers_of(rows) -> AnswerSide:
+    analysis = rows[0]
+    key = f"{analysis.frames_done}:{analysis.status}"
+    return answer_side(engine, rows, data.answers(engine, analysis.id, key))
+
+
 side_a, side_b = rows_of(a_id), rows_of(b_id)
-compare_ui(compare_rows(side_a, side_b, float(min_confidence)), side_a[2], side_b[2])
+comparison = compare_rows(side_a, side_b, float(min_confidence),
+                          (answers_of(side_a), answers_of(side_b)))
+compare_ui(comparison, side_a[2], side_b[2])

@@ -111,6 +111,9 @@ def test_timestamps_use_datetime2_on_sql_server():
 MACHINE_TEXT = {
     "id", "video_id", "analysis_id", "blob_key", "sha256", "codec", "status", "analyzer",
     "features", "lease_owner", "thumbnail_key", "raw_result_key", "kind",
+    # The question analyser's: keys checked to [a-z0-9_], the answer type, and the service's
+    # own model name, region and request id.
+    "key", "type", "question_key", "model", "region", "request_id",
 }
 
 

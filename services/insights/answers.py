@@ -153,7 +153,7 @@ def load_answered(engine: Engine, analysis_id: str, prices: Prices | None) -> An
                     load_usage(engine, analysis_id), prices)
 
 
-def _summary(question: Question, answers: pd.DataFrame) -> dict[str, object]:
+def question_summary(question: Question, answers: pd.DataFrame) -> dict[str, object]:
     """Frames answered, cannot tell and invalid; the share of yes, the mean of the numbers or
     the frames per choice, over the answers that kept the rules and said something."""
     broke = answers["valid"].map(_broke_rules).astype(bool)
@@ -176,8 +176,9 @@ def _summary(question: Question, answers: pd.DataFrame) -> dict[str, object]:
 
 def questions_document(answered: Answered) -> list[dict[str, object]]:
     """The insights JSON's "questions": each question as asked, with its summary."""
+    answers = answered.answers
     return [{"key": q.key, "text": q.text, "type": q.type, "choices": list(q.choices),
-             "summary": _summary(q, answered.answers[answered.answers["question_key"] == q.key])}
+             "summary": question_summary(q, answers[answers["question_key"] == q.key])}
             for q in answered.questions]
 
 

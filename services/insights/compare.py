@@ -8,7 +8,7 @@ minimum confidence. A label found in only one analysis is marked `only` "a" or "
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -16,12 +16,15 @@ from sqlalchemy.engine import Engine
 
 from services.analysis.jobs import get_analysis
 from services.domain import LABEL_KINDS
+from services.insights.answers import load_answers
+from services.insights.compare_answers import AnswerSide, QuestionComparison, compare_answers
 from services.insights.exports import analysis_document, settings_document
 from services.insights.results import load_detections, load_frames
 from services.insights.segments import label_hits
 from services.insights.summary import Summary, summarise
 from services.library import get_video
 from services.models import Analysis, Video
+from services.question_sets import load_questions
 
 STATISTICS = ("brightness", "contrast", "sharpness", "colourfulness", "motion")
 
@@ -90,6 +93,7 @@ class Comparison:
     b: Side
     labels: list[LabelShare]
     statistics: list[StatisticMeans]
+    questions: list[QuestionComparison] = field(default_factory=list)  # Azure OpenAI analyses
 
     def document(self) -> dict:
         """As `cli.py compare` prints it: plain JSON values, in the fields' order."""
@@ -112,8 +116,10 @@ def _kind_rank(kind: str) -> int:
 
 def compare_rows(a: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
                  b: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
-                 min_confidence: float) -> Comparison:
-    """The comparison of both analyses' rows (its document is what `cli.py compare` prints)."""
+                 min_confidence: float,
+                 answers: tuple[AnswerSide, AnswerSide] | None = None) -> Comparison:
+    """The comparison of both analyses' rows (its document is what `cli.py compare` prints),
+    with their answers question by question when either asked questions."""
     shares_a = label_shares(a[2], a[3], min_confidence)
     shares_b = label_shares(b[2], b[3], min_confidence)
     keys = sorted(set(shares_a.index) | set(shares_b.index),
@@ -132,8 +138,10 @@ def compare_rows(a: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
                   for name in STATISTICS]
     statistics.append(StatisticMeans("black_share", _mean(a[2]["is_black"].fillna(False)),
                                      _mean(b[2]["is_black"].fillna(False))))
+    questions = compare_answers(*answers) if answers and (answers[0].questions
+                                                           or answers[1].questions) else []
     return Comparison(min_confidence, side(*a, min_confidence), side(*b, min_confidence),
-                      labels, statistics)
+                      labels, statistics, questions)
 
 
 def load(engine: Engine, analysis_id: str, which: str):
@@ -146,4 +154,16 @@ def load(engine: Engine, analysis_id: str, which: str):
 
 
 def compare(engine: Engine, a_id: str, b_id: str, min_confidence: float) -> Comparison:
-    return compare_rows(load(engine, a_id, "A"), load(engine, b_id, "B"), min_confidence)
+    """Both analyses at this minimum confidence, and their answers question by question."""
+    a, b = load(engine, a_id, "A"), load(engine, b_id, "B")
+    return compare_rows(a, b, min_confidence,
+                        (answer_side(engine, a), answer_side(engine, b)))
+
+
+def answer_side(engine: Engine, rows: tuple[Analysis, Video, pd.DataFrame, pd.DataFrame],
+                answers: pd.DataFrame | None = None) -> AnswerSide:
+    """An analysis's questions and answers for compare_rows (answers read unless given)."""
+    analysis, video, frames, _ = rows
+    return AnswerSide(load_questions(engine, analysis.id),
+                      load_answers(engine, analysis.id) if answers is None else answers,
+                      frames, video.sha256)
