@@ -40,7 +40,7 @@ from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
 from services.domain import AnalyzerKind
 from services.insights import media
-from services.insights.answers import usage_totals
+from services.insights.answers import Answered, usage_totals
 from services.insights.exports import downloads
 from services.insights.results import frames_table
 from services.insights.summary import summarise
@@ -109,6 +109,9 @@ def body(analysis_id: str, video: Video) -> None:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
     detections = data.detections(engine, current.id, key)
+    answered = Answered(questions, data.answers(engine, current.id, key),
+                        data.usage(engine, current.id, key), frame_prices(settings)) \
+        if questions else None
     summary_ui(current, frames, summarise(current, frames, detections, min_confidence),
                settings.vision_price_per_1000)
 
@@ -119,9 +122,8 @@ def body(analysis_id: str, video: Video) -> None:
         frame = frame_at(frames, t)
         viewer_ui(frame, media.thumbnail(store, frame["thumbnail_key"]), detections, kinds,
                   min_confidence)
-        if questions:
-            frame_answers_ui(questions, data.answers(engine, current.id, key),
-                             int(frame["frame_index"]))
+        if answered is not None:
+            frame_answers_ui(questions, answered.answers, int(frame["frame_index"]))
         share_slot = st.container()  # filled once the selected label is known
         if play_video_ui(running=not current.status.finished):
             video_ui(video, media.playback(store, video.blob_key), t)
@@ -141,13 +143,12 @@ def body(analysis_id: str, video: Video) -> None:
     with share_slot:
         share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
 
-    if questions:
+    if answered is not None:
         st.subheader("Answers over time")
-        model_note_ui(sorted(set(data.usage(engine, current.id, key)["model"].dropna())))
-        answers_ui(questions, frames, data.answers(engine, current.id, key), t,
-                   video.duration_s, current.id)
-        usage_ui(usage_totals(data.usage(engine, current.id, key), frame_prices(settings)),
-                 current.estimated_cost, len(frames))
+        model_note_ui(sorted(set(answered.usage["model"].dropna())))
+        answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id)
+        usage_ui(usage_totals(answered.usage, frame_prices(settings)), current.estimated_cost,
+                 len(frames))
     if remote:
         azure_ui(frames, detections, min_confidence, t, current.id)
 
@@ -156,7 +157,8 @@ def body(analysis_id: str, video: Video) -> None:
                  column_config=frame_columns(remote), hide_index=True, width="stretch",
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
-    downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence),
+    downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,
+                                       answered),
                  min_confidence)
 
 
