@@ -163,6 +163,10 @@ def _stats(emulator: OpenAIEmulator, stretches: list) -> dict:
             content = message.get("content")
             parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
             texts += [p["text"] for p in parts or [] if p.get("type") == "text"]
+        # The emulator counts the json_schema as prompt text too, as the service does.
+        schema = ((s.body or {}).get("response_format") or {}).get("json_schema") or {}
+        if schema.get("schema") is not None:
+            texts.append(json.dumps(schema["schema"]))
         seen.append({"at": s.at, "status": s.status, "prompt": s.prompt_tokens,
                      "text": text_tokens("".join(texts)) if s.prompt_tokens else 0,
                      "image": list(size) if (size := s.image_size) else None,
@@ -435,8 +439,8 @@ def cost_rows(run: Run) -> list[Row]:
             f"mean over the {len(ok)} answers of the RPM run: {prompt:,.0f} prompt tokens "
             f"({ok[0]['image_rule']:,} image + {ok[0]['text']} text by ~len/4), {completion:.0f} "
             "completion tokens; both text and completion counts are the emulator's approximation "
-            "(characters / 4), and it does not count the JSON schema the service counts as "
-            f"prompt; {prices}"),
+            "(characters / 4), the text with the JSON schema (the service counts it as prompt); "
+            f"{prices}"),
     ]
 
 
