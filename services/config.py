@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     openai_max_side: int = Field(1280, ge=256, le=4096,
                                  validation_alias="AZURE_OPENAI_MAX_IMAGE_SIDE")
     openai_max_completion_tokens: int = Field(
-        400, ge=16, le=16_384, validation_alias="AZURE_OPENAI_MAX_COMPLETION_TOKENS"
+        300, ge=16, le=16_384, validation_alias="AZURE_OPENAI_MAX_COMPLETION_TOKENS"
     )
     openai_concurrency: int = Field(8, ge=1, le=64, validation_alias="AZURE_OPENAI_CONCURRENCY")
     openai_give_up_seconds: float = Field(

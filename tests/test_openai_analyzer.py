@@ -51,7 +51,7 @@ def test_a_frame_is_answered_with_a_strict_schema_and_no_max_tokens(openai_emula
     dark = analyzer(openai_emulator).analyze(frame(20))
     seen = openai_emulator.seen[0]
     assert seen.status == 200 and seen.image_size == (1280, 720)
-    assert "max_tokens" not in seen.body and seen.body["max_completion_tokens"] == 400
+    assert "max_tokens" not in seen.body and seen.body["max_completion_tokens"] == 300
     assert seen.body["model"] == openai_emulator.deployment
     assert seen.body["response_format"]["json_schema"]["strict"] is True
     by_key = {a.key: a for a in bright.answers}

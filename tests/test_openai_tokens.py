@@ -69,6 +69,6 @@ def test_an_openai_estimate_prices_tokens_per_frame_sent_not_cached(tmp_path):
                     cached=10, tokens=(frame, frame_prices(settings)))
     assert (plan.frames, plan.transactions) == (60, 50)
     assert plan.prompt_tokens == 50 * frame.prompt_tokens
-    assert plan.completion_tokens == 50 * 400
+    assert plan.completion_tokens == 50 * 300
     assert plan.cost == round((plan.prompt_tokens * 0.40 + plan.completion_tokens * 1.60) / 1e6,
                               4)

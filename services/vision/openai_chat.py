@@ -77,7 +77,7 @@ class OpenAIOptions:
     caption: bool = True
     tags: bool = True
     max_side: int = 1280
-    max_completion_tokens: int = 400
+    max_completion_tokens: int = 300
     tpm: int = 50_000
     rpm: int = 50
     concurrency: int = 4
