@@ -10,7 +10,7 @@ import streamlit as st
 from components.answer_charts import answer_chart
 from components.formatting import clock, money
 from components.text import escape_markdown
-from services.insights.answers import shown_value
+from services.insights.answers import DEFAULT_THRESHOLDS, NUMERIC_TYPES, shown_value
 from services.questions import Question
 
 
@@ -35,6 +35,24 @@ def usage_ui(totals: dict, estimated_cost: float, frames_sent: int) -> None:
     cols[3].metric("Cost", money(float(totals["cost_usd"])),
                    help=f"Estimated before the run: at most {money(estimated_cost)}. At the "
                         "prices in the settings, as counted by the service.")
+
+
+def thresholds_ui(questions: tuple[Question, ...], analysis_id: str) -> dict[str, float]:
+    """From which value a count, score or number answer makes a segment ("people ≥ 3")."""
+    numeric = [q for q in questions if q.type in NUMERIC_TYPES]
+    if not numeric:
+        return {}
+    chosen: dict[str, float] = {}
+    with st.expander("Segments of numeric answers"):
+        for q in numeric:
+            value = st.number_input(
+                f"{escape_markdown(q.text, 120)}: a segment where the answer is at least",
+                value=DEFAULT_THRESHOLDS.get(
+                    q.type), step=1.0, placeholder="no segments",
+                key=f"answer_threshold_{analysis_id}_{q.key}")
+            if value is not None:
+                chosen[q.key] = float(value)
+    return chosen
 
 
 def answers_ui(questions: tuple[Question, ...], frames: pd.DataFrame, answers: pd.DataFrame,

@@ -29,16 +29,19 @@ def detections(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFram
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: float):
+def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: float,
+             thresholds: tuple[tuple[str, float], ...] = ()):
     """The analysis's label segments at this minimum confidence (services.insights.segments),
-    and the runs of its answers when it asked questions (services.insights.answers)."""
+    and the runs of its answers when it asked questions (services.insights.answers), numeric
+    answers from these thresholds ((key, value) pairs)."""
     shown = frames(_engine, analysis_id, frames_done)
     labels = label_segments.segments(shown, detections(_engine, analysis_id, frames_done),
                                      min_confidence)
     asked = load_questions(_engine, analysis_id)
     if not asked:
         return labels
-    runs = model_answers.answer_segments(asked, shown, answers(_engine, analysis_id, frames_done))
+    runs = model_answers.answer_segments(asked, shown, answers(_engine, analysis_id, frames_done),
+                                         dict(thresholds))
     return pd.concat([labels, runs], ignore_index=True) if not labels.empty else runs
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 import streamlit as st
 
 from components import data
-from components.answers_ui import answers_ui, frame_answers_ui, model_note_ui, usage_ui
+from components.answers_ui import (
+    answers_ui,
+    frame_answers_ui,
+    model_note_ui,
+    thresholds_ui,
+    usage_ui,
+)
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, frame_step, metric_chart
 from components.errors import database_errors_ui
@@ -137,7 +143,9 @@ def body(analysis_id: str, video: Video) -> None:
                    "Red: the selected moment.")
 
     st.subheader("Segments")
-    segs = data.segments(engine, current.id, key, min_confidence)
+    thresholds = thresholds_ui(questions, current.id) if questions else {}
+    segs = data.segments(engine, current.id, key, min_confidence,
+                         tuple(sorted(thresholds.items())))
     label = segments_ui(segs, frames, current.id, t, frame_step(frames), remote=remote,
                         duration=video.duration_s)
     with share_slot:

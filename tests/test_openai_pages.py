@@ -112,3 +112,8 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     # The answers' runs are label segments: "level ≥ 1" over every frame (counts 3, 3, 1, 1).
     selected = next(s for s in at.selectbox if s.label == "Selected label")
     assert any("level ≥ 1" in selected.format_func(o) for o in selected.options)
+    # The analyst sets the threshold: "level ≥ 3" holds on the red frames only (3, 3, 1, 1).
+    next(n for n in at.number_input if "How light is it?" in n.label).set_value(3).run()
+    selected = next(s for s in at.selectbox if s.label == "Selected label")
+    shown = [selected.format_func(o) for o in selected.options]
+    assert any("level ≥ 3" in o for o in shown) and not any("level ≥ 1" in o for o in shown)

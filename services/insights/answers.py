@@ -32,6 +32,7 @@ USAGE_COLUMNS = ["frame_index", "prompt_tokens", "completion_tokens", "cached_to
 ANSWER_KIND = LabelKind.answer.value  # the kind of label an answer is (services/domain.py)
 # Default thresholds of the numeric answers' segments: "at least one", "at least half".
 DEFAULT_THRESHOLDS = {"count": 1.0, "score": 5.0}
+NUMERIC_TYPES = ("count", "score", "number")
 
 
 def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
@@ -111,9 +112,10 @@ def answer_hits(questions: tuple[Question, ...], answers: pd.DataFrame, analysis
             label = f"{key}: yes"
         elif q.type == "choice" and isinstance(text, str):
             label = f"{key}: {text}"
-        elif q.type in DEFAULT_THRESHOLDS and not pd.isna(number):
-            limit = thresholds.get(key, DEFAULT_THRESHOLDS[q.type])
-            label = f"{key} ≥ {limit:g}" if float(number) >= limit else None
+        elif q.type in NUMERIC_TYPES and not pd.isna(number):
+            limit = thresholds.get(key, DEFAULT_THRESHOLDS.get(q.type))
+            if limit is not None and float(number) >= limit:  # a number: only when asked
+                label = f"{key} ≥ {limit:g}"
         if label is not None:
             rows.append((analysis_id, ANSWER_KIND, label, int(frame_index), None))
     return pd.DataFrame(rows, columns=HIT_COLUMNS)
