@@ -14,12 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col
 
 from services.domain import LabelKind
-from services.insights.results import row_tuples
+from services.insights.results import read_rows
 from services.insights.segments import HIT_COLUMNS, merge_runs, positions
 from services.models import AnswerRow, FrameUsage
 from services.question_sets import load_questions
@@ -37,20 +35,12 @@ NUMERIC_TYPES = ("count", "score", "number")
 
 def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
     """Every stored answer of the analysis (ANSWER_COLUMNS), by frame."""
-    cols = [getattr(AnswerRow, c) for c in ANSWER_COLUMNS]
-    query = (sa.select(*cols).where(col(AnswerRow.analysis_id) == analysis_id)
-             .order_by(col(AnswerRow.frame_index)))
-    with engine.connect() as conn:
-        rows = row_tuples(conn.execute(query))
-    answers = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
+    answers = read_rows(engine, AnswerRow, ANSWER_COLUMNS, analysis_id)
     return answers.astype({"frame_index": "Int64", "valid": "boolean"})
 
 
 def load_usage(engine: Engine, analysis_id: str) -> pd.DataFrame:
-    cols = [getattr(FrameUsage, c) for c in USAGE_COLUMNS]
-    query = sa.select(*cols).where(col(FrameUsage.analysis_id) == analysis_id)
-    with engine.connect() as conn:
-        return pd.DataFrame(row_tuples(conn.execute(query)), columns=USAGE_COLUMNS)
+    return read_rows(engine, FrameUsage, USAGE_COLUMNS, analysis_id)
 
 
 def usage_totals(usage: pd.DataFrame, prices: Prices) -> dict[str, float | int]:

@@ -59,15 +59,19 @@ def row_tuples(result) -> list[tuple]:
     return [tuple(row) for row in result]
 
 
-def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
+def read_rows(engine: Engine, model, columns: list[str], analysis_id: str) -> pd.DataFrame:
+    """These columns of one analysis's rows of a per-frame table, by frame index."""
     import pandas as pd
 
-    cols = [getattr(Frame, c) for c in FRAME_COLUMNS]
-    query = (sa.select(*cols).where(col(Frame.analysis_id) == analysis_id)
-             .order_by(col(Frame.frame_index)))
+    query = (sa.select(*[getattr(model, c) for c in columns])
+             .where(col(model.analysis_id) == analysis_id).order_by(col(model.frame_index)))
     with engine.connect() as conn:
         rows = row_tuples(conn.execute(query))
-    return _typed(pd.DataFrame(rows, columns=FRAME_COLUMNS))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    return _typed(read_rows(engine, Frame, FRAME_COLUMNS, analysis_id))
 
 
 def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
