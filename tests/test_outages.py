@@ -141,6 +141,10 @@ def test_nothing_is_sent_two_seconds_after_a_cancel(
     if retrying:  # a stretch of 503s: every thread is in retries when the cancel comes
         emulator.stretch(Fault(503), seconds=600)
         wait_for(lambda: emulator.statuses[503] >= 6, "requests in retry", timeout=30)
+    # The cancel goes out right after a request came in, so it meets a run that sends (a time
+    # window before the cancel could be empty only because a loaded machine ran the CLI slowly).
+    sent = emulator.requests
+    wait_for(lambda: emulator.requests > sent, "a request of the run", timeout=30, every=0.01)
     done = cli(wenv, "cancel", aid)
     returned = time.monotonic()
     assert done.returncode == 0, done.stderr
@@ -148,7 +152,6 @@ def test_nothing_is_sent_two_seconds_after_a_cancel(
     wait_for(lambda: workers.threads(worker) == idle, "the run's threads to end", timeout=60)
     late = [round(s.at - returned, 2) for s in emulator.arrivals(returned + 2.0)]
     assert late == []
-    assert emulator.arrivals(returned - 5.0), "nothing was being sent: the test proves nothing"
     row = jobs.get_analysis(engine, aid)
     assert row.status == Status.cancelled and row.lease_owner is None and row.frames_done < 100
 
