@@ -22,7 +22,7 @@ from services.logmask import SecretMask
 from services.models import Analysis, Status
 from services.questions import Question, QuestionError, load_questions_file
 from services.upload.ingest import ingest_video
-from services.vision.openai_chat import frame_estimate, frame_prices
+from services.vision.openai_results import frame_estimate, frame_prices
 
 
 def _features(args, analyzer: AnalyzerKind, settings) -> tuple[Feature, ...]:

@@ -12,7 +12,7 @@ from services.domain import LABEL_KINDS, Export
 from services.insights.compare import CompareError, compare
 from services.insights.exports import analysis_exports, export_files
 from services.insights.search import search
-from services.vision.openai_chat import frame_prices
+from services.vision.openai_results import frame_prices
 
 
 def _min_confidence(args, services: Services) -> float:

@@ -53,7 +53,7 @@ from services.insights.summary import summarise
 from services.library import get_video
 from services.models import Video
 from services.question_sets import load_questions
-from services.vision.openai_chat import frame_prices
+from services.vision.openai_results import frame_prices
 
 POLL_SECONDS = 2
 

@@ -22,7 +22,7 @@ from services.questions import QuestionError
 from services.storage.base import StorageError
 from services.upload.ingest import VIDEO_SUFFIXES, check_upload, display_name, register_stored_video
 from services.video.probe import VideoError
-from services.vision.openai_chat import frame_estimate, frame_prices
+from services.vision.openai_results import frame_estimate, frame_prices
 
 # This page's session state: the video shown, the analysis just queued, the last upload's error.
 CURRENT_VIDEO = "current_video_id"

@@ -20,7 +20,7 @@ from services.domain import AnalyzerKind
 from services.library import video_info
 from services.models import Analysis, AnalysisQuestion, AnswerRow, Video
 from services.questions import parse_questions
-from services.vision.openai_chat import frame_estimate, frame_prices
+from services.vision.openai_results import frame_estimate, frame_prices
 from services.vision.openai_tokens import Prices
 from tests.fixtures.cli import cli
 from tests.fixtures.videos import make_video

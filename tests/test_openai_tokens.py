@@ -55,7 +55,7 @@ def test_an_openai_estimate_prices_tokens_per_frame_sent_not_cached(tmp_path):
     from services.config import load_settings
     from services.questions import parse_questions
     from services.video.probe import VideoInfo
-    from services.vision.openai_chat import frame_estimate, frame_prices
+    from services.vision.openai_results import frame_estimate, frame_prices
 
     settings = load_settings({"FRAMEWISE_DATA_DIR": str(tmp_path),
                               "AZURE_OPENAI_ENDPOINT": "https://oai.invalid"}, dotenv=None)

@@ -15,8 +15,6 @@ only; bad credentials or an unknown deployment fail the analysis at once, naming
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import threading
@@ -24,13 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
 from services.credentials import default_credential
-from services.domain import AnalyzerKind, LabelKind
+from services.domain import AnalyzerKind
 from services.questions import (
     Question,
-    check_answers,
     questions_prompt,
     questions_to_json,
     response_schema,
@@ -39,30 +34,28 @@ from services.video.frames import SampledFrame
 from services.vision.base import (
     AnalyzerError,
     Cancelled,
-    Found,
     FrameRefused,
     FrameResult,
-    TokenUsage,
     WaitState,
 )
-from services.vision.openai_tokens import FrameEstimate, Prices, estimate_frame, request_rate
+from services.vision.openai_results import (
+    SERVICE,
+    SYSTEM_PROMPT,
+    data_url,
+    parse_answer,
+    prompt_text,
+)
+from services.vision.openai_tokens import FrameEstimate, estimate_frame, request_rate
 from services.vision.ratelimit import share_rate
 from services.vision.throttle import EndpointThrottle, endpoint_throttle
 
 log = logging.getLogger(__name__)
 
-SERVICE = "Azure OpenAI"
 TOKEN_SCOPE = "https://cognitiveservices.azure.com/.default"
 PROMPT_VERSION = "1"  # part of the result cache key: a changed prompt asks again
-SYSTEM_PROMPT = (
-    "You look at one frame of a video and answer questions about what is visible in it. "
-    "Answer each question from the picture alone. If the picture does not show enough to "
-    "answer, say cannot_tell (or null for numbers and text): never guess."
-)
 # Aim a little under the deployment's limits: they are enforced over short windows (1 to 10 s),
 # and a thread scheduled late can bunch two requests.
 HEADROOM = 0.95
-JPEG_QUALITY = 85
 NO_ANSWER = "no answer yet"
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -83,90 +76,6 @@ class OpenAIOptions:
     concurrency: int = 4
     give_up_s: float = 600.0
     timeout_s: float = 60.0
-
-
-def frame_estimate(settings: Any, width: int, height: int,
-                   questions: tuple[Question, ...], *, caption: bool = True,
-                   tags: bool = True) -> FrameEstimate:
-    """One frame's tokens before a run: the image at the size it is sent, the system prompt,
-    the questions and the schema (structured outputs count it as prompt), the output bound."""
-    schema = response_schema(questions, caption=caption, tags=tags)
-    text = SYSTEM_PROMPT + questions_prompt(questions) + json.dumps(schema)
-    return estimate_frame(width, height, model=settings.openai_model, prompt_text=text,
-                          max_side=settings.openai_max_side,
-                          max_completion_tokens=settings.openai_max_completion_tokens)
-
-
-def frame_prices(settings: Any) -> Prices:
-    return Prices(settings.openai_input_price, settings.openai_output_price)
-
-
-def _data_url(frame: SampledFrame, max_side: int) -> tuple[str, int, int]:
-    """The frame as a JPEG data URL, its long side at most max_side px."""
-    if frame.rgb is not None:
-        img = Image.fromarray(frame.rgb)
-    else:
-        img = Image.open(io.BytesIO(frame.jpeg))
-    if max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        img.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY)
-        data = out.getvalue()
-    else:
-        data = frame.jpeg
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode(), img.width, img.height
-
-
-def parse_answer(raw: bytes, questions: tuple[Question, ...],
-                 headers: Any = None) -> FrameResult:
-    """A chat completion's body as a FrameResult: answers checked, caption, tags, and the usage
-    (with the region and request id from the answer's headers, when given)."""
-    body = json.loads(raw)
-    choice = (body.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    reason = choice.get("finish_reason")
-    if message.get("refusal"):
-        raise FrameRefused(f"{SERVICE} refused to answer for this frame: "
-                           f"{str(message['refusal'])[:200]}")
-    if reason == "content_filter":
-        raise FrameRefused(f"{SERVICE}'s content filter withheld the answer for this frame")
-    if reason == "length":
-        raise FrameRefused(f"{SERVICE}'s answer was cut at the token limit "
-                           "(AZURE_OPENAI_MAX_COMPLETION_TOKENS)")
-    try:
-        content = json.loads(message.get("content") or "")
-        values = content["answers"]
-        if not isinstance(values, dict):
-            raise TypeError("answers is not an object")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FrameRefused(f"{SERVICE} gave an answer that is not the asked JSON ({exc})") \
-            from None
-    tags = content.get("tags") if isinstance(content.get("tags"), list) else []
-    caption = content.get("caption") if isinstance(content.get("caption"), str) else None
-    return FrameResult(
-        caption=caption,
-        detections=[Found(LabelKind.tag, str(t)[:200], None) for t in tags if str(t).strip()],
-        answers=check_answers(questions, values),
-        raw_json=raw,
-        transactions=1,
-        usage=_usage(body, headers or {}),
-    )
-
-
-def _usage(body: dict[str, Any], headers: Any) -> TokenUsage:
-    usage = body.get("usage") or {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return TokenUsage(
-        prompt=int(usage.get("prompt_tokens") or 0),
-        completion=int(usage.get("completion_tokens") or 0),
-        cached=int(prompt_details.get("cached_tokens") or 0),
-        reasoning=int(completion_details.get("reasoning_tokens") or 0),
-        model=str(body.get("model") or "")[:100] or None,
-        region=(headers.get("x-ms-region") or "")[:60] or None,
-        request_id=str(headers.get("apim-request-id") or headers.get("x-request-id")
-                       or body.get("id") or "")[:100] or None,
-    )
 
 
 class OpenAIAnalyzer:
@@ -190,8 +99,8 @@ class OpenAIAnalyzer:
         self._schema = response_schema(options.questions, caption=options.caption,
                                        tags=options.tags)
         self._prompt = questions_prompt(options.questions)
-        # The schema is part of the prompt the service counts (structured outputs).
-        self._prompt_text = SYSTEM_PROMPT + self._prompt + json.dumps(self._schema)
+        self._prompt_text = prompt_text(options.questions, caption=options.caption,
+                                        tags=options.tags)
         self._lock = threading.Lock()
         self._processes = 1
         self._paced_for: tuple[int, int] = (1280, 720)  # until the first frame says otherwise
@@ -281,7 +190,7 @@ class OpenAIAnalyzer:
 
     def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
         self._pace_for(frame.width, frame.height)
-        url, _, _ = _data_url(frame, self.options.max_side)
+        url, _, _ = data_url(frame, self.options.max_side)
         raw, headers = self._send(url, stop)
         return parse_answer(raw, self.options.questions, headers)
 
