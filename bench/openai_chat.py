@@ -7,6 +7,7 @@ it prints its endpoint, then answers `stats` on stdin with one JSON line: every 
 charged against TPM), its 429s and its stretches. `services.vision.openai_chat.OpenAIAnalyzer`
 is driven as the pipeline drives it: `analyze` called from a pool of threads, through the real
 `openai` client, with its own throttle (the process's one for that endpoint and deployment).
+That harness is bench/openai_harness.py; this module is the section's plan, rows and findings.
 
 1. Image tokens: one frame of each size sent to an emulator of each model; the analyser's
    estimate (its own reading of the documented rule, on the size it sends) against what the
@@ -23,47 +24,33 @@ is driven as the pipeline drives it: `analyze` called from a pool of threads, th
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import subprocess
-import sys
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from bench.common import FINDINGS, PY, ROOT, Row, child_env, limit_row, log, ratio_row, timed
-from services.questions import parse_questions
+from bench.common import FINDINGS, Row, limit_row, log, ratio_row
+from bench.openai_harness import (
+    DEFAULT_MODEL,
+    DELAY_S,
+    MODELS,
+    QUESTIONS,
+    OpenAIEmulatorProcess,
+    Run,
+    analyser,
+    frames_of,
+    load,
+    make_jpeg,
+    run_frames,
+)
 from services.video.frames import SampledFrame
 from services.vision.openai_chat import HEADROOM, OpenAIAnalyzer, OpenAIOptions
 from services.vision.openai_tokens import Prices, sent_size
 
-if TYPE_CHECKING:
-    from tests.fixtures.openai_emulator import OpenAIEmulator
-
 SECTION = "13. Azure OpenAI analyser (against the emulator)"
-DEFAULT_MODEL = "gpt-4.1-mini"
-MODELS = {"gpt-4.1-mini": "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
-          "gpt-4o": "gpt-4o-2024-11-20"}  # the analyser's model setting -> the answering model
 # Third-party copies of the price list for gpt-4.1-mini (DESIGN.md), USD per million tokens.
 PRICES = Prices(0.40, 1.60)
-# Five questions of every kind the set editor offers but numbers; caption and tags on (defaults).
-QUESTIONS = parse_questions([
-    {"key": "people", "text": "How many people are visible?", "type": "count"},
-    {"key": "hard_hat", "text": "Is everyone visible wearing a hard hat?", "type": "yes_no"},
-    {"key": "activity", "text": "What are most people doing?", "type": "choice",
-     "choices": ["standing", "walking", "working", "sitting", "none"]},
-    {"key": "tidiness", "text": "How tidy is the work area?", "type": "score"},
-    {"key": "sign", "text": "What does the largest sign say?", "type": "text"},
-])
 PACING_LIMIT = 1.10  # wall time <= 1.10x the floor
 RECOVERY_S = 2.0  # stretch end -> next success: one probe (1/s) after a retry-after of 1 s
-DELAY_S = 0.2  # the emulator answers a 200 after this long (the service takes longer: seconds)
 
 
 @dataclass(frozen=True)
@@ -86,166 +73,6 @@ class Plan:
 
 QUICK = Plan(sizes=((1920, 1080), (640, 360)), frames=12, frames_4x3=6, rpm=1200, tpm_floor_s=0.5,
              stretch_frames=10, stretch_after=3, stretch_s=1.0, threads=4)
-
-
-# --- the emulator in its own process --------------------------------------------------------------
-
-
-class OpenAIEmulatorProcess:
-    """`with OpenAIEmulatorProcess(model=..., tpm=..., rpm=...) as emu:` ... `emu.stats()`."""
-
-    def __init__(self, *, model: str = MODELS[DEFAULT_MODEL], tpm: int | None = 5_000_000,
-                 rpm: int | None = 5_000, delay_s: float = DELAY_S,
-                 stretches: Sequence[dict] = ()):
-        # stretches: [{"retry_after_s": None or seconds, "seconds": 30, "after": 80}, ...]
-        self.args = [PY, "-m", "bench.openai_chat", json.dumps(
-            {"model": model, "tpm": tpm, "rpm": rpm, "response_delay_s": delay_s,
-             "stretches": list(stretches)})]
-        self.proc: subprocess.Popen | None = None
-        self.endpoint = self.key = self.deployment = ""
-
-    def __enter__(self) -> OpenAIEmulatorProcess:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        hello = json.loads(self._pipes()[1].readline() or "{}")
-        if "endpoint" not in hello:
-            self.__exit__()
-            raise RuntimeError("the OpenAI emulator process did not start")
-        self.endpoint, self.key, self.deployment = (hello["endpoint"], hello["key"],
-                                                    hello["deployment"])
-        return self
-
-    def _pipes(self) -> tuple[IO[str], IO[str]]:
-        assert self.proc is not None and self.proc.stdin and self.proc.stdout
-        return self.proc.stdin, self.proc.stdout
-
-    def stats(self) -> dict:
-        ask, answer = self._pipes()
-        ask.write("stats\n")
-        ask.flush()
-        return json.loads(answer.readline())
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            try:
-                self._pipes()[0].close()
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-def _serve(options: dict) -> None:
-    from tests.fixtures.openai_emulator import OpenAIEmulator
-    from tests.fixtures.openai_faults import Fault
-
-    stretches = options.pop("stretches", [])
-    emulator = OpenAIEmulator(**options).start()
-    scripted = [emulator.stretch(Fault.throttle(s.get("retry_after_s")), s["seconds"],
-                                 s.get("after", 0)) for s in stretches]
-    print(json.dumps({"endpoint": emulator.endpoint, "key": emulator.key,
-                      "deployment": emulator.deployment}), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "stats":
-            print(json.dumps(_stats(emulator, scripted)), flush=True)
-    emulator.stop()
-
-
-def _stats(emulator: OpenAIEmulator, stretches: list) -> dict:
-    from tests.fixtures.openai_emulator import image_tokens as counted_image
-    from tests.fixtures.openai_emulator import text_tokens
-
-    seen = []
-    for s in emulator.arrivals():
-        texts = []
-        for message in (s.body or {}).get("messages") or []:
-            content = message.get("content")
-            parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-            texts += [p["text"] for p in parts or [] if p.get("type") == "text"]
-        # The emulator counts the json_schema as prompt text too, as the service does.
-        schema = ((s.body or {}).get("response_format") or {}).get("json_schema") or {}
-        if schema.get("schema") is not None:
-            texts.append(json.dumps(schema["schema"]))
-        seen.append({"at": s.at, "status": s.status, "prompt": s.prompt_tokens,
-                     "text": text_tokens("".join(texts)) if s.prompt_tokens else 0,
-                     "image": list(size) if (size := s.image_size) else None,
-                     "image_rule": counted_image(size[0], size[1], emulator.model)
-                     if size else None,
-                     "completion": s.completion_tokens, "charged": s.charged})
-    return {"seen": seen, "throttled": emulator.throttled, "violations": emulator.violations[:5],
-            "statuses": {str(k): v for k, v in emulator.statuses.items()},
-            "stretches": [{"started": t.started, "ended": t.ended} for t in stretches]}
-
-
-# --- frames and runs ------------------------------------------------------------------------------
-
-
-def make_jpeg(size: tuple[int, int], shade: float, seed: int) -> bytes:
-    """A frame with some texture (a JPEG of realistic weight), its brightness scaled by shade."""
-    w, h = size
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (max(2, h // 24), max(2, w // 24), 3), dtype=np.uint8)
-    img = Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC)
-    img = img.point(lambda v: min(255, int(v * shade)))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=85)
-    return out.getvalue()
-
-
-def frames_of(size: tuple[int, int], n: int, distinct: int = 24) -> list[SampledFrame]:
-    jpegs = [make_jpeg(size, 0.3 + 0.7 * i / distinct, i) for i in range(min(n, distinct))]
-    return [SampledFrame(i, float(i), jpegs[i % len(jpegs)], *size) for i in range(n)]
-
-
-def analyser(emu: OpenAIEmulatorProcess, model: str, *, tpm: int, rpm: int,
-             concurrency: int) -> OpenAIAnalyzer:
-    """As the app makes it: options from settings, the process's throttle for the endpoint."""
-    options = OpenAIOptions(deployment=emu.deployment, model=model, questions=QUESTIONS,
-                            tpm=tpm, rpm=rpm, concurrency=concurrency)
-    return OpenAIAnalyzer(emu.endpoint, api_key=emu.key, options=options)
-
-
-@dataclass
-class Run:
-    wall: float
-    answered: int
-    failed: list[str]
-    stats: dict
-    load: tuple[float, float]  # 1-minute load average at the start and at the end
-    rate: float  # requests per second the analyser aimed at
-    seen: list[dict] = field(default_factory=list)
-
-    def status(self, code: int) -> int:
-        return sum(1 for s in self.seen if s["status"] == code)
-
-
-def run_frames(emu: OpenAIEmulatorProcess, frames: list[SampledFrame], *, tpm: int, rpm: int,
-               threads: int, model: str = DEFAULT_MODEL) -> Run:
-    chat = analyser(emu, model, tpm=tpm, rpm=rpm, concurrency=threads)
-
-    def one(frame: SampledFrame) -> str | None:
-        try:
-            chat.analyze(frame)
-            return None
-        except Exception as exc:  # noqa: BLE001 - a failed frame is counted, not fatal
-            return f"{type(exc).__name__}: {str(exc)[:200]}"
-
-    load = os.getloadavg()[0]
-    try:
-        with timed() as t, ThreadPoolExecutor(threads) as pool:
-            outcomes = list(pool.map(one, frames))
-        rate = chat.throttle.rate
-    finally:
-        chat.close()
-    stats = emu.stats()
-    failed = [o for o in outcomes if o is not None]
-    return Run(t.wall, len(outcomes) - len(failed), failed, stats, (load, os.getloadavg()[0]),
-               rate, stats["seen"])
-
-
-def _load(run: Run) -> str:
-    return f"load {run.load[0]:.1f} -> {run.load[1]:.1f}"
 
 
 # --- 1. image tokens ------------------------------------------------------------------------------
@@ -303,7 +130,7 @@ def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
              f"requests; analyser aimed at {run.rate:.2f}/s (HEADROOM {HEADROOM:g} x "
              f"{allowed:.2f}/s allowed: {why}); most arrivals in any 1 s: {busiest}; last arrival "
              f"{max(s['at'] for s in run.seen) - first:.1f} s after the first; "
-             f"{DELAY_S:g} s answers, {_load(run)}")
+             f"{DELAY_S:g} s answers, {load(run)}")
     wall = ratio_row(SECTION, f"{name}: {frames} frames, wall time", run.wall, floor,
                      PACING_LIMIT, "s", f"floor ({frames} / {allowed:.2f} per s)", notes)
     if not wall.met:
@@ -313,7 +140,7 @@ def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
             f"(services/vision/openai_chat.py), and at the {run.rate:.2f}/s it aimed at "
             f"{frames} frames take {aimed:.1f} s ({aimed / floor:.2f}x the floor) before any "
             f"latency; the other {run.wall - aimed:.1f} s are the start, the last answers and "
-            f"the load ({_load(run)}). The target needs HEADROOM above "
+            f"the load ({load(run)}). The target needs HEADROOM above "
             f"{1 / PACING_LIMIT:.2f}, a trade against Azure's 1 to 10 s RPM windows")
     return [
         wall,
@@ -360,7 +187,7 @@ def pacing_rows(plan: Plan, causes: list[str]) -> tuple[list[Row], Run]:
         f"counted over 60 s: a run this short cannot meet it); the deployment charges "
         f"{charged_4x3:,} tokens a frame, the analyser budgets {charged:,} (its rate is set from "
         f"a 1280x720 frame's estimate whatever the frames' size) and aimed at {wide.rate:.2f}/s; "
-        f"{_load(wide)}"))
+        f"{load(wide)}"))
     return out, rpm_run
 
 
@@ -394,7 +221,7 @@ def stretch_rows(plan: Plan) -> list[Row]:
             f"from the first request after {plan.stretch_after} answers; floor "
             f"{plan.stretch_frames} frames at RPM {plan.rpm} + the stretch = {floor:.1f} s; "
             f"failed: {run.failed[:1] or 'none'}; statuses {run.stats['statuses']}; "
-            f"{_load(run)}"))
+            f"{load(run)}"))
         limit = math.ceil(plan.stretch_s) + plan.threads  # 1 probe a second + those in flight
         out.append(Row(
             SECTION, f"{name}: requests during the stretch", f"{len(during)} in "
@@ -481,7 +308,3 @@ def findings(out: list[Row]) -> list[str]:
                 "against 1,491) are sent faster than a TPM-bound deployment admits; over a run "
                 "longer than the TPM window the deployment answers 429s")
     return found
-
-
-if __name__ == "__main__":
-    _serve(json.loads(sys.argv[1]))
