@@ -19,7 +19,7 @@ import numpy as np
 from bench.common import Row, limit_row, log, median, scratch
 from bench.harness import bulk_insert, services_for
 from services.analysis.jobs import get_analysis
-from services.domain import AnalyzerKind
+from services.domain import AnalyzerKind, Export
 from services.insights import exports, results, segments
 from services.models import Analysis, Detection, Frame, Status, Video
 
@@ -202,7 +202,7 @@ def rows(repeats: int = 3, n_frames: int = 3600, n_detections: int = 60_000) -> 
         for _ in range(repeats):
             t0 = time.perf_counter()
             size = len(exports.export_files(services.engine, analysis, 0.0,  # every row
-                                            ("detections",))["detections"])
+                                            (Export.detections,))[Export.detections])
             csv_times.append(time.perf_counter() - t0)
         other = {}
         for name in ("frames", "segments", "json"):
