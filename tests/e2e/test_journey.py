@@ -110,8 +110,9 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
 def test_share_link_reopens_the_same_moment(start_server, new_context, steps, tmp_path):
     """Test that the share link opens the same analysis at the same moment in a fresh browser."""
     # A server of its own: a results link is the very first visit after it starts, the case
-    # where Streamlit still treats pages/ as a legacy multipage folder.
-    app_server = start_server()
+    # where Streamlit still treats pages/ as a legacy multipage folder. The CLI runs the analysis:
+    # an embedded worker could claim it first, and `analyze` would then end saying "running".
+    app_server = start_server({"FRAMEWISE_EMBEDDED_WORKER": "0"})
     video = make_video(tmp_path / "shared-clip.mp4", seconds=8, pattern="cuts",
                        cuts=(2.0, 4.0, 6.0))
     analysis_id = app_server.cli("analyze", str(video), "--fps", "2")["analysis_id"]
