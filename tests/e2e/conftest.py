@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.ui import Steps
 from tests.fixtures.app_server import AppServer, server_starter
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.fixtures.tools import missing
+
+# expect() waits for the page's state; its 5 s default is a bound a loaded machine's script runs
+# can pass (a signed-in page drawn after more than 5 s at a load of 11 on 2 cores). The same 30 s
+# as the contexts' actions: a page that never gets there still fails.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -53,7 +52,6 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
 
     analysis_id = ui.queue_and_open_results(page)
     seen: list[tuple[str | None, str]] = []
-    deadline = time.monotonic() + 120
     state = ui.progress(page)
     while True:
         if state is not None and state not in seen:
@@ -63,9 +61,9 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
         analysis = get_analysis(app_server.services.engine, analysis_id)
         if state is None and analysis and Status(analysis.status).finished:
             break
-        left_ms = (deadline - time.monotonic()) * 1000
-        assert left_ms > 0, f"the analysis did not finish on the page: {seen}"
-        state = ui.progress_change(page, state, timeout=left_ms)  # the bar moved, came or went
+        # The bar moved, came or went. Bounded per change, not for the whole run, whose length
+        # follows the machine's load: a bar that stops changing fails, a slow one does not.
+        state = ui.progress_change(page, state, timeout=60_000)
     assert len(seen) >= 2, f"the progress never moved: {seen}"
     assert len({v for v, _ in seen}) >= 2 or len({t for _, t in seen}) >= 2
     analysis = ui.wait_finished(app_server, analysis_id)
