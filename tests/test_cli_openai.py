@@ -114,6 +114,13 @@ def test_openai_analyze_export_and_search(env, database_url, openai_emulator, tm
         line["prompt_tokens"], line["completion_tokens"], line["cost_usd"],
         line["estimated_cost_usd"], line["transactions"])
     assert [f["answers"]["tone"] for f in doc["frames"]] == [r["tone"] for r in rows]
+    # The answers' runs are segments in segments.csv and the JSON, as on the results page.
+    segments = list(csv.DictReader((here / everything["segments"]).open(encoding="utf-8")))
+    yes_runs = [(s["start_s"], s["end_s"]) for s in segments
+                if (s["kind"], s["label"]) == ("answer", "bright: yes")]
+    assert yes_runs == [("4.0", "7.0")]
+    assert ("answer", "bright: yes", 4.0, 7.0) in {
+        (s["kind"], s["label"], s["start_s"], s["end_s"]) for s in doc["segments"]}
 
     found = [json.loads(x) for x in last_and_all(cli(env, "search", "LIGHT"))]
     assert found == [{

@@ -75,8 +75,25 @@ def detections_csv(detections: pd.DataFrame, min_confidence: float) -> bytes:
     return to_csv(detections_table(detections, min_confidence))  # DETECTIONS_CSV_COLUMNS
 
 
-def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float) -> bytes:
-    return to_csv(segments(frames, detections, min_confidence))
+def all_segments(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
+                 answered: Answered | None = None) -> pd.DataFrame:
+    """The label segments at the minimum confidence and, for an analysis that asked questions,
+    its answers' runs (kind "answer", at the default thresholds), as the results page lists
+    them."""
+    import pandas as pd
+
+    from services.insights.answers import answer_segments
+
+    labels = segments(frames, detections, min_confidence)
+    if answered is None:
+        return labels
+    runs = answer_segments(answered.questions, frames, answered.answers)
+    return pd.concat([labels, runs], ignore_index=True) if not labels.empty else runs
+
+
+def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
+                 answered: Answered | None = None) -> bytes:
+    return to_csv(all_segments(frames, detections, min_confidence, answered))
 
 
 def answers_csv(answered: Answered, frames: pd.DataFrame) -> bytes:
@@ -177,7 +194,8 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
     frame_rows = _records(table.drop(columns=["analysis_id"]))
     for row in frame_rows:
         row["detections"] = per_frame.get(row["frame_index"], [])
-    segs = segments(frames, detections, min_confidence).drop(columns=["analysis_id"])
+    segs = all_segments(frames, detections, min_confidence, answered) \
+        .drop(columns=["analysis_id"])
     doc = {
         "schema": INSIGHTS_SCHEMA,
         "min_confidence": min_confidence,
@@ -226,7 +244,7 @@ def make_export(export: Export, analysis: Analysis, video: Video | None, frames:
     if export is Export.detections:
         return detections_csv(detections, min_confidence)
     if export is Export.segments:
-        return segments_csv(frames, detections, min_confidence)
+        return segments_csv(frames, detections, min_confidence, answered)
     if video is None:
         raise ValueError("the video of this analysis was deleted")
     return insights_json(analysis, video, frames, detections, min_confidence, answered)
@@ -257,7 +275,8 @@ def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
     detections = load_detections(engine, analysis.id)
     video = get_video(engine, analysis.video_id) if Export.json in asked else None
     answered = None
-    if analysis.analyzer is AnalyzerKind.openai and {Export.answers, Export.json} & set(asked):
+    with_answers = {Export.answers, Export.json, Export.segments}
+    if analysis.analyzer is AnalyzerKind.openai and with_answers & set(asked):
         from services.insights.answers import load_answered
 
         answered = load_answered(engine, analysis.id, prices)
