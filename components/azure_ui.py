@@ -39,14 +39,16 @@ def _searchable(rows: pd.DataFrame, key: str, what: str) -> None:
 
 
 def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
-             t: float, analysis_id: str) -> None:
-    """People and object counts, tags over time, and the captions and text found."""
-    st.subheader("People and objects over time")
-    series = count_series(frames, detections, min_confidence)
-    if series.empty or not series["count"].any():
-        st.caption("No people or objects at this confidence.")
-    else:
-        st.altair_chart(counts_chart(series, t), width="stretch")
+             t: float, analysis_id: str, counts: bool = True) -> None:
+    """People and object counts (`counts`: the analyser finds them), tags over time, and the
+    captions and text found."""
+    if counts:
+        st.subheader("People and objects over time")
+        series = count_series(frames, detections, min_confidence)
+        if series.empty or not series["count"].any():
+            st.caption("No people or objects at this confidence.")
+        else:
+            st.altair_chart(counts_chart(series, t), width="stretch")
     st.subheader("Tags over time")
     cells = tag_cells(frames, detections, min_confidence)
     if cells.empty:

@@ -250,8 +250,11 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
             x=time_x(end),
             x2="end_s:Q",
             y=alt.Y("label:N", title=None, sort=list(order)),
-            color=alt.Color("confidence:Q", title="Confidence",
-                            scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            # A model's tags carry no confidence: one plain colour, never an invented value.
+            color=alt.condition("isValid(datum.confidence)",
+                                alt.Color("confidence:Q", title="Confidence",
+                                          scale=alt.Scale(scheme="blues", domain=[0, 1])),
+                                alt.value(SERIES_COLOURS[0])),
             tooltip=[alt.Tooltip("label:N", title="tag"),
                      alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip("confidence:Q", format=".2f")],

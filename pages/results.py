@@ -158,7 +158,8 @@ def body(analysis_id: str, video: Video) -> None:
         usage_ui(usage_totals(answered.usage, frame_prices(settings)), current.estimated_cost,
                  len(frames))
     if remote:
-        azure_ui(frames, detections, min_confidence, t, current.id)
+        azure_ui(frames, detections, min_confidence, t, current.id,
+                 counts=current.analyzer is AnalyzerKind.azure)
 
     st.subheader("Frames")
     st.dataframe(frames_table(frames, detections, min_confidence),

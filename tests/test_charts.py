@@ -92,7 +92,8 @@ def test_tag_timeline_top_tags_coloured_by_confidence():
     d = spec(charts.tag_timeline(cells, t=0.0))
     enc = d["layer"][0]["encoding"]
     assert d["layer"][0]["mark"]["type"] == "rect"
-    assert enc["color"]["field"] == "confidence"
+    assert enc["color"]["condition"]["field"] == "confidence"
+    assert enc["color"]["value"]  # a tag with no confidence (a model's) gets a plain colour
     assert enc["y"]["sort"] == ["outdoor", "tree"]
     assert enc["x2"]["field"] == "end_s"
     assert len(charts.tag_cells(make_frames(), make_detections(), 0.5, top=1)
