@@ -168,7 +168,8 @@ module web 'core/host/appservice.bicep' = {
       AZURE_STORAGE_CONTAINER: containerName
       AZURE_VISION_ENDPOINT: 'https://${visionName}.cognitiveservices.azure.com'
       AZURE_VISION_MAX_TPS: visionMaxTps
-      FRAMEWISE_ANALYZER: 'azure'
+      // The analyser is not pinned: the app's default follows what is deployed (Azure OpenAI when
+      // openAiDeploy, else Azure AI Vision); analysts choose per analysis on the Upload page.
       // /home is the site's persistent storage, shared by instances; wwwroot is replaced on deploy.
       FRAMEWISE_DATA_DIR: '/home/framewise'
       FRAMEWISE_ALLOWED_USERS: allowedUsers

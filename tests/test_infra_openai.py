@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.fixtures import bicep
 
 ROOT = bicep.ROOT
@@ -132,8 +130,16 @@ def test_openai_parameters_are_mapped_for_azd():
 
 
 def test_openai_settings_are_the_ones_framewise_reads():
-    """Test that services/config.py reads the five settings, once it reads Azure OpenAI at all."""
+    """Test that services/config.py reads the five settings under these names."""
     config_py = (ROOT / "services" / "config.py").read_text()
-    if "AZURE_OPENAI_" not in config_py:
-        pytest.skip("services/config.py reads no AZURE_OPENAI_* setting yet (analyser in progress)")
     assert [name for name in OPENAI_SETTINGS if f'"{name}"' not in config_py] == []
+
+
+def test_the_web_app_does_not_pin_the_analyser():
+    """Test that FRAMEWISE_ANALYZER is not set on the web app: the app's default then follows
+    what is deployed (Azure OpenAI when its endpoint is set), instead of pinning Image Analysis
+    4.0, which is deprecated."""
+    union = bicep.main()["modules"]["web"]["config"]["params"]["appSettings"]["function"]
+    assert all("FRAMEWISE_ANALYZER" not in (part if isinstance(part, dict) else {})
+               for part in union["parameters"].values())
+    assert "FRAMEWISE_ANALYZER" not in (bicep.INFRA / "main.bicep").read_text()
