@@ -167,3 +167,38 @@ def test_requests_are_paced_for_the_size_of_the_frames_sent(openai_emulator):
     chat.analyze(frame(100, size=(1280, 960), index=1))
     assert tall > wide
     assert chat.throttle.rate == pytest.approx(0.95 * 600_000 / tall / 60)
+
+
+class TokenSource:
+    """Stands in for DefaultAzureCredential: hands out the token the emulator accepts and
+    records the scopes asked for."""
+
+    def __init__(self, token: str):
+        self.token, self.scopes = token, []
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        return AccessToken(self.token, 4_102_444_800)
+
+
+def test_without_a_key_the_analyser_signs_in_with_entra_id(openai_emulator, tmp_path):
+    """Test the settings' branch without AZURE_OPENAI_API_KEY: a bearer token for the
+    Cognitive Services scope from the credential, sent as the client's key; with a key, the
+    key is sent and the credential is never asked."""
+    from services.config import load_settings
+
+    env = {"FRAMEWISE_DATA_DIR": str(tmp_path), "AZURE_OPENAI_ENDPOINT": openai_emulator.endpoint,
+           "AZURE_OPENAI_TPM": "5000000", "AZURE_OPENAI_RPM": "5000"}
+    credential = TokenSource(openai_emulator.token)
+    chat = OpenAIAnalyzer.from_settings(load_settings(env, dotenv=None), QUESTIONS,
+                                        credential_factory=lambda: credential)
+    assert chat.analyze(frame(100)).answers
+    assert openai_emulator.seen[-1].headers["authorization"] == f"Bearer {openai_emulator.token}"
+    assert credential.scopes == [("https://cognitiveservices.azure.com/.default",)]
+    unused = TokenSource("never")
+    keyed = OpenAIAnalyzer.from_settings(
+        load_settings({**env, "AZURE_OPENAI_API_KEY": openai_emulator.key}, dotenv=None),
+        QUESTIONS, credential_factory=lambda: unused)
+    assert keyed.analyze(frame(100, index=1)).answers and unused.scopes == []
