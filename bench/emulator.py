@@ -10,33 +10,33 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import IO
+from typing import IO, Self
 
 from bench.common import PY, ROOT, child_env
 
 
-class EmulatorProcess:
-    """`with EmulatorProcess(rate_limit=10, delay_s=0.3) as emu:` ... `emu.stats()`."""
+class ServiceProcess:
+    """An emulator module run as `python -m <module> <options JSON>`: it prints a JSON hello
+    with its endpoint and key, then answers `stats` on stdin; closing stdin stops it."""
 
-    def __init__(self, *, rate_limit: float | None = None, delay_s: float = 0.0,
-                 stretches: list[dict] | None = None):
-        # stretches: [{"status": 429, "retry_after": "5", "seconds": 40, "after": 8}, ...]
-        self.args = [PY, "-m", "bench.emulator", json.dumps(
-            {"rate_limit": rate_limit, "response_delay_s": delay_s,
-             "stretches": stretches or []})]
+    def __init__(self, module: str, options: dict):
+        self.args = [PY, "-m", module, json.dumps(options)]
         self.proc: subprocess.Popen | None = None
-        self.endpoint = ""
-        self.key = "emulator-key"
+        self.endpoint = self.key = ""
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         hello = json.loads(self._pipes()[1].readline() or "{}")
         if "endpoint" not in hello:
             self.__exit__()
-            raise RuntimeError("the emulator process did not start")
+            raise RuntimeError(f"the emulator process ({self.args[2]}) did not start")
         self.endpoint, self.key = hello["endpoint"], hello["key"]
+        self.started(hello)
         return self
+
+    def started(self, hello: dict) -> None:
+        """What else a subclass reads from the child's hello."""
 
     def _pipes(self) -> tuple[IO[str], IO[str]]:
         """The child's stdin and stdout (it runs between __enter__ and __exit__)."""
@@ -58,6 +58,17 @@ class EmulatorProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+class EmulatorProcess(ServiceProcess):
+    """`with EmulatorProcess(rate_limit=10, delay_s=0.3) as emu:` ... `emu.stats()`."""
+
+    def __init__(self, *, rate_limit: float | None = None, delay_s: float = 0.0,
+                 stretches: list[dict] | None = None):
+        # stretches: [{"status": 429, "retry_after": "5", "seconds": 40, "after": 8}, ...]
+        super().__init__("bench.emulator", {"rate_limit": rate_limit,
+                                            "response_delay_s": delay_s,
+                                            "stretches": stretches or []})
 
 
 def _serve(options: dict) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from bench.common import PY, ROOT, child_env, timed
+from bench.common import timed
+from bench.emulator import ServiceProcess
 from services.questions import parse_questions
 from services.video.frames import SampledFrame
 from services.vision.openai_chat import OpenAIAnalyzer, OpenAIOptions
@@ -47,49 +47,20 @@ DELAY_S = 0.2  # the emulator answers a 200 after this long (the service takes l
 # --- the emulator in its own process --------------------------------------------------------------
 
 
-class OpenAIEmulatorProcess:
+class OpenAIEmulatorProcess(ServiceProcess):
     """`with OpenAIEmulatorProcess(model=..., tpm=..., rpm=...) as emu:` ... `emu.stats()`."""
 
     def __init__(self, *, model: str = MODELS[DEFAULT_MODEL], tpm: int | None = 5_000_000,
                  rpm: int | None = 5_000, delay_s: float = DELAY_S,
                  stretches: Sequence[dict] = ()):
         # stretches: [{"retry_after_s": None or seconds, "seconds": 30, "after": 80}, ...]
-        self.args = [PY, "-m", "bench.openai_harness", json.dumps(
-            {"model": model, "tpm": tpm, "rpm": rpm, "response_delay_s": delay_s,
-             "stretches": list(stretches)})]
-        self.proc: subprocess.Popen | None = None
-        self.endpoint = self.key = self.deployment = ""
+        super().__init__("bench.openai_harness", {
+            "model": model, "tpm": tpm, "rpm": rpm, "response_delay_s": delay_s,
+            "stretches": list(stretches)})
+        self.deployment = ""
 
-    def __enter__(self) -> OpenAIEmulatorProcess:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=child_env(), text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        hello = json.loads(self._pipes()[1].readline() or "{}")
-        if "endpoint" not in hello:
-            self.__exit__()
-            raise RuntimeError("the OpenAI emulator process did not start")
-        self.endpoint, self.key, self.deployment = (hello["endpoint"], hello["key"],
-                                                    hello["deployment"])
-        return self
-
-    def _pipes(self) -> tuple[IO[str], IO[str]]:
-        assert self.proc is not None and self.proc.stdin and self.proc.stdout
-        return self.proc.stdin, self.proc.stdout
-
-    def stats(self) -> dict:
-        ask, answer = self._pipes()
-        ask.write("stats\n")
-        ask.flush()
-        return json.loads(answer.readline())
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            try:
-                self._pipes()[0].close()
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+    def started(self, hello: dict) -> None:
+        self.deployment = hello["deployment"]
 
 
 def _serve(options: dict) -> None:
