@@ -3,8 +3,6 @@ assertions; the real figures come from `.venv/bin/python -m bench.run` (docs/BEN
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from bench import cost, memory, report, results_page, sampling, startup, throughput
@@ -81,11 +79,15 @@ def test_emulator_process_counts_requests():
 
 
 def test_memory_peaks_of_the_cli(coded, tmp_path):
-    """Test that cli.py analyze runs under the wrapper and both peaks are found."""
+    """Test that cli.py analyze runs under the wrapper and every ffmpeg it starts is measured.
+
+    The ffmpeg runs here last a fraction of a second: each is measured at its exit, and its
+    peak must exceed the floor its spawner sets, so the figure is ffmpeg's and not the wrapper's.
+    """
     peak = memory.run_cli(coded, 1.0, tmp_path)
     assert peak.summary["status"] == "succeeded" and peak.summary["frames"] == 4
-    assert peak.python_mb > 10 and peak.ffmpeg_mb > 1 and peak.tree_mb > 10
-    assert memory._status(os.getpid())[1] > 0
+    assert peak.python_mb > 10 and peak.tree_mb > 10
+    assert peak.ffmpeg_runs >= 1 and peak.ffmpeg_mb > peak.ffmpeg_floor_mb > 1
 
 
 def test_results_page_view_and_export(tmp_path):
