@@ -183,6 +183,9 @@ class Analysis(SQLModel, table=True):
     # While the remote service holds the run back: what the worker waits for, and until when.
     status_message: str | None = Field(default=None, sa_type=HumanText(500))
     waiting_until: datetime | None = _time_field()
+    # A sparse run seeks to each sample; when true it also decodes every frame to find shots.
+    # Nullable (None: not asked) so adding it leaves existing rows as they were.
+    full_shot_pass: bool | None = None
 
     @property
     def parsed_features(self) -> tuple[Feature, ...]:
@@ -315,3 +318,84 @@ class FrameUsage(SQLModel, table=True):
     model: str | None = Field(default=None, sa_type=sa.String(100))
     region: str | None = Field(default=None, sa_type=sa.String(60))
     request_id: str | None = Field(default=None, sa_type=sa.String(100))
+
+
+class Shot(SQLModel, table=True):
+    """One shot of an analysis, found on every decoded frame: its times (from timestamps), the
+    transition that began it (cut, fade or dissolve) and its keyframe thumbnail."""
+
+    __table_args__ = (sa.UniqueConstraint("analysis_id", "shot_index"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = Field(sa_type=sa.String(32), foreign_key="analysis.id")
+    shot_index: int
+    start_s: float
+    end_s: float
+    transition: str = Field(sa_type=sa.String(10))
+    keyframe_s: float | None = None
+    keyframe_key: str | None = Field(default=None, sa_type=sa.String(200))
+
+
+# --- review: notes pinned to moments, corrections of the model's answers (issue 21) -------------
+
+MAX_NOTE = 2000  # characters of a note (cut to fit by HumanText, never refused)
+MAX_ABOUT = 200  # the question key or label a note is about
+
+
+def _analysis_fk() -> Any:
+    """The analysis a review row belongs to; its rows go with it (services/library.py deletes
+    every table with an analysis_id, the database cascades as well)."""
+    return Field(sa_type=sa.String(32), foreign_key="analysis.id", ondelete="CASCADE")
+
+
+class Note(SQLModel, table=True):
+    """An analyst's note at a moment of an analysis, optionally about a question or a label.
+    Edits and the delete keep the text before them in note_edit; a deleted note stays, flagged."""
+
+    __table_args__ = (sa.Index("ix_note_analysis_at", "analysis_id", "at_s"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = _analysis_fk()
+    at_s: float
+    about: str | None = Field(default=None, sa_type=HumanText(MAX_ABOUT))
+    text: str = Field(sa_type=HumanText(MAX_NOTE))
+    author: str = Field(sa_type=HumanText(255))
+    created_at: datetime = _time_field(nullable=False)
+    updated_at: datetime = _time_field(nullable=False)
+    deleted: bool = False
+
+
+class NoteEdit(SQLModel, table=True):
+    """A note as it was before one edit or its delete (action), who did it and when."""
+
+    __tablename__ = "note_edit"
+    __table_args__ = (sa.Index("ix_note_edit_note", "note_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    note_id: int = Field(sa_type=ROW_ID, foreign_key="note.id", ondelete="CASCADE")
+    analysis_id: str = _analysis_fk()
+    action: str = Field(sa_type=sa.String(10))
+    about: str | None = Field(default=None, sa_type=HumanText(MAX_ABOUT))
+    text: str = Field(sa_type=HumanText(MAX_NOTE))
+    author: str = Field(sa_type=HumanText(255))
+    created_at: datetime = _time_field(nullable=False)
+
+
+class Correction(SQLModel, table=True):
+    """One analyst's review of one frame's answer to a question (question_key) or of one
+    detection (detection_id): verdict right (the model's value, copied), value (the value set)
+    or wrong (a detection). Rows are only added: the newest per answer or detection is in
+    force, the ones before it are its history."""
+
+    __table_args__ = (sa.Index("ix_correction_analysis_frame", "analysis_id", "frame_index"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    analysis_id: str = _analysis_fk()
+    frame_index: int
+    question_key: str | None = Field(default=None, sa_type=KEY_TYPE)
+    detection_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    verdict: str = Field(sa_type=sa.String(10))
+    number: float | None = None
+    text: str | None = Field(default=None, sa_type=HumanText(MAX_ANSWER_TEXT))
+    author: str = Field(sa_type=HumanText(255))
+    created_at: datetime = _time_field(nullable=False)
