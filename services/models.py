@@ -372,7 +372,8 @@ class NoteEdit(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_note_edit_note", "note_id"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
-    note_id: int = Field(sa_type=ROW_ID, foreign_key="note.id", ondelete="CASCADE")
+    # No cascade from the note: SQL Server refuses a second cascade path from the analysis.
+    note_id: int = Field(sa_type=ROW_ID, foreign_key="note.id")
     analysis_id: str = _analysis_fk()
     action: str = Field(sa_type=sa.String(10))
     about: str | None = Field(default=None, sa_type=HumanText(MAX_ABOUT))
