@@ -120,6 +120,18 @@ def _add_db_commands(sub) -> None:
                                "with read, write and DDL roles; as the Azure CLI's signed-in user")
     p.add_argument("name", help="the identity's name: the web app's name for its managed identity")
     p.add_argument("--object-id", help="the identity's principal (object) id, to skip the lookup")
+    p.add_argument("--client-id",
+                   help="an application's or managed identity's client id: create the user from "
+                        "its SID (no directory lookup), leave alone a user that has it, replace "
+                        "one of the same name that does not")
+    p.add_argument("--admin-id", help="object id of the SQL administrator azd deployed as: the "
+                                      "Azure CLI must be signed in as it")
+    p.add_argument("--open-firewall", metavar="RESOURCE_GROUP",
+                   help="when the server refuses this machine, add a rule for its address with "
+                        "`az` for the grant's duration (the server is in this resource group)")
+    p.add_argument("--wait", type=_number, default=300.0, metavar="SECONDS",
+                   help="how long to wait out a paused database or a new firewall rule "
+                        "(default 300)")
     _runs(p, "db:cmd_grant_identity", opens_services=False)
     p = db_sub.add_parser("upgrade", help="upgrade the schema to the latest revision (Alembic)")
     _runs(p, "db:cmd_upgrade", opens_services=False)

@@ -249,7 +249,8 @@ def test_azd_files_map_parameters_and_run_the_hook():
     hook = azure["hooks"]["postprovision"]["posix"]["run"]
     assert hook == "bash scripts/postprovision.sh"
     script = (ROOT / "scripts" / "postprovision.sh").read_text()
-    assert 'cli.py db grant-identity "$WEB_APP_NAME"' in script
+    assert 'args=(db grant-identity "$WEB_APP_NAME"' in script
+    assert '.venv/bin/python cli.py "${args[@]}"' in script
     mapped = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
     declared = bicep.main()["parameters"]
     assert set(mapped) <= set(declared)
