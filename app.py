@@ -29,6 +29,8 @@ from components.auth import (
 from components.errors import database_errors_ui
 from components.navigation import app_pages
 from components.text import escape_markdown
+from components.worker_ui import worker_problem_ui
+from server import embedded as embedded_worker
 from server.context import get_services
 from services.config import SettingsError
 from services.db import DatabaseError, DatabaseUnavailable
@@ -70,8 +72,18 @@ def main() -> None:
         gate_ui(access, page)  # sign-in page or refusal; ends the run
     resume_link(page, pages)  # just signed in: on to the link that asked for the sign-in
     sidebar_user_ui(access)
+    worker_ui(embedded_worker.current())
     with database_errors_ui(f"showing the {page.title} page"):
         page.run()
+
+
+def worker_ui(worker: embedded_worker.EmbeddedWorker) -> None:
+    """A visit wakes a resting worker (and a paused database); say so if it could not start."""
+    worker.page_visited()
+    if worker.state is embedded_worker.WorkerState.retrying:
+        worker_problem_ui(worker.reason, worker.retry_in())
+    elif worker.state is embedded_worker.WorkerState.failed:
+        worker_problem_ui(worker.reason, None)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from services.analysis.retry import RetryRefused, retry_analysis
 from services.analysis.worker import Worker
 from services.context import Services
 from services.domain import AnalyzerKind, Feature, parse_features
-from services.insights.answers import load_usage, usage_totals
 from services.library import video_info
 from services.logmask import SecretMask
 from services.models import Analysis, Status
@@ -160,6 +159,9 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
 def _tokens(services: Services, analysis: Analysis) -> dict[str, object]:
     """Azure OpenAI: the tokens the service counted, the estimate, and the cost at the settings'
     prices."""
+    # pandas (~50 MB) only for an Azure OpenAI analysis's summary: `analyze` stays small.
+    from services.insights.answers import load_usage, usage_totals
+
     totals = usage_totals(load_usage(services.engine, analysis.id),
                           frame_prices(services.settings))
     return {"prompt_tokens": totals["prompt_tokens"],

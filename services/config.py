@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         "INFO", validation_alias="FRAMEWISE_LOG_LEVEL"
     )
     embedded_worker: bool = Field(True, validation_alias="FRAMEWISE_EMBEDDED_WORKER")
+    # An idle server goes quiet so a serverless database can pause: after this long with nothing
+    # running and no page visited, its worker stops querying and the pool closes (0: never).
+    db_idle_seconds: float = Field(300.0, ge=0.0, le=86_400.0,
+                                   validation_alias="FRAMEWISE_DB_IDLE_SECONDS")
+    # A quiet server looks for work queued elsewhere (cli.py analyze --no-wait) this often; each
+    # look resumes a paused database (0: only a page visit wakes it).
+    db_idle_recheck_seconds: float = Field(21_600.0, ge=0.0, le=604_800.0,
+                                           validation_alias="FRAMEWISE_DB_IDLE_RECHECK_SECONDS")
     allowed_users: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias="FRAMEWISE_ALLOWED_USERS"
     )

@@ -46,7 +46,12 @@ TRANSIENT_SQLSERVER = {
     40613, 40501, 40197, 10928, 10929, 49918, 49919, 49920, 4060, 233, 64, 20,
     10053, 10054, 10060, 1205,
 }
-TRANSIENT_SQLSTATE = {"40001", "40P01", "08006", "08001", "57P01"}
+TRANSIENT_SQLSTATE = {"40001", "40P01", "08006", "08001", "57P01", "57P03"}
+# A serverless database resuming from auto-pause answers these for about a minute (DESIGN.md):
+# retried for RESUME_PATIENCE_S, not a fixed number of attempts.
+RESUMING_SQLSERVER = {40613}
+RESUMING_SQLSTATE = {"57P03"}  # PostgreSQL: "the database system is starting up"
+RESUME_PATIENCE_S = 150.0
 TRANSIENT_TEXT = ("database is locked", "database is busy", "deadlock", "connection reset")
 # pyodbc messages look like "[08S01] [Microsoft][ODBC Driver 18 ...]... (10054) (SQLExecDirectW)".
 _ODBC_SQLSTATE = re.compile(r"\[[0-9A-Z]{5}\]")
@@ -102,24 +107,48 @@ def is_transient(exc: BaseException) -> bool:
     text = str(orig)
     if any(t in text.lower() for t in TRANSIENT_TEXT):
         return True
+    return bool(_sqlserver_numbers(text) & TRANSIENT_SQLSERVER)
+
+
+def _sqlserver_numbers(text: str) -> set[int]:
     if not _ODBC_SQLSTATE.search(text):
-        return False  # only pyodbc messages carry SQL Server error numbers
-    numbers = {int(n) for n in _SQLSERVER_NUMBER.findall(text)}
-    return bool(numbers & TRANSIENT_SQLSERVER)
+        return set()  # only pyodbc messages carry SQL Server error numbers
+    return {int(n) for n in _SQLSERVER_NUMBER.findall(text)}
 
 
-def with_retry(fn: Callable[[], T], *, attempts: int = 6, base_delay: float = 0.1) -> T:
-    """Run fn, retrying transient database errors with exponential backoff and jitter."""
-    for attempt in range(1, attempts + 1):
+def is_resuming(exc: BaseException) -> bool:
+    """True when the database is starting or resuming from pause: worth a minute of retries."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "pgcode", None) in RESUMING_SQLSTATE:
+        return True
+    return bool(_sqlserver_numbers(str(exc.orig)) & RESUMING_SQLSERVER)
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int = 6, base_delay: float = 0.1,
+               patience_s: float = RESUME_PATIENCE_S,
+               sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic) -> T:
+    """Run fn, retrying transient database errors with exponential backoff and jitter: up to
+    `attempts` tries, or for `patience_s` while the database says it is resuming."""
+    started: float | None = None
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except DBAPIError as exc:
-            if attempt == attempts or not is_transient(exc):
+            if not is_transient(exc):
+                raise
+            started = clock() if started is None else started
+            if is_resuming(exc):
+                if clock() - started >= patience_s:
+                    raise
+            elif attempt >= attempts:
                 raise
             delay = min(5.0, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
             log.warning("transient database error, retry %d in %.2fs", attempt, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+            sleep(delay)
 
 
 class AzureSqlToken:

@@ -219,3 +219,53 @@ def test_postgres_value_too_long_is_not_transient(engine):
     with pytest.raises(DBAPIError, match="too long"):
         with_retry(insert, base_delay=0.001)
     assert len(calls) == 1
+
+
+RESUMING = ("[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Database 'fw' on server "
+            "'srv' is not currently available.  Please retry the connection later. (40613) "
+            "(SQLDriverConnect)")
+THROTTLED = ("[HY000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Resource ID : 1. The "
+             "request limit for the database is 60 and has been reached. (10928) "
+             "(SQLExecDirectW)")
+
+
+class _Clock:
+    """A clock that only moves when with_retry sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _failing_until(message: str, ready_at: float, clock: _Clock):
+    def connect():
+        if clock.now < ready_at:
+            raise _wrapped(pyodbc.OperationalError(message[1:6], message))
+        return "connected"
+    return connect
+
+
+def test_a_database_resuming_from_pause_is_waited_for_a_minute_and_more():
+    """Test that 40613 (resuming from auto-pause, about a minute) is retried past `attempts`
+    until the database answers, and given up only after the patience."""
+    clock = _Clock()
+    assert with_retry(_failing_until(RESUMING, 75.0, clock), sleep=clock.sleep,
+                      clock=lambda: clock.now) == "connected"
+    assert clock.now >= 75.0
+
+    clock = _Clock()
+    with pytest.raises(OperationalError, match="40613"):
+        with_retry(_failing_until(RESUMING, 10_000.0, clock), patience_s=120.0,
+                   sleep=clock.sleep, clock=lambda: clock.now)
+    assert 120.0 <= clock.now < 130.0
+
+
+def test_other_transient_errors_keep_their_number_of_attempts():
+    """Test that a throttled database is retried `attempts` times, not for the resume patience."""
+    clock = _Clock()
+    with pytest.raises(OperationalError, match="10928"):
+        with_retry(_failing_until(THROTTLED, 10_000.0, clock), attempts=4, sleep=clock.sleep,
+                   clock=lambda: clock.now)
+    assert clock.now < 5.0

@@ -23,3 +23,13 @@ def test_importing_the_services_loads_neither_pandas_nor_the_azure_sdks():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.split() == []
+
+
+def test_the_analyze_and_worker_commands_start_without_pandas_or_openai():
+    """Test that `cli.py analyze` and `cli.py worker` (bench section 3 measures the first's
+    memory) import neither pandas nor the openai SDK until an analysis needs them."""
+    code = ("import sys; import commands.analyze, commands.queue; "
+            "print(' '.join(m for m in ('pandas', 'openai') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.split() == []

@@ -14,6 +14,7 @@ import json
 import signal
 import subprocess
 
+from server.embedded import WorkerState
 from server.lifespan import lifespan
 from services.analysis.jobs import get_analysis
 from services.models import Status
@@ -55,21 +56,22 @@ def test_the_lifespan_starts_the_worker_and_stops_it_at_shutdown(app_services, m
 
     async def serve():
         async with lifespan(None) as state:
-            seen["alive"] = state["embedded_worker"].alive
-        return state["embedded_worker"]
+            seen["alive"] = state["embedded"].worker.alive
+        return state["embedded"]
 
     embedded = _run_async(serve)
-    assert seen["alive"] is True
-    assert not embedded.alive
+    assert seen["alive"] is True and embedded.state is WorkerState.running
+    assert not embedded.worker.alive
 
 
 def test_framewise_embedded_worker_0_keeps_the_worker_off(app_services):
     """Test that with FRAMEWISE_EMBEDDED_WORKER=0 (as app_services sets) no worker starts."""
     async def serve():
         async with lifespan(None) as state:
-            return state["embedded_worker"]
+            return state["embedded"]
 
-    assert _run_async(serve) is None
+    embedded = _run_async(serve)
+    assert embedded.worker is None and embedded.state is WorkerState.off
 
 
 def test_sigterm_hands_the_running_analysis_back_to_a_cli_worker(app_servers, emulator,  # noqa: F811

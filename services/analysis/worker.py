@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.analysis import jobs
+from services.analysis.idle import IdleWatch
 from services.analysis.pipeline import AnalysisRun, ProgressFn, RemoteFactory, StatusFn
 from services.config import Settings
 from services.db import database_error
@@ -102,6 +103,7 @@ class Worker:
         wait: Wait = event_wait,
         on_event: EventFn | None = None,
         clock: Callable[[], float] = time.monotonic,
+        idle: IdleWatch | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -113,6 +115,7 @@ class Worker:
         self._wait = wait
         self.on_event = on_event  # what it runs and how each ended, for callers and tests
         self._clock = clock  # the runs' heartbeat timing
+        self.idle = idle  # a server's worker rests when idle (services/analysis/idle.py)
         self._runs: dict[str, AnalysisRun] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -182,11 +185,21 @@ class Worker:
         threads: list[threading.Thread] = []
         purged_at = -PURGE_EVERY_S
         try:
-            while not self._stopping.is_set() and not (stop is not None and stop.is_set()):
+            def stopped() -> bool:
+                return self._stopping.is_set() or (stop is not None and stop.is_set())
+
+            while not stopped():
+                threads = [t for t in threads if t.is_alive()]
+                if self.idle is not None and threads:
+                    self.idle.touch()
+                elif self.idle is not None and self.idle.quiet_due():
+                    log.info("worker %s rests: idle for %.0f s", self.owner, self.idle.idle_s)
+                    woken = self.idle.rest(stopped, self.engine.dispose)
+                    log.info("worker %s %s", self.owner, "woken" if woken else "looks for work")
+                    continue
                 if time.monotonic() - purged_at >= PURGE_EVERY_S:
                     purged_at = time.monotonic()
                     self.purge_blobs()
-                threads = [t for t in threads if t.is_alive()]
                 claimed = None
                 if len(threads) < self.max_analyses:
                     try:
@@ -199,6 +212,8 @@ class Worker:
                 if claimed is None:
                     self._idle(stop, self.poll_s)
                     continue
+                if self.idle is not None:
+                    self.idle.touch()
                 thread = threading.Thread(target=self._run_logged, args=(claimed,),
                                           daemon=True, name=f"analysis-{claimed[:8]}")
                 thread.start()
@@ -224,6 +239,8 @@ class Worker:
             self._hand_back = hand_back
             self._stopping.set()
             runs = list(self._runs.values()) if hand_back else []
+        if self.idle is not None:
+            self.idle.interrupt()
         for run in runs:
             run.hand_back = True
             run.stop.set()
