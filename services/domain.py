@@ -152,6 +152,7 @@ class Export(StrEnum):
     answers = ("answers", "answers.csv", "text/csv",
                "one row per analysed frame, a column per question (Azure OpenAI analyses)",
                AnalyzerKind.openai)
+    notes = ("notes", "notes.csv", "text/csv", "one row per analyst's note on a moment")
 
 
 # Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120

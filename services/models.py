@@ -4,107 +4,32 @@ analyser's question sets, questions, answers (as the model gave them) and token 
 Boxes are in pixels of the analysed frame, origin top left.
 Indexed string columns carry explicit lengths because SQL Server cannot index VARCHAR(MAX).
 Human text is HumanText: NVARCHAR on SQL Server (VARCHAR turns non-Latin text into `?` under
-Azure SQL's default collation), cut to its column on the way in, never an error.
+Azure SQL's default collation), cut to its column on the way in, never an error (the column
+types are in services/columns.py; the review tables in services/review/models.py).
 The schema changes only through a migration (services/migrations/versions/).
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.mssql import DATETIME2
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from services.columns import (  # noqa: F401  (fit_text, new_id, UTCDateTime: used through here)
+    KEY_TYPE,
+    ROW_ID,
+    HumanText,
+    UTCDateTime,
+    fit_text,
+    new_id,
+    utcnow,
+)
+from services.columns import id_field as _id_field
+from services.columns import time_field as _time_field
 from services.domain import AnalyzerKind, Feature, stored_features
-from services.questions import MAX_ANSWER_TEXT, MAX_KEY, MAX_TEXT
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-class UTCDateTime(TypeDecorator):
-    """Stores naive UTC everywhere (SQLite keeps no offset) and hands back aware UTC values."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        # SQL Server's DATETIME rounds to 1/300 s; DATETIME2 keeps microseconds like the others.
-        if dialect.name == "mssql":
-            return dialect.type_descriptor(DATETIME2(precision=6))
-        return dialect.type_descriptor(sa.DateTime())
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-class HumanText(TypeDecorator):
-    """Unicode text of at most `length` characters: longer text is cut to fit, never refused.
-
-    SQL Server counts NVARCHAR length in UTF-16 code units (an emoji takes two), the others in
-    characters; NUL and lone surrogates, which PostgreSQL and the drivers refuse, are dropped.
-    """
-
-    impl = sa.Unicode
-    cache_ok = True
-
-    def __init__(self, length: int):
-        super().__init__(length)
-        self.length = length
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        return fit_text(str(value), self.length, utf16=dialect.name == "mssql")
-
-
-def fit_text(text: str, length: int, *, utf16: bool = False) -> str:
-    """`text` without NUL or lone surrogates, cut to `length` characters (or UTF-16 units)."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, e.g. half of an emoji from a JSON escape
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    if not utf16 or len(text) * 2 <= length:
-        return text[:length]
-    units = 0
-    for i, ch in enumerate(text):
-        units += 2 if ord(ch) > 0xFFFF else 1
-        if units > length:
-            return text[:i]
-    return text
-
-
-# Row ids of the big tables: BIGINT (SQLite only autoincrements a column typed INTEGER).
-ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _id_field(**kw) -> str:
-    return Field(default_factory=new_id, sa_type=sa.String(32), primary_key=True, **kw)
-
-
-def _time_field(nullable: bool = True, **kw) -> Any:
-    if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True, **kw)
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kw)
+from services.questions import MAX_ANSWER_TEXT, MAX_TEXT
 
 
 class Status(StrEnum):
@@ -257,9 +182,6 @@ class PendingBlobDelete(SQLModel, table=True):
 
 # --- the question analyser (Azure OpenAI) -------------------------------------------------------
 
-KEY_TYPE = sa.String(MAX_KEY)
-
-
 class QuestionSet(SQLModel, table=True):
     """A named question set analysts reuse (e.g. "Site safety"): the questions as JSON."""
 
@@ -336,67 +258,6 @@ class Shot(SQLModel, table=True):
     keyframe_key: str | None = Field(default=None, sa_type=sa.String(200))
 
 
-# --- review: notes pinned to moments, corrections of the model's answers (issue 21) -------------
-
-MAX_NOTE = 2000  # characters of a note (cut to fit by HumanText, never refused)
-MAX_ABOUT = 200  # the question key or label a note is about
-
-
-def _analysis_fk() -> Any:
-    """The analysis a review row belongs to; its rows go with it (services/library.py deletes
-    every table with an analysis_id, the database cascades as well)."""
-    return Field(sa_type=sa.String(32), foreign_key="analysis.id", ondelete="CASCADE")
-
-
-class Note(SQLModel, table=True):
-    """An analyst's note at a moment of an analysis, optionally about a question or a label.
-    Edits and the delete keep the text before them in note_edit; a deleted note stays, flagged."""
-
-    __table_args__ = (sa.Index("ix_note_analysis_at", "analysis_id", "at_s"),)
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
-    analysis_id: str = _analysis_fk()
-    at_s: float
-    about: str | None = Field(default=None, sa_type=HumanText(MAX_ABOUT))
-    text: str = Field(sa_type=HumanText(MAX_NOTE))
-    author: str = Field(sa_type=HumanText(255))
-    created_at: datetime = _time_field(nullable=False)
-    updated_at: datetime = _time_field(nullable=False)
-    deleted: bool = False
-
-
-class NoteEdit(SQLModel, table=True):
-    """A note as it was before one edit or its delete (action), who did it and when."""
-
-    __tablename__ = "note_edit"
-    __table_args__ = (sa.Index("ix_note_edit_note", "note_id"),)
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
-    # No cascade from the note: SQL Server refuses a second cascade path from the analysis.
-    note_id: int = Field(sa_type=ROW_ID, foreign_key="note.id")
-    analysis_id: str = _analysis_fk()
-    action: str = Field(sa_type=sa.String(10))
-    about: str | None = Field(default=None, sa_type=HumanText(MAX_ABOUT))
-    text: str = Field(sa_type=HumanText(MAX_NOTE))
-    author: str = Field(sa_type=HumanText(255))
-    created_at: datetime = _time_field(nullable=False)
-
-
-class Correction(SQLModel, table=True):
-    """One analyst's review of one frame's answer to a question (question_key) or of one
-    detection (detection_id): verdict right (the model's value, copied), value (the value set)
-    or wrong (a detection). Rows are only added: the newest per answer or detection is in
-    force, the ones before it are its history."""
-
-    __table_args__ = (sa.Index("ix_correction_analysis_frame", "analysis_id", "frame_index"),)
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
-    analysis_id: str = _analysis_fk()
-    frame_index: int
-    question_key: str | None = Field(default=None, sa_type=KEY_TYPE)
-    detection_id: int | None = Field(default=None, sa_type=sa.BigInteger)
-    verdict: str = Field(sa_type=sa.String(10))
-    number: float | None = None
-    text: str | None = Field(default=None, sa_type=HumanText(MAX_ANSWER_TEXT))
-    author: str = Field(sa_type=HumanText(255))
-    created_at: datetime = _time_field(nullable=False)
+# The review tables (notes, their edits, corrections) live in their own module; importing it
+# here registers them on SQLModel.metadata wherever the models are (migrations, deletes).
+from services.review import models as _review_models  # noqa: E402,F401

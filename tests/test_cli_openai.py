@@ -90,14 +90,15 @@ def test_openai_analyze_export_and_search(env, database_url, openai_emulator, tm
     wrote = last_json(cli(env, "export", aid, "--answers", str(out)))
     assert wrote == {"answers": str(out)}
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert list(rows[0]) == ["frame_index", "timestamp_s", "bright", "level", "tone", "note",
-                             "invalid"]
+    assert list(rows[0]) == ["frame_index", "timestamp_s",
+                             *(f"{key}{end}" for key in ("bright", "level", "tone", "note")
+                               for end in ("", "_model", "_reviewed_by")), "invalid"]
     assert [r["tone"] for r in rows] == ["dim"] * 2 + ["dark"] * 2 + ["light"] * 2 + ["white"] * 2
     assert [r["bright"] for r in rows] == ["no"] * 4 + ["yes"] * 4
     assert [float(r["timestamp_s"]) for r in rows] == [float(i) for i in range(8)]
     assert {r["invalid"] for r in rows} == {""}
     everything = last_json(cli(env, "export", aid))  # no file named: all it has, here
-    assert list(everything) == ["frames", "detections", "segments", "json", "answers"]
+    assert list(everything) == ["frames", "detections", "segments", "json", "answers", "notes"]
     here = Path(env["FRAMEWISE_DATA_DIR"])
     assert (here / everything["answers"]).read_bytes() == out.read_bytes()
     doc = json.loads((here / everything["json"]).read_text(encoding="utf-8"))
@@ -202,4 +203,4 @@ def test_question_options_and_answers_are_refused_for_other_analysers(env, tmp_p
         "Local analyser"]
     assert not out.exists() and not (tmp_path / "f.csv").exists()
     assert list(last_json(cli(env, "export", aid))) == ["frames", "detections", "segments",
-                                                        "json"]
+                                                        "json", "notes"]

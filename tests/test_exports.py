@@ -54,7 +54,9 @@ def test_insights_json_holds_video_settings_frames_and_segments(scene_library):
     """Test that the insights JSON follows its schema: video, analysis settings, per-frame
     results with detections, and the segments, all at the minimum confidence asked."""
     doc = json.loads(made(scene_library, scene_library.b, 0.5, "json")["json"])
-    assert set(doc) == {"schema", "min_confidence", "video", "analysis", "frames", "segments"}
+    assert set(doc) == {"schema", "min_confidence", "video", "analysis", "frames", "segments",
+                        "notes"}
+    assert doc["notes"] == []  # the analysts' notes (tests/test_review.py adds some)
     assert (doc["schema"], doc["min_confidence"]) == ("framewise.insights/1", 0.5)
     assert doc["video"]["file_name"] == "crossing.mp4" and doc["video"]["duration_s"] == 8.0
     assert doc["analysis"]["id"] == scene_library.b

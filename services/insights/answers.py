@@ -22,6 +22,8 @@ from services.insights.segments import HIT_COLUMNS, merge_runs, positions
 from services.models import AnswerRow, FrameUsage
 from services.question_sets import load_questions
 from services.questions import YES, Question
+from services.review.agreement import agreement
+from services.review.corrections import in_force, load_reviews
 from services.vision.openai_tokens import Prices
 
 ANSWER_COLUMNS = ["frame_index", "question_key", "number", "text", "valid"]
@@ -33,10 +35,16 @@ DEFAULT_THRESHOLDS = {"count": 1.0, "score": 5.0}
 NUMERIC_TYPES = ("count", "score", "number")
 
 
-def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
-    """Every stored answer of the analysis (ANSWER_COLUMNS), by frame."""
+def load_model_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    """Every answer of the analysis as the model gave it (ANSWER_COLUMNS), by frame."""
     answers = read_rows(engine, AnswerRow, ANSWER_COLUMNS, analysis_id)
     return answers.astype({"frame_index": "Int64", "valid": "boolean"})
+
+
+def load_answers(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    """The answers in force (ANSWER_COLUMNS): an analyst's reviewed value wins over the model's
+    (services/review/corrections.py), so charts, segments and compare follow the reviews."""
+    return in_force(load_model_answers(engine, analysis_id), load_reviews(engine, analysis_id))
 
 
 def load_usage(engine: Engine, analysis_id: str) -> pd.DataFrame:
@@ -63,9 +71,12 @@ def shown_value(question: Question, number, text) -> object:
 
 
 def answers_table(questions: tuple[Question, ...], frames: pd.DataFrame,
-                  answers: pd.DataFrame) -> pd.DataFrame:
+                  answers: pd.DataFrame, model: pd.DataFrame | None = None,
+                  reviews: pd.DataFrame | None = None) -> pd.DataFrame:
     """answers.csv: one row per analysed frame, frame_index, timestamp_s, one column per
-    question named by its key, and `invalid` listing the keys whose answers broke the rules."""
+    question named by its key, and `invalid` listing the keys whose answers broke the rules.
+    Given the model's answers and the reviews in force, each key's column holds the answer in
+    force, followed by KEY_model (the model's) and KEY_reviewed_by (who reviewed it)."""
     keys = [q.key for q in questions]
     by_key = {q.key: q for q in questions}
     analysed = frames[frames["remote_analysed"].fillna(False).astype(bool)]
@@ -81,9 +92,25 @@ def answers_table(questions: tuple[Question, ...], frames: pd.DataFrame,
             invalid.setdefault(int(frame_index), []).append(key)
     for key in keys:
         table[key] = pd.Series([cells.get((i, key)) for i in table["frame_index"]], dtype=object)
+        if model is not None and reviews is not None:
+            _add_reviewed(table, by_key[key], model, reviews)
     table["invalid"] = pd.Series([" ".join(invalid.get(i, [])) or None
                                   for i in table["frame_index"]], dtype=object)
     return table
+
+
+def _add_reviewed(table: pd.DataFrame, question: Question, model: pd.DataFrame,
+                  reviews: pd.DataFrame) -> None:
+    """KEY_model and KEY_reviewed_by beside the answer in force."""
+    key = question.key
+    given = model[model["question_key"] == key]
+    said = {int(f): shown_value(question, n, t)
+            for f, n, t in given[["frame_index", "number", "text"]].itertuples(index=False)}
+    mine = reviews[reviews["question_key"] == key]
+    who = {int(f): a for f, a in mine[["frame_index", "author"]].itertuples(index=False)}
+    table[f"{key}_model"] = pd.Series([said.get(i) for i in table["frame_index"]], dtype=object)
+    table[f"{key}_reviewed_by"] = pd.Series([who.get(i) for i in table["frame_index"]],
+                                            dtype=object)
 
 
 def answer_hits(questions: tuple[Question, ...], answers: pd.DataFrame, analysis_id: str,
@@ -131,9 +158,15 @@ class Answered:
     what answers.csv and the insights JSON add for an Azure OpenAI analysis."""
 
     questions: tuple[Question, ...]
-    answers: pd.DataFrame  # ANSWER_COLUMNS
+    answers: pd.DataFrame  # ANSWER_COLUMNS, the answers in force
     usage: pd.DataFrame  # USAGE_COLUMNS
     prices: Prices | None  # None: the cost is not known here
+    model: pd.DataFrame | None = None  # ANSWER_COLUMNS as the model gave them
+    reviews: pd.DataFrame | None = None  # corrections in force (services/review/corrections.py)
+
+    def table(self, frames: pd.DataFrame) -> pd.DataFrame:
+        """answers.csv's table: with the reviews, each answer in force beside the model's."""
+        return answers_table(self.questions, frames, self.answers, self.model, self.reviews)
 
 
 def load_answered(engine: Engine, analysis_id: str, prices: Prices | None) -> Answered | None:
@@ -141,8 +174,9 @@ def load_answered(engine: Engine, analysis_id: str, prices: Prices | None) -> An
     questions = load_questions(engine, analysis_id)
     if not questions:
         return None
-    return Answered(questions, load_answers(engine, analysis_id),
-                    load_usage(engine, analysis_id), prices)
+    model, reviews = load_model_answers(engine, analysis_id), load_reviews(engine, analysis_id)
+    return Answered(questions, in_force(model, reviews), load_usage(engine, analysis_id), prices,
+                    model, reviews)
 
 
 def question_summary(question: Question, answers: pd.DataFrame) -> dict[str, object]:
@@ -169,8 +203,11 @@ def question_summary(question: Question, answers: pd.DataFrame) -> dict[str, obj
 def questions_document(answered: Answered) -> list[dict[str, object]]:
     """The insights JSON's "questions": each question as asked, with its summary."""
     answers = answered.answers
+    agreed = {} if answered.model is None or answered.reviews is None else agreement(
+        answered.questions, answered.model, answered.reviews)
     return [{"key": q.key, "text": q.text, "type": q.type, "choices": list(q.choices),
-             "summary": question_summary(q, answers[answers["question_key"] == q.key])}
+             "summary": question_summary(q, answers[answers["question_key"] == q.key]),
+             **agreed.get(q.key, {"reviewed": 0, "agreed": 0})}
             for q in answered.questions]
 
 

@@ -2,8 +2,9 @@
 
 frames.csv, detections.csv and segments.csv, the insights JSON (one document holding the
 video, the analysis settings, every frame with its detections, and the segments; its schema is
-in the README) and, for an Azure OpenAI analysis, answers.csv (and the JSON adds each frame's
-answers, each question with its summary, and the tokens and their cost): services.domain.Export
+in the README), notes.csv (the analysts' notes; the JSON holds them too) and, for an Azure OpenAI
+analysis, answers.csv (and the JSON adds each frame's answers in force and the model's, each
+question with its summary and agreement, and the tokens and their cost): services.domain.Export
 names them. Each takes the rows already loaded, so the page reuses what it has drawn.
 """
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from services.insights.answers import Answered
+    from services.review.notes import NoteView
     from services.vision.openai_tokens import Prices
 
 # pandas takes about 0.25 s to import: the functions that make tables import it, so importing
@@ -99,9 +101,22 @@ def segments_csv(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence:
 def answers_csv(answered: Answered, frames: pd.DataFrame) -> bytes:
     """answers.csv: one row per analysed frame, frame_index, timestamp_s, a column per question
     key and `invalid` (the keys whose answers broke their question's rules)."""
-    from services.insights.answers import answers_table
+    return to_csv(answered.table(frames))
 
-    return to_csv(answers_table(answered.questions, frames, answered.answers))
+
+NOTES_CSV_COLUMNS = ["id", "at_s", "about", "text", "author", "created_at", "updated_at"]
+
+
+def notes_document(notes: Iterable[NoteView]) -> list[dict]:
+    """The analysts' notes (not deleted), in time order: the insights JSON's "notes"."""
+    return [{c: _plain(getattr(n, c)) for c in NOTES_CSV_COLUMNS} for n in notes]
+
+
+def notes_csv(notes: Iterable[NoteView]) -> bytes:
+    """notes.csv: one row per note, in time order."""
+    import pandas as pd
+
+    return to_csv(pd.DataFrame(notes_document(notes), columns=NOTES_CSV_COLUMNS))
 
 
 def _plain(value):
@@ -159,21 +174,29 @@ def _add_answers(doc: dict, analysis: Analysis, frames: pd.DataFrame,
                  answered: Answered) -> None:
     """Each frame's answers (null for a frame not analysed) and the keys whose answers broke
     the rules; each question with its summary; the tokens counted and their cost."""
-    from services.insights.answers import answers_table, questions_document, usage_document
+    from services.insights.answers import questions_document, usage_document
 
     keys = [q.key for q in answered.questions]
-    table = answers_table(answered.questions, frames, answered.answers)
+    table = answered.table(frames)
     given = {row["frame_index"]: row for row in _records(table)}
+    reviewed = answered.reviews is not None
     for row in doc["frames"]:
         answers = given.get(row["frame_index"])
         row["answers"] = None if answers is None else {key: answers[key] for key in keys}
+        if reviewed:  # the answers in force above; the model's, and who reviewed which
+            row["model_answers"] = None if answers is None else {
+                key: answers[f"{key}_model"] for key in keys}
+            row["reviewed_by"] = {} if answers is None else {
+                key: answers[f"{key}_reviewed_by"] for key in keys
+                if answers[f"{key}_reviewed_by"] is not None}
         row["invalid_answers"] = (answers["invalid"] or "").split() if answers else []
     doc["questions"] = questions_document(answered)
     doc["usage"] = usage_document(answered, analysis.estimated_cost)
 
 
 def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
-             min_confidence: float, answered: Answered | None = None) -> dict:
+             min_confidence: float, answered: Answered | None = None,
+             notes: Iterable[NoteView] = ()) -> dict:
     """The insights document (INSIGHTS_SCHEMA) at the minimum confidence; with the answers of
     an Azure OpenAI analysis, its questions and usage too."""
     import pandas as pd
@@ -203,6 +226,7 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
         "analysis": analysis_document(analysis),
         "frames": frame_rows,
         "segments": _records(segs),
+        "notes": notes_document(notes),
     }
     if answered is not None:
         _add_answers(doc, analysis, frames, answered)
@@ -211,8 +235,8 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
 
 def insights_json(analysis: Analysis, video: Video, frames: pd.DataFrame,
                   detections: pd.DataFrame, min_confidence: float,
-                  answered: Answered | None = None) -> bytes:
-    doc = insights(analysis, video, frames, detections, min_confidence, answered)
+                  answered: Answered | None = None, notes: Iterable[NoteView] = ()) -> bytes:
+    doc = insights(analysis, video, frames, detections, min_confidence, answered, notes)
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
 
 
@@ -232,9 +256,11 @@ def analysis_exports(analysis: Analysis) -> tuple[Export, ...]:
 
 def make_export(export: Export, analysis: Analysis, video: Video | None, frames: pd.DataFrame,
                 detections: pd.DataFrame, min_confidence: float,
-                answered: Answered | None = None) -> bytes:
+                answered: Answered | None = None, notes: Iterable[NoteView] = ()) -> bytes:
     """One export's bytes from rows already loaded; the insights JSON needs the video,
     answers.csv the answers (the JSON adds them when given)."""
+    if export is Export.notes:
+        return notes_csv(notes)
     if export is Export.answers:
         if answered is None:
             raise ValueError("this analysis asked no questions: it has no answers.csv")
@@ -247,16 +273,17 @@ def make_export(export: Export, analysis: Analysis, video: Video | None, frames:
         return segments_csv(frames, detections, min_confidence, answered)
     if video is None:
         raise ValueError("the video of this analysis was deleted")
-    return insights_json(analysis, video, frames, detections, min_confidence, answered)
+    return insights_json(analysis, video, frames, detections, min_confidence, answered, notes)
 
 
 def downloads(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
-              min_confidence: float, answered: Answered | None = None) -> list[Download]:
+              min_confidence: float, answered: Answered | None = None,
+              notes: Iterable[NoteView] = ()) -> list[Download]:
     """The files `cli.py export` writes, from the rows the page already loaded; answers.csv
     (and the answers in the insights JSON) when the page passes the analysis's answers."""
     return [Download(export.file_name, export.mime,
                      partial(make_export, export, analysis, video, frames, detections,
-                             min_confidence, answered))
+                             min_confidence, answered, tuple(notes)))
             for export in analysis_exports(analysis)
             if export is not Export.answers or answered is not None]
 
@@ -280,6 +307,11 @@ def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
         from services.insights.answers import load_answered
 
         answered = load_answered(engine, analysis.id, prices)
+    notes: tuple[NoteView, ...] = ()
+    if {Export.notes, Export.json} & set(asked):
+        from services.review.notes import list_notes
+
+        notes = tuple(list_notes(engine, analysis.id))
     return {export: make_export(export, analysis, video, frames, detections, min_confidence,
-                                answered)
+                                answered, notes)
             for export in asked}
