@@ -1,5 +1,5 @@
 // Framewise on Azure: App Service (Linux, Python 3.11) + Blob Storage + AI Vision + Azure OpenAI +
-// Azure SQL + Log Analytics, managed identity end to end. `azd up` provisions this, then runs
+// Azure SQL + Key Vault (sign-in secrets) + Log Analytics, managed identity end to end. `azd up` provisions this, then runs
 // scripts/postprovision.sh (the database user Bicep cannot create) and deploys the code.
 targetScope = 'subscription'
 
@@ -9,21 +9,44 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region for every resource. Caption and dense captions exist only in some Vision regions.')
+@description('Region for every resource but AI Vision (visionLocation) and, if set, Azure OpenAI.')
 param location string
 
-@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID): the SQL administrator.')
+// Image Analysis 4.0 captions and dense captions exist in these regions only; elsewhere every
+// analysis asking for them fails with 400. https://learn.microsoft.com/azure/ai-services/computer-vision/concept-describe-images-40
+@allowed([
+  'eastus'
+  'westus'
+  'francecentral'
+  'northeurope'
+  'westeurope'
+  'koreacentral'
+  'southeastasia'
+  'eastasia'
+])
+@description('Region of the AI Vision resource: one that offers captions.')
+param visionLocation string = 'westeurope'
+
+@description('Object id of the identity azd signed in as (azd sets AZURE_PRINCIPAL_ID).')
 param principalId string
 
-@description('Sign-in name of the deploying user, e.g. ana@contoso.com: the SQL administrator login.')
-param principalName string
+@description('Sign-in name of the deploying user, e.g. ana@contoso.com: the SQL administrator login when no admin group is given.')
+param principalName string = ''
 
+// azd sets AZURE_PRINCIPAL_TYPE itself from its sign-in (User or ServicePrincipal); it decides
+// only whether the deployer gets the Blob role below.
 @allowed([
   'User'
   'Group'
   'ServicePrincipal'
 ])
 param principalType string = 'User'
+
+@description('Object id of an Entra group to be the SQL administrator (recommended for a team, required when a service principal deploys); empty: the deploying user.')
+param sqlAdminGroupId string = ''
+
+@description('Display name of that group.')
+param sqlAdminGroupName string = ''
 
 @description('App Service plan tier: B1 or above (Always On and web sockets are not on Free).')
 param appServiceSkuName string = 'B1'
@@ -34,7 +57,9 @@ param sqlDatabaseSkuName string = 'GP_S_Gen5_1'
 @description('Azure AI Vision tier.')
 param visionSkuName string = 'S1'
 
-@description('Transactions per second the Vision resource allows (S1: 10 documented).')
+// The Image Analysis FAQ gives S1 20 transactions per second; 10 leaves half for other callers
+// of the same resource and for the 429 back-off. Set AZURE_VISION_MAX_TPS to use more.
+@description('Transactions per second the app sends to the Vision resource (S1 allows 20).')
 param visionMaxTps string = '10'
 
 @description('Deploy Azure OpenAI (account, model deployment, role, app settings) for the question analyser.')
@@ -51,9 +76,6 @@ param openAiDeploymentName string = 'gpt-4.1-mini'
 @description('Capacity of the model deployment in thousands of tokens per minute (quota per subscription and region).')
 param openAiCapacity int = 100
 
-@description('Public IP address of the machine that runs the postprovision hook; empty for none.')
-param clientIpAddress string = ''
-
 @description('Entra ID sign-in: application (client) id of the app registration; empty turns sign-in off.')
 param authClientId string = ''
 
@@ -61,7 +83,7 @@ param authClientId string = ''
 param authTenantId string = ''
 
 @secure()
-@description('Entra ID sign-in: client secret, or better a Key Vault reference @Microsoft.KeyVault(SecretUri=...).')
+@description('Entra ID sign-in: client secret; stored in the Key Vault, the app reads it through a Key Vault reference.')
 param authClientSecret string = ''
 
 @secure()
@@ -71,6 +93,12 @@ param authCookieSecret string = ''
 @description('Who may use the app once signed in: addresses and @domain entries, comma-separated.')
 param allowedUsers string = ''
 
+@description('Seconds with nothing queued or running and no page activity before the app closes its database connections (so the serverless database can pause).')
+param dbIdleSeconds string = '300'
+
+@description('Seconds between the idle worker\'s single looks for analyses queued from elsewhere (cli.py analyze --no-wait); 0: only a page visit wakes it.')
+param dbIdleRecheckSeconds string = '21600'
+
 var abbrs = {
   plan: 'plan-'
   web: 'app-'
@@ -79,6 +107,7 @@ var abbrs = {
   openAi: 'oai-'
   sql: 'sql-'
   logs: 'log-'
+  vault: 'kv-'
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -100,12 +129,18 @@ var openAiSettings = openAiDeploy ? {
   AZURE_OPENAI_TPM: string(openAiCapacity * 1000)
   AZURE_OPENAI_RPM: string(openAiCapacity) // gpt-4.1 family: 1 RPM per 1,000 TPM
 } : {}
+// The sign-in secrets live in Key Vault; the app settings hold references to them, which App
+// Service resolves with the app's identity. The URIs are built here, not read from the vault
+// module, because the vault's role needs the web app's identity first.
+var vaultName = '${abbrs.vault}${resourceToken}'
+var vaultUri = 'https://${vaultName}${environment().suffixes.keyvaultDns}'
 var signIn = empty(authClientId) ? {} : {
   FRAMEWISE_AUTH_CLIENT_ID: authClientId
   FRAMEWISE_AUTH_TENANT_ID: empty(authTenantId) ? tenant().tenantId : authTenantId
-  FRAMEWISE_AUTH_CLIENT_SECRET: authClientSecret
-  FRAMEWISE_AUTH_COOKIE_SECRET: authCookieSecret
+  FRAMEWISE_AUTH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vaultUri}/secrets/auth-client-secret)'
+  FRAMEWISE_AUTH_COOKIE_SECRET: '@Microsoft.KeyVault(SecretUri=${vaultUri}/secrets/auth-cookie-secret)'
 }
+var sqlAdminIsGroup = !empty(sqlAdminGroupId)
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: 'rg-${environmentName}'
@@ -142,11 +177,10 @@ module sql 'core/database/sqlserver.bicep' = {
     databaseName: databaseName
     location: location
     tags: tags
-    adminPrincipalId: principalId
-    adminPrincipalName: principalName
-    adminPrincipalType: principalType == 'ServicePrincipal' ? 'Application' : principalType
+    adminObjectId: sqlAdminIsGroup ? sqlAdminGroupId : principalId
+    adminLogin: sqlAdminIsGroup ? sqlAdminGroupName : principalName
+    adminPrincipalType: sqlAdminIsGroup ? 'Group' : 'User'
     skuName: sqlDatabaseSkuName
-    clientIpAddress: clientIpAddress
   }
 }
 
@@ -173,6 +207,9 @@ module web 'core/host/appservice.bicep' = {
       // /home is the site's persistent storage, shared by instances; wwwroot is replaced on deploy.
       FRAMEWISE_DATA_DIR: '/home/framewise'
       FRAMEWISE_ALLOWED_USERS: allowedUsers
+      // An idle app holds no database connection, so the serverless database can pause.
+      FRAMEWISE_DB_IDLE_SECONDS: dbIdleSeconds
+      FRAMEWISE_DB_IDLE_RECHECK_SECONDS: dbIdleRecheckSeconds
     }, openAiSettings, signIn)
   }
 }
@@ -197,7 +234,7 @@ module vision 'core/ai/vision.bicep' = {
   scope: rg
   params: {
     name: visionName
-    location: location
+    location: visionLocation
     tags: tags
     skuName: visionSkuName
     userPrincipalId: web.outputs.identityPrincipalId
@@ -216,6 +253,19 @@ module openAi 'core/ai/openai.bicep' = if (openAiDeploy) {
     modelVersion: openAiModelVersion
     capacity: openAiCapacity
     userPrincipalId: web.outputs.identityPrincipalId
+  }
+}
+
+module vault 'core/security/keyvault.bicep' = if (!empty(authClientId)) {
+  name: 'vault'
+  scope: rg
+  params: {
+    name: vaultName
+    location: location
+    tags: tags
+    authClientSecret: authClientSecret
+    authCookieSecret: authCookieSecret
+    secretsUserPrincipalId: web.outputs.identityPrincipalId
   }
 }
 

@@ -51,7 +51,7 @@ def test_every_bicep_file_parses():
         "main.bicep", "core/host/appservice.bicep", "core/host/appserviceplan.bicep",
         "core/storage/storage-account.bicep", "core/ai/vision.bicep", "core/ai/openai.bicep",
         "core/database/sqlserver.bicep", "core/monitor/loganalytics.bicep",
-        "core/security/role.bicep",
+        "core/security/role.bicep", "core/security/keyvault.bicep",
     }
     for path in files:
         tree = bicep.parse(path)
@@ -87,7 +87,7 @@ def test_checkov_skips_are_few_and_commented():
     """Test that every skipped rule in infra/.checkov.yaml carries a comment saying why."""
     lines = (bicep.INFRA / ".checkov.yaml").read_text().splitlines()
     skips = [line for line in lines if re.match(r"\s*- CKV_", line)]
-    assert 0 < len(skips) <= 20
+    assert 0 < len(skips) <= 24
     assert all("#" in line for line in skips)
     config = yaml.safe_load("\n".join(lines))
     assert config["framework"] == ["bicep"] and config["skip-download"] is True
@@ -196,35 +196,79 @@ def test_roles_go_to_the_web_apps_identity():
 
 
 def test_sql_is_entra_only_with_the_deployer_as_admin():
-    """Test Azure SQL: Entra-only, the deploying principal as admin, Azure services allowed."""
+    """Test Azure SQL: Entra-only, the admin from the module's parameters, Azure services
+    allowed and no deployer's rule (the grant opens and removes its own)."""
     path, server = bicep.only_resource("Microsoft.Sql/servers")
     props = server["config"]["properties"]
-    admin = props["administrators"]
+    admin = bicep.variable(path, "admin")
     assert admin["administratorType"] == "ActiveDirectory"
-    assert admin["azureADOnlyAuthentication"] is True
-    assert (admin["sid"], admin["login"]) == ("adminPrincipalId", "adminPrincipalName")
+    assert (admin["sid"], admin["login"]) == ("adminObjectId", "adminLogin")
+    union = props["administrators"]["function"]
+    assert union["type"] == "union" and union["parameters"]["arg_1"] == "admin"
+    assert union["parameters"]["arg_2"] == {"azureADOnlyAuthentication": True}
     assert "administratorLogin" not in props and "administratorLoginPassword" not in props
     assert props["minimalTlsVersion"] == "1.2"
-    # A conditional resource (`= if (...)`) nests its body one level deeper.
-    bodies = [r[2]["config"].get("config", r[2]["config"])
-              for r in bicep.resources_of_type("Microsoft.Sql/servers/firewallRules")]
-    rules = {body["name"]: body["properties"] for body in bodies}
-    assert rules["AllowAllWindowsAzureIps"] == {"startIpAddress": "0.0.0.0",
-                                                "endIpAddress": "0.0.0.0"}
-    sql = bicep.main()["modules"]["sql"]["config"]["params"]
-    assert (sql["adminPrincipalId"], sql["adminPrincipalName"]) == ("principalId", "principalName")
+    rules = {r[2]["config"]["name"]: r[2]["config"]["properties"]
+             for r in bicep.resources_of_type("Microsoft.Sql/servers/firewallRules")}
+    assert rules == {"AllowAllWindowsAzureIps": {"startIpAddress": "0.0.0.0",
+                                                 "endIpAddress": "0.0.0.0"}}
+    assert "clientIpAddress" not in bicep.main()["parameters"]
     database = bicep.only_resource("Microsoft.Sql/servers/databases")[1]["config"]
     assert bicep.param_default(path, database["sku"]["name"]) == "GP_S_Gen5_1"  # serverless
 
 
+def test_sql_admin_is_applied_on_every_deployment_by_child_resources():
+    """Test the administrators/ActiveDirectory and azureADOnlyAuthentications/Default children
+    (the server's own `administrators` is read only when it is created)."""
+    (_, _, entra), = bicep.resources_of_type("Microsoft.Sql/servers/administrators")
+    assert entra["config"]["parent"] == "server" and entra["config"]["name"] == "ActiveDirectory"
+    assert bicep.accessor(entra["config"]["properties"]["sid"]) == "admin.sid"
+    assert bicep.accessor(entra["config"]["properties"]["login"]) == "admin.login"
+    (_, _, only), = bicep.resources_of_type("Microsoft.Sql/servers/azureADOnlyAuthentications")
+    assert only["config"]["name"] == "Default"
+    assert only["config"]["properties"] == {"azureADOnlyAuthentication": True}
+
+
+def test_sql_admin_is_the_group_when_given_else_the_deploying_user():
+    """Test main.bicep's choice of admin: FRAMEWISE_SQL_ADMIN_GROUP_ID/_NAME, or the user."""
+    sql = bicep.main()["modules"]["sql"]["config"]["params"]
+    choices = {key: sql[key]["operator"] for key in ("adminObjectId", "adminLogin",
+                                                     "adminPrincipalType")}
+    for key, (if_group, if_not) in {"adminObjectId": ("sqlAdminGroupId", "principalId"),
+                                    "adminLogin": ("sqlAdminGroupName", "principalName"),
+                                    "adminPrincipalType": ("Group", "User")}.items():
+        operator = choices[key]
+        assert operator["type"] == "conditional" and operator["operands"]["condition"] == (
+            "sqlAdminIsGroup"), key
+        assert (operator["operands"]["true_value"], operator["operands"]["false_value"]) == (
+            if_group, if_not), key
+    mapped = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
+    assert mapped["sqlAdminGroupId"]["value"] == "${FRAMEWISE_SQL_ADMIN_GROUP_ID}"
+    assert mapped["sqlAdminGroupName"]["value"] == "${FRAMEWISE_SQL_ADMIN_GROUP_NAME}"
+
+
+def test_sql_uses_ga_api_versions():
+    """Test that every Microsoft.Sql resource uses the GA 2023-08-01 API, no preview."""
+    kinds = ("Microsoft.Sql/servers", "Microsoft.Sql/servers/administrators",
+             "Microsoft.Sql/servers/azureADOnlyAuthentications",
+             "Microsoft.Sql/servers/firewallRules", "Microsoft.Sql/servers/databases")
+    for kind in kinds:
+        for _, _, resource in bicep.resources_of_type(kind):
+            assert resource["api_version"] == "2023-08-01", kind
+    text = (bicep.INFRA / "core/database/sqlserver.bicep").read_text()
+    assert "preview" not in text
+
+
 def test_web_app_logs_go_to_log_analytics():
-    """Test diagnostic settings: console, HTTP and app logs of the web app to the workspace."""
+    """Test diagnostic settings: console, HTTP and platform logs (container start failures) to
+    the workspace; not AppServiceAppLogs, which collects nothing for Python on Linux."""
     (_, _, diag), = bicep.resources_of_type("Microsoft.Insights/diagnosticSettings")
     assert diag["config"]["scope"] == "web"
     assert diag["config"]["properties"]["workspaceId"] == "logAnalyticsWorkspaceId"
     categories = {log["category"] for log in diag["config"]["properties"]["logs"]
                   if log["enabled"] is True}
-    assert categories == {"AppServiceConsoleLogs", "AppServiceHTTPLogs", "AppServiceAppLogs"}
+    assert categories == {"AppServiceConsoleLogs", "AppServiceHTTPLogs",
+                          "AppServicePlatformLogs"}
     assert bicep.only_resource("Microsoft.OperationalInsights/workspaces")
 
 

@@ -3,23 +3,30 @@ param serverName string
 param databaseName string
 param location string = resourceGroup().location
 param tags object = {}
-@description('Object id of the Entra ID administrator (the deploying user, from azd).')
-param adminPrincipalId string
-@description('Sign-in name of the administrator, e.g. ana@contoso.com.')
-param adminPrincipalName string
+@description('Object id of the Entra ID administrator: a group (recommended for a team) or the deploying user.')
+param adminObjectId string
+@description('Display name of the admin group, or the sign-in name of the admin user.')
+param adminLogin string
 @allowed([
   'User'
   'Group'
-  'Application'
 ])
 param adminPrincipalType string = 'User'
-// Serverless General Purpose: pauses when idle, so a quiet internal tool costs little.
+// Serverless General Purpose: pauses when idle (no session, no CPU for the whole delay).
 param skuName string = 'GP_S_Gen5_1'
+@description('Minutes without sessions before a serverless database pauses (60 is the minimum).')
+@minValue(60)
 param autoPauseDelayMinutes int = 60
-@description('One public address allowed in besides Azure services, e.g. the deployer running the postprovision hook; empty for none.')
-param clientIpAddress string = ''
 
-resource server 'Microsoft.Sql/servers@2022-05-01-preview' = {
+var admin = {
+  administratorType: 'ActiveDirectory'
+  login: adminLogin
+  sid: adminObjectId
+  tenantId: tenant().tenantId
+  principalType: adminPrincipalType
+}
+
+resource server 'Microsoft.Sql/servers@2023-08-01' = {
   name: serverName
   location: location
   tags: tags
@@ -27,19 +34,40 @@ resource server 'Microsoft.Sql/servers@2022-05-01-preview' = {
     version: '12.0'
     minimalTlsVersion: '1.2'
     publicNetworkAccess: 'Enabled'
-    administrators: {
-      administratorType: 'ActiveDirectory'
+    // Read only when the server is created (it must have an admin then); the child resources
+    // below apply the admin on every deployment, so a change of admin takes effect.
+    administrators: union(admin, {
       azureADOnlyAuthentication: true
-      login: adminPrincipalName
-      sid: adminPrincipalId
-      tenantId: tenant().tenantId
-      principalType: adminPrincipalType
-    }
+    })
   }
 }
 
-// 0.0.0.0 is Azure's convention for "services inside Azure", App Service among them.
-resource allowAzure 'Microsoft.Sql/servers/firewallRules@2022-05-01-preview' = {
+resource entraAdmin 'Microsoft.Sql/servers/administrators@2023-08-01' = {
+  parent: server
+  name: 'ActiveDirectory'
+  properties: {
+    administratorType: admin.administratorType
+    login: admin.login
+    sid: admin.sid
+    tenantId: admin.tenantId
+  }
+}
+
+resource entraOnly 'Microsoft.Sql/servers/azureADOnlyAuthentications@2023-08-01' = {
+  parent: server
+  name: 'Default'
+  properties: {
+    azureADOnlyAuthentication: true
+  }
+  dependsOn: [
+    entraAdmin // Entra-only needs an Entra admin in place
+  ]
+}
+
+// 0.0.0.0 is Azure's convention for "services inside Azure", App Service among them. The
+// deployer's own address gets a rule only while the postprovision grant runs (cli.py db
+// grant-identity --open-firewall), never here.
+resource allowAzure 'Microsoft.Sql/servers/firewallRules@2023-08-01' = {
   parent: server
   name: 'AllowAllWindowsAzureIps'
   properties: {
@@ -48,27 +76,19 @@ resource allowAzure 'Microsoft.Sql/servers/firewallRules@2022-05-01-preview' = {
   }
 }
 
-resource allowClient 'Microsoft.Sql/servers/firewallRules@2022-05-01-preview' = if (!empty(clientIpAddress)) {
-  parent: server
-  name: 'AllowDeployer'
-  properties: {
-    startIpAddress: clientIpAddress
-    endIpAddress: clientIpAddress
-  }
-}
-
-resource database 'Microsoft.Sql/servers/databases@2022-05-01-preview' = {
+resource database 'Microsoft.Sql/servers/databases@2023-08-01' = {
   parent: server
   name: databaseName
   location: location
   tags: tags
   sku: {
     name: skuName
-    tier: 'GeneralPurpose'
+    tier: startsWith(skuName, 'GP_') ? 'GeneralPurpose' : null
   }
   properties: {
-    autoPauseDelay: autoPauseDelayMinutes
-    minCapacity: json('0.5')
+    // Serverless only: a provisioned SKU (S0, Basic, GP_Gen5_2) takes neither setting.
+    autoPauseDelay: startsWith(skuName, 'GP_S_') ? autoPauseDelayMinutes : null
+    minCapacity: startsWith(skuName, 'GP_S_') ? json('0.5') : null
     zoneRedundant: false
   }
 }

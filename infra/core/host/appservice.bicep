@@ -8,13 +8,22 @@ param pythonVersion string = '3.11'
 // App Service runs Gunicorn unless a startup command is set; ours migrates, then serves Streamlit
 // on $PORT (scripts/appservice-start.sh).
 param appCommandLine string = 'bash scripts/appservice-start.sh'
-@description('App settings (name: value) besides the build flag and the public URL added here.')
+// Secure: the settings may hold secrets (sign-in), which must stay out of deployment history.
+@secure()
+@description('App settings (name: value) besides the build flag, the public URL and the container limits added here.')
 param appSettings object = {}
 
-// The build flag, and the site's own address for share links and the sign-in redirect.
+// The build flag, the site's own address for share links and the sign-in redirect, and the
+// container's time limits (https://learn.microsoft.com/azure/app-service/reference-app-settings).
 var allSettings = union(appSettings, {
   SCM_DO_BUILD_DURING_DEPLOYMENT: 'true' // Oryx runs pip install -r requirements.txt
   FRAMEWISE_PUBLIC_URL: 'https://${name}.azurewebsites.net'
+  // The first start after a deploy runs `db upgrade`, which may wait for a paused database
+  // to resume (about a minute) and retries for about 2 minutes: more than the 230 s default.
+  WEBSITES_CONTAINER_START_TIME_LIMIT: '600'
+  // SIGTERM to SIGKILL: the worker hands its analyses back within 10 s and Streamlit closes;
+  // the default 5 s cuts that short. 120 is the maximum.
+  WEBSITES_CONTAINER_STOP_TIME_LIMIT: '60'
 })
 
 resource web 'Microsoft.Web/sites@2022-09-01' = {
@@ -73,6 +82,8 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
   scope: web
   properties: {
     workspaceId: logAnalyticsWorkspaceId
+    // No AppServiceAppLogs: it collects nothing for Python on Linux, whose output (stdout and
+    // stderr) is in AppServiceConsoleLogs.
     logs: [
       {
         category: 'AppServiceConsoleLogs'
@@ -83,7 +94,8 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
         enabled: true
       }
       {
-        category: 'AppServiceAppLogs'
+        // Container start failures and restarts (a broken startup command shows here).
+        category: 'AppServicePlatformLogs'
         enabled: true
       }
     ]
