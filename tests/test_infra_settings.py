@@ -114,3 +114,14 @@ def test_vision_rate_comment_matches_the_faq():
     """Test that the Vision rate says S1 allows 20 TPS (the FAQ), not 10."""
     text = MAIN.read_text()
     assert "S1 allows 20" in text and "S1: 10 documented" not in text
+
+
+def test_requirements_need_a_streamlit_with_st_app():
+    """Test that requirements.txt, which App Service's build installs, allows no Streamlit
+    before 1.57 (app.py needs st.App)."""
+    from packaging.requirements import Requirement
+
+    lines = (bicep.ROOT / "requirements.txt").read_text().splitlines()
+    (streamlit,) = [Requirement(line) for line in lines if line.startswith("streamlit")]
+    assert not streamlit.specifier.contains("1.56.9") and streamlit.specifier.contains("1.57.0")
+    assert "st.App(" in (bicep.ROOT / "app.py").read_text()
