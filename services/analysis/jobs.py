@@ -51,9 +51,11 @@ def queue_analysis(
     adaptive: bool = False,
     estimated_cost: float = 0.0,
     questions: tuple[Question, ...] = (),
+    full_shot_pass: bool = False,
 ) -> Analysis:
     """Add a queued Analysis (with the questions it asks of every frame, in the same
-    transaction); a worker picks it up. `analyzer`: a member, or its value."""
+    transaction); a worker picks it up. `analyzer`: a member, or its value. `full_shot_pass`:
+    a sparse (seeking) run also decodes every frame once to find shots at frame precision."""
     analysis = Analysis(
         video_id=video_id,
         analyzer=AnalyzerKind(analyzer),
@@ -61,6 +63,7 @@ def queue_analysis(
         sample_fps=sample_fps,
         max_frames=max_frames,
         adaptive=adaptive,
+        full_shot_pass=full_shot_pass,
         frames_planned=frames_planned,
         estimated_cost=estimated_cost,
         created_by=created_by,

@@ -26,6 +26,7 @@ from services.analysis import jobs
 from services.analysis.adaptive import AdaptivePolicy
 from services.analysis.frame_rows import answer_rows, frame_row, thumbnail
 from services.analysis.progress import wait_text, waiting_message
+from services.analysis.shot_pass import finish_shots
 from services.config import Settings
 from services.db import DatabaseError, database_error
 from services.library import get_video, remove_orphan_cache, video_info
@@ -209,6 +210,8 @@ class AnalysisRun:
         try:
             stream = sample_frames(source, fps=analysis.sample_fps,
                                    max_frames=analysis.max_frames, info=video_info(video))
+            if stream.every_frame:
+                stream.find_shots()
             with stream:
                 pending: deque[_Pending] = deque()
                 for frame in stream:
@@ -230,6 +233,10 @@ class AnalysisRun:
                 while pending and not self.stop.is_set():
                     self._write(pending.popleft())
                     self._beat(analysis)
+            if not self.stop.is_set() and not finish_shots(
+                    self.engine, self.store, source, analysis, self.owner, stream.shots,
+                    video.duration_s, partial(self._beat, analysis)):
+                self.stop.set()  # cancelled, deleted or taken over meanwhile
             return stream.truncated
         finally:
             if executor is not None:

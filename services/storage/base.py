@@ -4,6 +4,7 @@ Every key is made by a function at the end of this module, never from a user's f
   videos/<uuid><suffix>                        uploaded videos (new_video_key; VIDEOS lists them)
   analyses/<analysis id>/thumbs/<frame>.jpg    a frame's thumbnail (thumbnail_key)
   analyses/<analysis id>/raw/<frame>.json      the remote analyser's answer (raw_result_key)
+  analyses/<analysis id>/shots/<shot>.jpg      a shot's keyframe when no sample shows it
   cache/<video sha256>/<settings>/<frame sha256>.json   the result cache (cache_key)
 """
 
@@ -99,6 +100,10 @@ def analysis_prefix(analysis_id: str) -> str:
 
 def thumbnail_key(analysis_id: str, frame_index: int) -> str:
     return f"{analysis_prefix(analysis_id)}thumbs/{frame_index:07d}.jpg"
+
+
+def shot_keyframe_key(analysis_id: str, shot_index: int) -> str:
+    return f"{analysis_prefix(analysis_id)}shots/{shot_index:06d}.jpg"
 
 
 def raw_result_key(analysis_id: str, frame_index: int) -> str:

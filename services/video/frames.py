@@ -23,6 +23,7 @@ from services.video.probe import (
     input_args,
     tail_lines,
 )
+from services.video.shots import Shot, ShotTap
 
 JPEG_QUALITY = 85
 
@@ -87,6 +88,8 @@ class FrameStream:
     held the frames its header promised. Leaving early (break, close(), `with`) kills ffmpeg.
     """
 
+    every_frame = True  # decodes every frame of the video (so it can find shots on the way)
+
     def __init__(
         self, source: Source, info: VideoInfo, fps: float, max_frames: int | None, max_side: int
     ) -> None:
@@ -104,17 +107,30 @@ class FrameStream:
         # Weak: a consumer that just breaks out of its for loop drops the generator, and its
         # finalisation then stops ffmpeg; close() still reaches it while it lives.
         self._gen: weakref.ref | None = None
+        # With shots on, the same decode also finds shot boundaries on every frame.
+        self.shot_tap: ShotTap | None = None
+        self.shots: list[Shot] | None = None
+
+    def find_shots(self) -> None:
+        """Find shots in this decode too (before iterating); `shots` holds them at the end."""
+        self.shot_tap = ShotTap()
 
     def command(self) -> list[str]:
         r = self.rate
         # round=up: frame k is the picture on screen at k/fps, never a later one.
         # ffmpeg autorotates before our filters, so the target size is in display orientation.
         vf = f"fps={r.numerator}/{r.denominator}:round=up,scale={self.width}:{self.height}"
+        sampled = ["-map", "0:V:0", "-vf", vf]
+        tap = self.shot_tap
+        if tap is not None:  # one decode, two outputs: the samples and the shot detector's
+            graph = f"[0:V:0]split=2[s][g];[s]{vf}[v];[g]{tap.filter()}[t]"
+            sampled = ["-filter_complex", graph, "-map", "[v]"]
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-            *input_args(self.source), "-map", "0:V:0", "-an", "-sn", "-dn",
-            "-vf", vf, "-frames:v", str(self.expected),
+            *input_args(self.source), *sampled, "-an", "-sn", "-dn",
+            "-frames:v", str(self.expected),
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+            *(tap.output_args("[t]") if tap is not None else []),
         ]  # fmt: skip
 
     def __iter__(self) -> Iterator[SampledFrame]:
@@ -128,19 +144,28 @@ class FrameStream:
     def _frames(self) -> Iterator[SampledFrame]:
         if self.expected == 0:
             return
+        tap = self.shot_tap
+        fds = tap.open() if tap is not None else ()
         # stderr goes to a file: an unread pipe fills up and deadlocks ffmpeg on broken input.
         with tempfile.TemporaryFile() as errfile:
-            self._proc = Popen(
-                self.command(), stdin=DEVNULL, stdout=PIPE, stderr=errfile, bufsize=0
-            )
-            self.pid = self._proc.pid
-            _grow_pipe(stdout_of(self._proc))
             try:
+                self._proc = Popen(
+                    self.command(), stdin=DEVNULL, stdout=PIPE, stderr=errfile, bufsize=0,
+                    pass_fds=fds,
+                )
+                self.pid = self._proc.pid
+                if tap is not None:
+                    tap.started()
+                _grow_pipe(stdout_of(self._proc))
                 yield from self._read(stdout_of(self._proc))
                 self.returncode = self._proc.wait()
                 self._finish(errfile)
+                if tap is not None:
+                    self.shots = tap.finish(self.info.duration_s)
             finally:
                 self._stop()
+                if tap is not None:
+                    tap.close()
 
     def _read(self, pipe: IO[bytes]) -> Iterator[SampledFrame]:
         step = 1 / self.rate

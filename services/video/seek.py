@@ -26,6 +26,8 @@ class SeekingFrameStream(FrameStream):
     most one source frame later.
     """
 
+    every_frame = False  # shots need a decode of their own (a full shot pass: scan_shots)
+
     def command_at(self, t: float) -> list[str]:
         # -ss before -i jumps to the last keyframe at or before t and drops the frames before t.
         # Whole microseconds rounded down, so a frame or keyframe exactly at t is never skipped.
