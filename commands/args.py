@@ -100,6 +100,30 @@ def _add_insight_commands(sub) -> None:
     _runs(p, "insights:cmd_compare")
 
 
+def _add_review_commands(sub) -> None:
+    user = {"help": "the author (default FRAMEWISE_USER, else local)"}
+    p = sub.add_parser("note", help="pin a note to a moment of an analysis")
+    p.add_argument("analysis_id")
+    p.add_argument("text")
+    p.add_argument("--at", type=_number, required=True, metavar="SECONDS")
+    p.add_argument("--about", metavar="KEY_OR_LABEL", help="the question or label it is about")
+    p.add_argument("--user", **user)
+    _runs(p, "review:cmd_note")
+    p = sub.add_parser("review", help="correct the model's answer on the frame nearest a moment "
+                       "(or mark an Image Analysis detection wrong)")
+    p.add_argument("analysis_id")
+    p.add_argument("--at", type=_number, metavar="SECONDS")
+    p.add_argument("--question", metavar="KEY")
+    p.add_argument("--value", help="the right answer (yes/no, a count, a choice, a score, a "
+                   "number, a text, or cannot_tell)")
+    p.add_argument("--right", action="store_true",
+                   help="the model's answer is right (with --detection: the detection is)")
+    p.add_argument("--detection", type=_positive_int, metavar="ID",
+                   help="mark this detection wrong (or right, with --right)")
+    p.add_argument("--user", **user)
+    _runs(p, "review:cmd_review")
+
+
 def _add_queue_commands(sub) -> None:
     p = sub.add_parser("list", help="list analyses, newest first")
     _runs(p, "queue:cmd_list")
@@ -142,6 +166,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_analysis_commands(sub)
     _add_insight_commands(sub)
+    _add_review_commands(sub)
     _add_queue_commands(sub)
     _add_db_commands(sub)
     return parser
