@@ -1,5 +1,6 @@
-"""Headless Framewise (no Streamlit): analyze, export, search, compare, note, review, list,
-cancel, retry, worker.
+"""Headless Framewise (no Streamlit): analyze, export, search, compare, note, review, queue.
+
+The queue: list, cancel, retry and worker.
 
 Exit codes: 0 success, 1 the analysis or a database statement failed, 2 bad input or settings
 (either way one line `error: ...`).
