@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 
 from commands.args import UsageError
 from services.analysis import jobs
 from services.analysis.worker import Worker, WorkerEvent
 from services.context import Services
+from services.health_listener import HealthListener, listener_port
 from services.library import list_analyses
 
 log = logging.getLogger("framewise")
@@ -41,6 +43,10 @@ def _print_event(e: WorkerEvent) -> None:
 
 
 def cmd_worker(args, services: Services) -> int:
+    try:
+        port = None if args.once else listener_port(os.environ)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     worker = Worker(engine=services.engine, store=services.store, settings=services.settings,
                     on_event=None if args.once else _print_event)
     # SIGTERM (App Service restarts, deploys) or Ctrl-C: stop claiming, hand the running
@@ -54,6 +60,12 @@ def cmd_worker(args, services: Services) -> int:
         return 0
     log.info("worker %s waiting for analyses (up to %d at once)", worker.owner,
              worker.max_analyses)
-    worker.run_forever()
+    # On App Service (PORT set) the container must answer HTTP or it is restarted in a loop.
+    listener = HealthListener(port).start() if port is not None else None
+    try:
+        worker.run_forever()
+    finally:
+        if listener is not None:
+            listener.stop()
     log.info("worker %s stopped", worker.owner)
     return 0
