@@ -31,8 +31,9 @@ def row_name(kind: str, label: str) -> str:
 
 def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: int = 25,
                   keep: str | None = None) -> pd.DataFrame:
-    """Segments of the `top` labels of `kinds` by frames shown (plus the label `keep`), ready
-    to draw: key (kind:label), row, kind, label, start_s, end_s, bar_end_s, frames, confidence.
+    """Segments of the `top` labels of `kinds` by frames shown (plus the label `keep`), in time
+    order of their first segments, ready to draw: key (kind:label), row, kind, label, start_s,
+    end_s, bar_end_s, frames, confidence.
 
     A bar reaches one frame step past its last frame, so a one-frame segment still shows.
     """
@@ -58,9 +59,13 @@ def timeline_rows(segments: pd.DataFrame, step: float, kinds: list[str], top: in
         "frames": segs["frames"].astype(int),
         "confidence": segs["max_confidence"].astype(float),
     })
-    order = {key: i for i, key in enumerate(chosen)}
-    rows["order"] = rows["key"].map(order)
-    return rows.sort_values(["order", "start_s"]).drop(columns="order").reset_index(drop=True)
+    # Rows in time order (by each label's first segment; shot 1 before shot 2), the ranking
+    # only choosing which labels are drawn and breaking ties.
+    first = rows.groupby("key")["start_s"].min()
+    rank = {key: i for i, key in enumerate(chosen)}
+    rows["first"], rows["rank"] = rows["key"].map(first), rows["key"].map(rank)
+    return (rows.sort_values(["first", "rank", "start_s"]).drop(columns=["first", "rank"])
+            .reset_index(drop=True))
 
 
 def segment_timeline(rows: pd.DataFrame, t: float | None = None, selected: str | None = None,

@@ -42,6 +42,19 @@ def test_timeline_rows_rank_labels_and_reach_one_step_past_the_last_frame():
     assert set(timeline_rows(SEGMENTS, 0.5, ["shot"])["row"]) == {"shot: shot 1"}
 
 
+def test_timeline_rows_are_in_time_order_not_in_order_of_frames_shown():
+    """Test that shots of unequal lengths are listed shot 1, 2, 3, 4, 5 (the issue saw 4, 3, 5,
+    2, 1: the rows followed the frames each label shows)."""
+    lengths = [1, 3, 5, 8, 2]
+    starts = [sum(lengths[:i]) for i in range(5)]
+    shots = segs(*[("shot", f"shot {i + 1}", float(s), float(s + n - 1), n, None)
+                   for i, (s, n) in enumerate(zip(starts, lengths, strict=True))])
+    rows = timeline_rows(shots, 1.0, ["shot"])
+    assert list(dict.fromkeys(rows["row"])) == [f"shot: shot {i}" for i in range(1, 6)]
+    chart = segment_timeline(rows).to_dict()
+    assert chart["encoding"]["y"]["sort"] == [f"shot: shot {i}" for i in range(1, 6)]
+
+
 def test_long_labels_that_shorten_alike_keep_rows_of_their_own():
     """Test that two OCR lines with the same first 40 characters are two rows."""
     rows = timeline_rows(SEGMENTS, 0.5, ["text_line"])
@@ -59,7 +72,7 @@ def test_segment_timeline_is_one_chart_with_a_click_selection():
     assert param["name"] == SEGMENT_PARAM
     assert param["select"]["type"] == "point" and param["select"]["fields"] == ["key", "start_s"]
     assert spec["encoding"]["x"]["scale"]["domain"] == [0, 8.0]
-    assert spec["encoding"]["y"]["sort"] == ["tag: sky", "tag: dog", "object: car"]
+    assert spec["encoding"]["y"]["sort"] == ["tag: sky", "object: car", "tag: dog"]  # by time
     data = pd.DataFrame(next(iter(spec["datasets"].values())))
     current = data[data["current"]][["key", "start_s"]].values.tolist()
     assert current == [["tag:sky", 0.0], ["tag:dog", 2.0]]

@@ -4,8 +4,9 @@ same ffmpeg decode that samples (a second output of its filter graph), or in a d
 Times come from the frames' timestamps (ffmpeg's, in microseconds), never from frame counts, so a
 variable frame rate is fine. Transitions: `cut` (one frame to the next changes a lot, and much
 more than the change before it), `fade` (through black: the new shot starts at the first frame
-after the black ones) and `dissolve` (over a stretch of frames the picture moves from one image
-to another along a straight blend: the middle frame is the average of the two ends).
+after the black ones; black cut to and cut from is a shot of its own) and `dissolve` (over a
+stretch of frames the picture moves from one image to another along a straight blend: the
+middle frame is the average of the two ends).
 """
 
 from __future__ import annotations
@@ -101,9 +102,12 @@ class ShotDetector:
         """Frame numbers where a new shot starts, with the transition, in order."""
         found: dict[int, str] = {}
         near_black: set[int] = set()
+        cuts = set(self._cuts)
         for first, last in self._black:
             near_black.update(range(first - 1, last + 2))
-            if last + 1 < self.count:
+            if first in cuts and last + 1 in cuts:  # cut to black and cut out: a black shot
+                found[first] = found[last + 1] = "cut"
+            elif last + 1 < self.count:
                 found[last + 1] = "fade"
         for n in self._cuts:
             if n not in near_black:
