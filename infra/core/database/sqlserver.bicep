@@ -14,8 +14,8 @@ param adminLogin string
 param adminPrincipalType string = 'User'
 // Serverless General Purpose: pauses when idle (no session, no CPU for the whole delay).
 param skuName string = 'GP_S_Gen5_1'
-@description('Minutes without sessions before a serverless database pauses (60 is the minimum).')
-@minValue(60)
+@description('Minutes without sessions before a serverless database pauses (General Purpose: 15 at least).')
+@minValue(15)
 param autoPauseDelayMinutes int = 60
 
 var admin = {
