@@ -13,6 +13,7 @@ from services.context import Services
 from services.insights import answers as model_answers
 from services.insights import results
 from services.insights import segments as label_segments
+from services.insights import shots as shot_table
 from services.question_sets import load_questions
 from services.upload.ingest import unregistered_videos
 from services.vision.azure import cached_azure_answers
@@ -43,6 +44,15 @@ def segments(_engine, analysis_id: str, frames_done: int | str, min_confidence: 
     runs = model_answers.answer_segments(asked, shown, answers(_engine, analysis_id, frames_done),
                                          dict(thresholds))
     return pd.concat([labels, runs], ignore_index=True) if not labels.empty else runs
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def shots(_engine, analysis_id: str, frames_done: int | str, status: str,
+          duration_s: float) -> pd.DataFrame:
+    """The analysis's shots (stored at the end of a run: the status is part of the key), or
+    the ones its sampled frames tell (services.insights.shots)."""
+    return shot_table.load_shots(_engine, analysis_id, frames(_engine, analysis_id, frames_done),
+                                 duration_s)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -8,6 +8,8 @@ so frames_done always counts the rows there are; nothing is stored after a cance
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from components import data
@@ -38,6 +40,7 @@ from components.results_ui import (
     wait_ui,
 )
 from components.segments_ui import segments_ui
+from components.storyboard import storyboard_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
 from server.context import get_services
@@ -141,6 +144,11 @@ def body(analysis_id: str, video: Video) -> None:
             st.altair_chart(chart, width="stretch")
         st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
                    "Red: the selected moment.")
+
+    st.subheader("Storyboard")
+    storyboard_ui(data.shots(engine, current.id, key, current.status.value, video.duration_s),
+                  current.id, [round(float(x), 3) for x in frames["timestamp_s"]], t,
+                  partial(media.thumbnail, store))
 
     st.subheader("Segments")
     thresholds = thresholds_ui(questions, current.id) if questions else {}
