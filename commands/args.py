@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
-from services.domain import LABEL_KINDS, AnalyzerKind, Export, check_sample_fps
+from services.domain import SEARCH_KINDS, AnalyzerKind, Export, check_sample_fps
 
 
 class UsageError(Exception):
@@ -86,9 +86,10 @@ def _add_insight_commands(sub) -> None:
         p.add_argument(f"--{export}", metavar="FILE", help=f"{export.file_name}: {export.about}")
     _confidence_option(p)
     _runs(p, "insights:cmd_export")
-    p = sub.add_parser("search", help="find labels, OCR text and captions in every analysis")
+    p = sub.add_parser("search", help="find labels, OCR text, captions, answers and notes in "
+                       "every analysis")
     p.add_argument("query")
-    p.add_argument("--kind", action="append", choices=[kind.value for kind in LABEL_KINDS],
+    p.add_argument("--kind", action="append", choices=[kind.value for kind in SEARCH_KINDS],
                    help="only this kind (repeat for several)")
     p.add_argument("--limit", type=_positive_int, default=50, help="at most N segments")
     _confidence_option(p)

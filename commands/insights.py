@@ -8,7 +8,7 @@ from pathlib import Path
 from commands.args import UsageError
 from services.analysis.jobs import get_analysis
 from services.context import Services
-from services.domain import LABEL_KINDS, Export
+from services.domain import SEARCH_KINDS, Export
 from services.insights.compare import CompareError, compare
 from services.insights.exports import analysis_exports, export_files
 from services.insights.search import search
@@ -52,7 +52,7 @@ def cmd_search(args, services: Services) -> int:
         raise UsageError("the search query is empty")
     found = search(services.engine, args.query, public_url=services.settings.public_url,
                    min_confidence=_min_confidence(args, services),
-                   kinds=tuple(args.kind or LABEL_KINDS), limit=args.limit)
+                   kinds=tuple(args.kind or SEARCH_KINDS), limit=args.limit)
     for result in found:
         print(json.dumps(result.document(), ensure_ascii=False))
     return 0

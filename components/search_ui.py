@@ -10,7 +10,7 @@ from components.formatting import clock
 from components.share import mirror, restore
 from components.text import escape_markdown
 from components.timeline import kind_noun
-from services.domain import LABEL_KINDS, LabelKind
+from services.domain import SEARCH_KINDS, LabelKind
 from services.insights.links import format_confidence, parse_confidence
 from services.insights.media import Media
 from services.insights.search import SearchResult
@@ -27,26 +27,26 @@ class SearchControls:
 
 
 def _kinds(raw: str | None) -> list[LabelKind] | None:
-    chosen = [LabelKind(k) for k in (raw or "").split(",") if k in LABEL_KINDS]
+    chosen = [LabelKind(k) for k in (raw or "").split(",") if k in SEARCH_KINDS]
     return chosen or None
 
 
 def controls_ui(default_confidence: float) -> SearchControls:
     """The query, kinds, minimum confidence and limit; each mirrored in the URL (?q=&kind=...)."""
     restore("search_q", "q", lambda raw: raw, "")
-    restore("search_kinds", "kind", _kinds, list(LABEL_KINDS))
+    restore("search_kinds", "kind", _kinds, list(SEARCH_KINDS))
     restore("search_conf", "conf", parse_confidence, float(default_confidence))
     restore("search_limit", "limit", lambda raw: next((n for n in LIMITS if str(n) == raw), None),
             50)
     query = st.text_input("Find", key="search_q",
                           placeholder="A label, words of text in the picture, part of a caption")
     left, middle, right = st.columns([3, 2, 1])
-    kinds = left.multiselect("In", LABEL_KINDS, key="search_kinds",
+    kinds = left.multiselect("In", SEARCH_KINDS, key="search_kinds",
                              format_func=kind_noun)
     conf = middle.slider("Minimum confidence", 0.0, 1.0, step=0.05, key="search_conf")
     limit = right.selectbox("At most", LIMITS, key="search_limit")
     mirror("q", query.strip())
-    mirror("kind", ",".join(kinds) if set(kinds) != set(LABEL_KINDS) else None)
+    mirror("kind", ",".join(kinds) if set(kinds) != set(SEARCH_KINDS) else None)
     mirror("conf", format_confidence(conf))
     mirror("limit", str(limit) if limit != 50 else None)
     return SearchControls(query.strip(), tuple(kinds), float(conf), int(limit))
@@ -63,10 +63,14 @@ def result_ui(result: SearchResult, thumb: Media) -> None:
         conf = ("" if result.max_confidence is None
                 else f" · max confidence {result.max_confidence:.2f}")
         frames = f"{result.frames} frame{'s' if result.frames != 1 else ''}"
-        text.markdown(f"**{escape_markdown(result.label, 200)}**  \n"
-                      f"{kind_noun(result.kind)} in "
+        what = kind_noun(result.kind)
+        if result.author is not None:  # a note: its author instead of a run of frames
+            what = f"{what} by {escape_markdown(result.author, 120)}"
+        text.markdown(f"**{escape_markdown(result.label, 200)}**  \n{what} in "
                       f"{escape_markdown(result.video, 120)}")
-        text.caption(f"{clock(result.start_s)} to {clock(result.end_s)} · {frames}{conf} · "
+        where = (clock(result.start_s) if result.author is not None
+                 else f"{clock(result.start_s)} to {clock(result.end_s)} · {frames}")
+        text.caption(f"{where}{conf} · "
                      f"analysis {result.analysis_id[:8]} of "
                      f"{result.created_at:%Y-%m-%d %H:%M} UTC")
         text.link_button(f"Open at {clock(result.start_s)}", result.link,

@@ -13,9 +13,9 @@ from services.insights.search import search
 services = get_services()
 
 st.title("Search")
-st.caption("Finds labels, text in the picture (OCR) and captions in every analysis, ignoring "
-           "case. Each result is a segment: consecutive frames showing it at the minimum "
-           "confidence. Newest analyses first.")
+st.caption("Finds labels, text in the picture (OCR), captions, answers and analysts' notes in "
+           "every analysis, ignoring case. Each result is a segment (consecutive frames showing "
+           "it at the minimum confidence) or a note at its moment. Newest analyses first.")
 controls = controls_ui(services.settings.min_confidence)
 if not controls.query:
     st.info("Type a word to find, for example a tag such as “person” or words of a sign.")

@@ -67,6 +67,7 @@ class LabelKind(StrEnum):
     answer = ("answer", "answer")
     shot = ("shot", "shot")
     black = ("black", "black")
+    note = ("note", "note")  # an analyst's note at a moment (services/review/notes.py)
 
 
 # The kinds segments, search and compare know, in the order they list them: the remote ones
@@ -75,6 +76,7 @@ LABEL_KINDS = (LabelKind.tag, LabelKind.object, LabelKind.person, LabelKind.text
                LabelKind.dense_caption, LabelKind.caption, LabelKind.answer)
 LOCAL_KINDS = (LabelKind.shot, LabelKind.black)
 SEGMENT_KINDS = LABEL_KINDS + LOCAL_KINDS
+SEARCH_KINDS = LABEL_KINDS + (LabelKind.note,)  # what search finds: labels, and the notes
 
 
 class Feature(StrEnum):

@@ -247,3 +247,29 @@ def test_notes_and_corrections_go_with_their_analysis(engine, settings):
     delete_analysis(engine, make_blob_store(settings), analysis_id)
     assert (_count(engine, Note), _count(engine, NoteEdit), _count(engine, Correction)) == (
         1, 0, 0)
+
+
+def test_search_finds_answers_in_force_and_notes(engine):
+    """Test that search finds a reviewed text answer by its reviewed value and no longer by the
+    model's, and finds notes by text or topic (not deleted ones), linking to the note."""
+    from services.insights.search import search
+
+    analysis_id = _stored(engine)
+    find = lambda words, **kw: search(engine, words, public_url="http://app",  # noqa: E731
+                                      min_confidence=0.5, **kw)
+    assert [r.label for r in find("safety")] == ["board: SAFETY FIRST"]
+    review_answer(engine, analysis_id, 0.0, "board", EVE, value="Danger zone")
+    review_answer(engine, analysis_id, 0.0, "board", ANA, value="Danger: wet floor")
+    assert find("safety") == []
+    assert [r.label for r in find("zone")] == []  # replaced by the newer correction
+    assert [(r.label, r.start_s) for r in find("wet")] == [("board: Danger: wet floor", 0.0)]
+    note = add_note(engine, analysis_id, 1.25, "Wet floor sign missing", ANA, about="board")
+    gone = add_note(engine, analysis_id, 1.5, "wet again", ANA)
+    delete_note(engine, gone.id, ANA)
+    found = find("WET")
+    assert [(r.kind, r.label, r.start_s) for r in found] == [
+        ("answer", "board: Danger: wet floor", 0.0), ("note", "Wet floor sign missing", 1.25)]
+    assert found[1].author == ANA and found[1].link == (
+        f"http://app/results?analysis={analysis_id}&t=1.25&note={note.id}")
+    assert [r.kind for r in find("board", kinds=("note",))] == ["note"]  # by its topic
+    assert [r.kind for r in find("wet", kinds=("answer",))] == ["answer"]

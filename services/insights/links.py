@@ -1,8 +1,9 @@
 """Links to the results page: the public base URL, the page path and the view in the query.
 
-`/results?analysis=<id>&t=<seconds>&conf=<minimum confidence>&label=<kind>:<label>`: the moment,
-the confidence filter and the selected label ride in the link, so whoever opens it sees the
-same view. Pure functions, shared by the pages and the CLI (search results carry such links).
+`/results?analysis=<id>&t=<seconds>&conf=<minimum confidence>&label=<kind>:<label>&note=<id>`:
+the moment, the confidence filter, the selected label and the note to highlight ride in the link,
+so whoever opens it sees the same view. Pure functions, shared by the pages and the CLI (search
+results carry such links).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def parse_label_key(raw: str | None) -> tuple[str, str] | None:
 
 
 def results_query(analysis_id: str, t: float | None = None, *, confidence: float | None = None,
-                  label: str | None = None) -> dict[str, str]:
+                  label: str | None = None, note: int | None = None) -> dict[str, str]:
     """Query parameters of the results page for one analysis, moment and view."""
     query = {"analysis": analysis_id}
     if t is not None:
@@ -46,14 +47,17 @@ def results_query(analysis_id: str, t: float | None = None, *, confidence: float
         query["conf"] = format_confidence(confidence)
     if label:
         query["label"] = label
+    if note is not None:
+        query["note"] = str(int(note))
     return query
 
 
 def results_link(public_url: str, analysis_id: str, t: float | None = None, *,
-                 confidence: float | None = None, label: str | None = None) -> str:
+                 confidence: float | None = None, label: str | None = None,
+                 note: int | None = None) -> str:
     """The URL an analyst pastes to a colleague: <public_url>/results?analysis=<id>&t=<s>..."""
     base = public_url.rstrip("/")
-    query = results_query(analysis_id, t, confidence=confidence, label=label)
+    query = results_query(analysis_id, t, confidence=confidence, label=label, note=note)
     return f"{base}/{RESULTS_PATH}?{urlencode(query)}"
 
 
@@ -66,6 +70,11 @@ def parse_seconds(raw: str | None) -> float | None:
     if value is None or not math.isfinite(value) or value < 0:
         return None
     return value
+
+
+def parse_note(raw: str | None) -> int | None:
+    """A note query value as a note id, or None when missing or not a whole number."""
+    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
 
 
 def parse_confidence(raw: str | None) -> float | None:

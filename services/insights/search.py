@@ -8,11 +8,14 @@ detection rows (and of the answer rows); the joins back to frames use the (analy
 frame_index) indexes. The benchmark (bench/search.py) times it on 100 analyses and 60,000
 detections.
 
-An answer is found by its text: the answers of text and choice questions that kept the question's
-rules (yes/no answers would match "no" everywhere; numbers have no words). It is labelled
+An answer is found by its text as it is in force: an analyst's reviewed value wins over the
+model's (services/review/corrections.py, the newest correction per answer). The answers of text
+and choice questions that kept the question's rules (yes/no answers would match "no" everywhere;
+numbers have no words). It is labelled
 "<question key>: <answer>", so a run of frames with the same answer is one segment, as in the
 results page's answer segments; answers carry no confidence, so the minimum confidence passes
-them all.
+them all. Notes (kind note) are found by their text or what they are about, one result per note at
+its moment, its link opening the results page with the note highlighted.
 
 Case folding is the database's lower(): Unicode-aware on SQLite (services/db.py gives it one)
 and on PostgreSQL with a UTF-8 locale (a C-locale database folds ASCII only); SQL Server's LOWER()
@@ -27,13 +30,15 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from services.domain import LABEL_KINDS, LabelKind
+from services.domain import SEARCH_KINDS, LabelKind
 from services.insights.links import results_link
 from services.insights.results import row_tuples
 from services.insights.segments import HIT_COLUMNS, POSITION_COLUMNS, merge_runs
 from services.models import Analysis, AnalysisQuestion, AnswerRow, Detection, Frame, Video
+from services.review.models import Correction, Note
 
 ESCAPE = "\\"
 DEFAULT_LIMIT = 50
@@ -57,12 +62,16 @@ class SearchResult:
     link: str
     thumbnail_key: str | None
     created_at: datetime
+    author: str | None = None  # a note's
+
 
     def document(self) -> dict:
         """The fields `cli.py search` prints, one JSON object per segment."""
         doc = asdict(self)
         for private in ("thumbnail_key", "created_at"):
             doc.pop(private)
+        if self.author is None:  # only a note has one
+            doc.pop("author")
         return doc
 
 
@@ -104,22 +113,63 @@ def _hits(engine: Engine, pattern: str, kinds: tuple[str, ...],
         for query in queries:
             rows += row_tuples(conn.execute(query))
         if LabelKind.answer in kinds:
-            rows += [(aid, LabelKind.answer.value, f"{key}: {text}", frame_index, None)
-                     for aid, key, text, frame_index in conn.execute(_answer_query(pattern))]
+            for query in (_answer_query(pattern), _reviewed_query(pattern)):
+                rows += [(aid, LabelKind.answer.value, f"{key}: {text}", frame_index, None)
+                         for aid, key, text, frame_index in conn.execute(query)]
     return pd.DataFrame(rows, columns=HIT_COLUMNS)
+
+
+def _text_question(table):
+    return sa.and_(col(AnalysisQuestion.analysis_id) == table.analysis_id,
+                   col(AnalysisQuestion.key) == table.question_key,
+                   col(AnalysisQuestion.type).in_(TEXT_QUESTION_TYPES))
 
 
 def _answer_query(pattern: str):
     """(analysis id, question key, answer, frame index) of the matching text and choice answers
-    that kept their question's rules."""
-    question = sa.and_(col(AnalysisQuestion.analysis_id) == AnswerRow.analysis_id,
-                       col(AnalysisQuestion.key) == AnswerRow.question_key)
+    that kept their question's rules, and that no analyst reviewed."""
+    reviewed = sa.exists().where(col(Correction.analysis_id) == AnswerRow.analysis_id,
+                                 col(Correction.frame_index) == AnswerRow.frame_index,
+                                 col(Correction.question_key) == AnswerRow.question_key)
     return (sa.select(col(AnswerRow.analysis_id), col(AnswerRow.question_key),
                       col(AnswerRow.text), col(AnswerRow.frame_index))
-            .join(AnalysisQuestion, question)
-            .where(col(AnalysisQuestion.type).in_(TEXT_QUESTION_TYPES),
-                   col(AnswerRow.valid) == True,  # noqa: E712 - SQL, not Python
-                   col(AnswerRow.text).is_not(None), _matches(AnswerRow.text, pattern)))
+            .join(AnalysisQuestion, _text_question(AnswerRow))
+            .where(col(AnswerRow.valid) == True,  # noqa: E712 - SQL, not Python
+                   col(AnswerRow.text).is_not(None), _matches(AnswerRow.text, pattern),
+                   ~reviewed))
+
+
+def _reviewed_query(pattern: str):
+    """The same of the reviewed answers: the newest correction of each answer, when it matches."""
+    newer = aliased(Correction)
+    replaced = sa.exists().where(col(newer.analysis_id) == Correction.analysis_id,
+                                 col(newer.frame_index) == Correction.frame_index,
+                                 col(newer.question_key) == Correction.question_key,
+                                 col(newer.id) > Correction.id)
+    return (sa.select(col(Correction.analysis_id), col(Correction.question_key),
+                      col(Correction.text), col(Correction.frame_index))
+            .join(AnalysisQuestion, _text_question(Correction))
+            .where(col(Correction.text).is_not(None), _matches(Correction.text, pattern),
+                   ~replaced))
+
+
+def _notes(engine: Engine, pattern: str, public_url: str, limit: int) -> list[SearchResult]:
+    """The notes (not deleted) whose text or topic matches, newest analyses first."""
+    query = (sa.select(col(Note.id), col(Note.analysis_id), col(Note.at_s), col(Note.text),
+                       col(Note.author), col(Video.original_filename), col(Analysis.created_at))
+             .join(Analysis, col(Analysis.id) == Note.analysis_id)
+             .join(Video, col(Video.id) == Analysis.video_id)
+             .where(col(Note.deleted) == sa.false(),
+                    sa.or_(_matches(Note.text, pattern), _matches(Note.about, pattern)))
+             .order_by(col(Analysis.created_at).desc(), col(Analysis.id), col(Note.at_s))
+             .limit(limit))
+    with engine.connect() as conn:
+        rows = row_tuples(conn.execute(query))
+    return [SearchResult(analysis_id=aid, video=video, kind=LabelKind.note.value, label=text,
+                         start_s=float(at), end_s=float(at), frames=0, max_confidence=None,
+                         link=results_link(public_url, aid, at, note=note_id),
+                         thumbnail_key=None, created_at=created, author=author)
+            for note_id, aid, at, text, author, video, created in rows]
 
 
 def _analyses(engine: Engine) -> list[tuple[str, datetime, str]]:
@@ -147,15 +197,28 @@ def _positions(engine: Engine, analysis_ids: list[str]) -> pd.DataFrame:
 
 
 def search(engine: Engine, query: str, *, public_url: str, min_confidence: float,
-           kinds: tuple[str, ...] = LABEL_KINDS, limit: int = DEFAULT_LIMIT) -> list[SearchResult]:
-    """Segments whose label, OCR text, caption or text answer contains `query` (any case),
-    newest analyses first and in time order within one; at most `limit`. An empty query finds
-    nothing."""
+           kinds: tuple[str, ...] = SEARCH_KINDS, limit: int = DEFAULT_LIMIT
+           ) -> list[SearchResult]:
+    """Segments whose label, OCR text, caption or text answer contains `query` (any case), and
+    notes that do, newest analyses first and in time order within one; at most `limit`. An empty
+    query finds nothing."""
     if not query.strip() or limit < 1:
         return []
-    unknown = [k for k in kinds if k not in LABEL_KINDS]
+    unknown = [k for k in kinds if k not in SEARCH_KINDS]
     if unknown:
-        raise ValueError(f"unknown kind {unknown[0]!r}; choose from {', '.join(LABEL_KINDS)}")
+        raise ValueError(f"unknown kind {unknown[0]!r}; choose from {', '.join(SEARCH_KINDS)}")
+    labels = _labels(engine, query, public_url, min_confidence, kinds, limit)
+    if LabelKind.note not in kinds:
+        return labels
+    notes = _notes(engine, like_pattern(query), public_url, limit)
+    # Both lists are in this order and each holds its first `limit`: so does the merge.
+    return sorted(labels + notes, key=lambda r: (-r.created_at.timestamp(), r.analysis_id,
+                                                 r.start_s))[:limit]
+
+
+def _labels(engine: Engine, query: str, public_url: str, min_confidence: float,
+            kinds: tuple[str, ...], limit: int) -> list[SearchResult]:
+    """The label segments search finds (every kind but notes)."""
     hits = _hits(engine, like_pattern(query), tuple(kinds), min_confidence)
     if hits.empty:
         return []
