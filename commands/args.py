@@ -86,6 +86,13 @@ def _add_insight_commands(sub) -> None:
         p.add_argument(f"--{export}", metavar="FILE", help=f"{export.file_name}: {export.about}")
     _confidence_option(p)
     _runs(p, "insights:cmd_export")
+    p = sub.add_parser("clip", help="write a range of the analysed video as an MP4, exact to "
+                       "the frame")
+    p.add_argument("analysis_id")
+    p.add_argument("--start", type=_number, required=True, metavar="SECONDS")
+    p.add_argument("--end", type=_number, required=True, metavar="SECONDS")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    _runs(p, "clip:cmd_clip")
     p = sub.add_parser("search", help="find labels, OCR text, captions, answers and notes in "
                        "every analysis")
     p.add_argument("query")
