@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from subprocess import DEVNULL, PIPE, Popen
 from typing import IO
 
@@ -59,7 +59,7 @@ def clip_command(source: Source, start_s: float, end_s: float, audio: bool = Tru
 
 
 def stream_clip(source: Source, start_s: float, end_s: float, audio: bool = True
-                ) -> Iterator[bytes]:
+                ) -> Generator[bytes, None, None]:
     """The clip's bytes as ffmpeg writes them. Closing the iterator early (a cancelled
     download) kills ffmpeg; its only file, stderr's, is a temporary one that goes with it."""
     with tempfile.TemporaryFile() as errfile:
