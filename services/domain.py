@@ -155,6 +155,10 @@ class Export(StrEnum):
                "one row per analysed frame, a column per question (Azure OpenAI analyses)",
                AnalyzerKind.openai)
     notes = ("notes", "notes.csv", "text/csv", "one row per analyst's note on a moment")
+    shots = ("shots", "shots.csv", "text/csv",
+             "one row per shot: shot_index, start_s, end_s, transition")
+    edl = ("edl", "shots.edl", "text/plain",
+           "the shots as a CMX 3600 edit decision list, for editors")
 
 
 # Frames sampled per second: the most the Upload page and `cli.py analyze --fps` accept. 120

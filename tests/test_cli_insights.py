@@ -101,16 +101,16 @@ def test_export_writes_only_the_files_asked_for(library, tmp_path):
 
 
 def test_export_with_no_file_option_writes_all_of_them_here(library):
-    """Test that export with no file option writes the five files into the current folder."""
+    """Test that export with no file option writes the seven files into the current folder."""
     env, _, b = library  # cli() runs in the data folder: that is the current folder
     written = lines(cli(env, "export", b))[0]
-    assert set(written) == {"frames", "detections", "segments", "json", "notes"}
+    assert set(written) == {"frames", "detections", "segments", "json", "notes", "shots", "edl"}
     for name in written.values():
         assert os.path.exists(os.path.join(env["FRAMEWISE_DATA_DIR"], name))
         os.remove(os.path.join(env["FRAMEWISE_DATA_DIR"], name))
     assert sorted(written.values()) == sorted(
         [f"{b}-frames.csv", f"{b}-detections.csv", f"{b}-segments.csv", f"{b}-insights.json",
-         f"{b}-notes.csv"])
+         f"{b}-notes.csv", f"{b}-shots.csv", f"{b}-shots.edl"])
 
 
 def test_export_min_confidence_matches_what_the_page_counts(library, tmp_path):

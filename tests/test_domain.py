@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from commands.args import build_parser
@@ -102,14 +103,16 @@ def test_features_are_parsed_and_stored_in_one_place(tmp_path):
 def test_the_results_page_and_the_cli_export_the_same_files():
     """Test that the results page's downloads and `cli.py export`'s options are the Export
     members: a new export is one member; answers.csv is an Azure OpenAI analysis's only, and
-    the page offers it when it passes the answers."""
+    the page offers it when it passes the answers, shots.csv and the EDL when it passes the
+    shots."""
     video = video_row()
-    files = downloads(analysis_row(video.id), video, None, None, 0.5)  # made only when clicked
+    shots = pd.DataFrame()
+    files = downloads(analysis_row(video.id), video, None, None, 0.5, shots=shots)  # lazy
     assert [(f.name, f.mime) for f in files] == [(e.file_name, e.mime) for e in Export
                                                  if e is not Export.answers]
     openai = analysis_row(video.id, analyzer=AnalyzerKind.openai)
     answered = Answered((), None, None, None)
-    assert [f.name for f in downloads(openai, video, None, None, 0.5, answered)] == [
-        e.file_name for e in Export]
+    assert [f.name for f in downloads(openai, video, None, None, 0.5, answered,
+                                      shots=shots)] == [e.file_name for e in Export]
     args = build_parser("test").parse_args(["export", "a1", *(f"--{e}=out.{e}" for e in Export)])
     assert [getattr(args, e) for e in Export] == [f"out.{e}" for e in Export]

@@ -55,8 +55,12 @@ def test_insights_json_holds_video_settings_frames_and_segments(scene_library):
     results with detections, and the segments, all at the minimum confidence asked."""
     doc = json.loads(made(scene_library, scene_library.b, 0.5, "json")["json"])
     assert set(doc) == {"schema", "min_confidence", "video", "analysis", "frames", "segments",
-                        "notes"}
+                        "notes", "shots"}
     assert doc["notes"] == []  # the analysts' notes (tests/test_review.py adds some)
+    # The shots, found on every frame: the scene video cuts at 3 and 6 s.
+    assert [(s["shot_index"], s["start_s"], s["transition"], s["precise"])
+            for s in doc["shots"]] == [(0, 0.0, "cut", True), (1, 3.0, "cut", True),
+                                       (2, 6.0, "cut", True)]
     assert (doc["schema"], doc["min_confidence"]) == ("framewise.insights/1", 0.5)
     assert doc["video"]["file_name"] == "crossing.mp4" and doc["video"]["duration_s"] == 8.0
     assert doc["analysis"]["id"] == scene_library.b

@@ -3,6 +3,8 @@ a variable-frame-rate clip with an odd time base, and a whole local analysis sto
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 from pathlib import Path
@@ -15,6 +17,8 @@ from services.analysis import jobs
 from services.analysis.estimate import estimate
 from services.analysis.pipeline import AnalysisRun
 from services.context import open_services
+from services.domain import Export
+from services.insights.exports import export_files
 from services.library import delete_analysis, video_info
 from services.models import Frame, Shot, Status
 from services.upload.ingest import ingest_video
@@ -177,3 +181,24 @@ def test_a_sparse_run_finds_shots_only_with_a_full_shot_pass(services, tmp_path)
     # Samples at 0 and 10 s show shots 0 and 2; shot 1 (7 to 9 s) gets a keyframe of its own.
     assert [k.split("/")[-2] for k in keys] == ["thumbs", "shots", "thumbs"]
     assert all(services.store.read_bytes(k)[:2] == b"\xff\xd8" for k in keys)
+
+
+def test_shots_csv_and_edl_of_an_analysis(services, transitions):
+    """Test that shots.csv has one row per shot (shot_index, start_s, end_s, transition) and the
+    EDL one CMX 3600 event per shot, record times on the frame at or after each boundary."""
+    aid = _analyse(services, transitions, fps=1)
+    made = export_files(services.engine, jobs.get_analysis(services.engine, aid), 0.5,
+                        ["shots", "edl"])
+    rows = list(csv.DictReader(io.StringIO(made[Export.shots].decode())))
+    assert list(rows[0]) == ["shot_index", "start_s", "end_s", "transition"]
+    assert [(r["shot_index"], r["transition"]) for r in rows] == [
+        ("0", "cut"), ("1", "cut"), ("2", "fade"), ("3", "dissolve")]
+    assert float(rows[1]["start_s"]) == pytest.approx(2.0, abs=1 / 25)
+    edl = made[Export.edl].decode("ascii").split("\r\n")
+    assert edl[:2] == ["TITLE: transitions.mp4", "FCM: NON-DROP FRAME"]
+    events = [line.split() for line in edl if line[:3].isdigit()]
+    assert [e[0] for e in events] == ["001", "002", "003", "004"]
+    assert all(e[2:4] == ["V", "C"] and e[4:6] == e[6:8] for e in events)
+    assert events[0][4] == "00:00:00:00" and events[1][4] == "00:00:02:00"
+    assert all(a[5] == b[4] for a, b in zip(events, events[1:], strict=False))  # no gaps
+    assert "* FROM CLIP NAME: SHOT 4 (dissolve)" in edl

@@ -196,9 +196,9 @@ def _add_answers(doc: dict, analysis: Analysis, frames: pd.DataFrame,
 
 def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
              min_confidence: float, answered: Answered | None = None,
-             notes: Iterable[NoteView] = ()) -> dict:
+             notes: Iterable[NoteView] = (), shots: pd.DataFrame | None = None) -> dict:
     """The insights document (INSIGHTS_SCHEMA) at the minimum confidence; with the answers of
-    an Azure OpenAI analysis, its questions and usage too."""
+    an Azure OpenAI analysis, its questions and usage too; with the shots, "shots"."""
     import pandas as pd
 
     table = frames_table(frames, detections, min_confidence)
@@ -228,6 +228,10 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
         "segments": _records(segs),
         "notes": notes_document(notes),
     }
+    if shots is not None:
+        from services.insights.shots import JSON_COLUMNS
+
+        doc["shots"] = _records(shots[JSON_COLUMNS])
     if answered is not None:
         _add_answers(doc, analysis, frames, answered)
     return doc
@@ -235,8 +239,9 @@ def insights(analysis: Analysis, video: Video, frames: pd.DataFrame, detections:
 
 def insights_json(analysis: Analysis, video: Video, frames: pd.DataFrame,
                   detections: pd.DataFrame, min_confidence: float,
-                  answered: Answered | None = None, notes: Iterable[NoteView] = ()) -> bytes:
-    doc = insights(analysis, video, frames, detections, min_confidence, answered, notes)
+                  answered: Answered | None = None, notes: Iterable[NoteView] = (),
+                  shots: pd.DataFrame | None = None) -> bytes:
+    doc = insights(analysis, video, frames, detections, min_confidence, answered, notes, shots)
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
 
 
@@ -256,11 +261,21 @@ def analysis_exports(analysis: Analysis) -> tuple[Export, ...]:
 
 def make_export(export: Export, analysis: Analysis, video: Video | None, frames: pd.DataFrame,
                 detections: pd.DataFrame, min_confidence: float,
-                answered: Answered | None = None, notes: Iterable[NoteView] = ()) -> bytes:
+                answered: Answered | None = None, notes: Iterable[NoteView] = (),
+                shots: pd.DataFrame | None = None) -> bytes:
     """One export's bytes from rows already loaded; the insights JSON needs the video,
-    answers.csv the answers (the JSON adds them when given)."""
+    answers.csv the answers (the JSON adds them when given), shots.csv and the EDL the shots
+    (services.insights.shots.load_shots)."""
     if export is Export.notes:
         return notes_csv(notes)
+    if export in (Export.shots, Export.edl):
+        from services.insights.shots import shots_csv, shots_edl
+
+        if shots is None:
+            raise ValueError("the shots of this analysis were not loaded")
+        if export is Export.shots:
+            return shots_csv(shots)
+        return shots_edl(shots, video.original_filename if video else analysis.id)
     if export is Export.answers:
         if answered is None:
             raise ValueError("this analysis asked no questions: it has no answers.csv")
@@ -273,19 +288,22 @@ def make_export(export: Export, analysis: Analysis, video: Video | None, frames:
         return segments_csv(frames, detections, min_confidence, answered)
     if video is None:
         raise ValueError("the video of this analysis was deleted")
-    return insights_json(analysis, video, frames, detections, min_confidence, answered, notes)
+    return insights_json(analysis, video, frames, detections, min_confidence, answered, notes,
+                         shots)
 
 
 def downloads(analysis: Analysis, video: Video, frames: pd.DataFrame, detections: pd.DataFrame,
               min_confidence: float, answered: Answered | None = None,
-              notes: Iterable[NoteView] = ()) -> list[Download]:
+              notes: Iterable[NoteView] = (), shots: pd.DataFrame | None = None
+              ) -> list[Download]:
     """The files `cli.py export` writes, from the rows the page already loaded; answers.csv
     (and the answers in the insights JSON) when the page passes the analysis's answers."""
     return [Download(export.file_name, export.mime,
                      partial(make_export, export, analysis, video, frames, detections,
-                             min_confidence, answered, tuple(notes)))
+                             min_confidence, answered, tuple(notes), shots))
             for export in analysis_exports(analysis)
-            if export is not Export.answers or answered is not None]
+            if (export is not Export.answers or answered is not None)
+            and (export not in (Export.shots, Export.edl) or shots is not None)]
 
 
 def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
@@ -300,7 +318,13 @@ def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
         raise ValueError(f"unknown export: {exc}") from None
     frames = load_frames(engine, analysis.id)
     detections = load_detections(engine, analysis.id)
-    video = get_video(engine, analysis.video_id) if Export.json in asked else None
+    with_shots = {Export.shots, Export.edl, Export.json} & set(asked)
+    video = get_video(engine, analysis.video_id) if Export.json in asked or with_shots else None
+    shots = None
+    if with_shots:
+        from services.insights.shots import load_shots
+
+        shots = load_shots(engine, analysis.id, frames, video.duration_s if video else None)
     answered = None
     with_answers = {Export.answers, Export.json, Export.segments}
     if analysis.analyzer is AnalyzerKind.openai and with_answers & set(asked):
@@ -313,5 +337,5 @@ def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
 
         notes = tuple(list_notes(engine, analysis.id))
     return {export: make_export(export, analysis, video, frames, detections, min_confidence,
-                                answered, notes)
+                                answered, notes, shots)
             for export in asked}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 SHOT_COLUMNS = ["shot_index", "start_s", "end_s", "transition", "keyframe_s", "keyframe_key"]
 CSV_COLUMNS = ["shot_index", "start_s", "end_s", "transition"]
+JSON_COLUMNS = [*CSV_COLUMNS, "keyframe_s", "precise"]  # the insights JSON's "shots"
 EDL_FPS = 25  # EDL timecodes count frames; 25 fps non-drop (every frame time is exact)
 
 
