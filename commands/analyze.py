@@ -89,7 +89,7 @@ def cmd_analyze(args, services: Services) -> int:
         services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
         sample_fps=args.fps, max_frames=args.max_frames, frames_planned=plan.frames,
         features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
-        questions=questions,
+        questions=questions, full_shot_pass=args.full_shot_pass,
     )
     cost = f"; at most {plan.cost:.4f} USD ({plan.prompt_tokens} prompt tokens)" if tokens else ""
     print(f"queued analysis {analysis.id}: {plan.frames} frames{cost}", file=sys.stderr)

@@ -70,6 +70,10 @@ def _add_analysis_commands(sub) -> None:
     p.add_argument("--adaptive", action="store_true",
                    help="send to Azure only on new shots, motion, or every "
                         f"{ADAPTIVE_EVERY_S:g} s")
+    p.add_argument("--full-shot-pass", action="store_true",
+                   help="when sampling is sparse enough to seek (a frame per 150 source frames "
+                        "or fewer), also decode every frame once to find shots at frame precision "
+                        "(costs about a plain decode of the video)")
     p.add_argument("--no-wait", action="store_true", help="only queue it for a worker")
     _runs(p, "analyze:cmd_analyze")
     p = sub.add_parser("retry", help="queue a failed or cancelled analysis again, continuing "

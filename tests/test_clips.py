@@ -102,3 +102,21 @@ def test_a_clip_stopped_early_stops_its_ffmpeg(cuts):
     chunks.close()
     assert not (_children() & started)
     assert not Path(f"/proc/{started.pop()}").exists()
+
+
+def test_cli_full_shot_pass_and_shots_export(env, tmp_path):
+    """Test that `analyze --fps 0.1 --full-shot-pass` (sampling that seeks) stores shots at frame
+    precision and `export --shots` writes them, where without the flag the samples tell none."""
+    video = make_video(tmp_path / "long.mp4", seconds=12, fps=FPS, pattern="cuts", cuts=(4.0,))
+    # Samples at 0 and 10 s: without the pass, the shots the samples tell (the cut at 10 s).
+    for flags, expected in (([], [("0", "0.000000", "cut"), ("1", "10.000000", "cut")]),
+                            (["--full-shot-pass"], [("0", "0.000000", "cut"),
+                                                    ("1", "4.000000", "cut")])):
+        done = cli(env, "analyze", str(video), "--fps", "0.1", *flags)
+        assert done.returncode == 0, done.stderr
+        aid = json.loads(done.stdout.strip().splitlines()[-1])["analysis_id"]
+        out = tmp_path / f"shots{len(flags)}.csv"
+        done = cli(env, "export", aid, "--shots", str(out))
+        assert done.returncode == 0, done.stderr
+        rows = [line.split(",") for line in out.read_text().split()[1:]]
+        assert [tuple(r[:2]) + (r[3],) for r in rows] == expected

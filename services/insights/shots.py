@@ -47,7 +47,8 @@ def shots_from_frames(frames: pd.DataFrame, duration_s: float | None = None) -> 
     import pandas as pd
 
     known = frames.dropna(subset=["shot_index"]).sort_values("timestamp_s")
-    known = known[known["shot_index"].ne(known["shot_index"].shift())]
+    index = known["shot_index"].astype(float)
+    known = known[index.ne(index.shift(fill_value=-1.0))]
     starts = known["timestamp_s"].astype(float).tolist()
     last = float(frames["timestamp_s"].max()) if len(frames) else 0.0
     end = max(float(duration_s or 0.0), last)
