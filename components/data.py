@@ -15,6 +15,7 @@ from services.insights import results
 from services.insights import segments as label_segments
 from services.insights import shots as shot_table
 from services.question_sets import load_questions
+from services.review.corrections import load_reviews
 from services.upload.ingest import unregistered_videos
 from services.vision.azure import cached_azure_answers
 
@@ -58,6 +59,18 @@ def shots(_engine, analysis_id: str, frames_done: int | str, status: str,
 @st.cache_data(max_entries=16, show_spinner=False)
 def answers(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
     return model_answers.load_answers(_engine, analysis_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def answers_given(_engine, analysis_id: str, frames_done: int | str) -> pd.DataFrame:
+    """The answers as the model gave them (data.answers: as they are in force)."""
+    return model_answers.load_model_answers(_engine, analysis_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def reviews(_engine, analysis_id: str, reviewed: int | str) -> pd.DataFrame:
+    """The corrections in force; `reviewed` changes with every correction (reviews_stamp)."""
+    return load_reviews(_engine, analysis_id)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

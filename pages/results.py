@@ -20,11 +20,14 @@ from components.answers_ui import (
     thresholds_ui,
     usage_ui,
 )
+from components.auth import current_user
 from components.azure_ui import azure_ui, detection_controls_ui
-from components.charts import METRICS, frame_step, metric_chart
+from components.charts import METRICS, domain_end, frame_step, metric_chart
+from components.corrections_ui import agreement_ui, answer_review_ui, detection_review_ui
 from components.errors import database_errors_ui
 from components.formatting import clock
 from components.navigation import page_file
+from components.notes_ui import add_note_ui, notes_ui, with_notes
 from components.results_ui import (
     downloads_ui,
     frame_at,
@@ -40,6 +43,7 @@ from components.results_ui import (
     wait_ui,
 )
 from components.segments_ui import segments_ui
+from components.state_keys import selected_label_key
 from components.storyboard import storyboard_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
@@ -51,11 +55,17 @@ from services.domain import AnalyzerKind
 from services.insights import media
 from services.insights.answers import Answered, usage_totals
 from services.insights.exports import downloads
+from services.insights.links import parse_note
 from services.insights.results import frames_table
 from services.insights.summary import summarise
 from services.library import get_video
 from services.models import Video
 from services.question_sets import load_questions
+from services.review.actions import ReviewAction, apply
+from services.review.agreement import agreement_table
+from services.review.base import ReviewError
+from services.review.corrections import frame_detections, reviews_stamp, wrong_detections
+from services.review.notes import list_notes
 from services.vision.openai_results import frame_prices
 
 POLL_SECONDS = 2
@@ -91,6 +101,18 @@ min_confidence, kinds = (
 )
 questions = load_questions(engine, analysis.id)
 was_finished = analysis.status.finished
+user = current_user(settings)  # the author of the notes and corrections made here
+
+
+def review(analysis_id: str, asked: list[ReviewAction | None]) -> None:
+    """Do what the review controls asked (one click at most), as the signed-in user."""
+    for action in (a for a in asked if a is not None):
+        try:
+            st.toast(apply(engine, analysis_id, user, action), icon=":material/check:")
+        except ReviewError as exc:
+            st.error(escape_markdown(exc, 300))
+        else:
+            st.rerun()
 
 
 def body(analysis_id: str, video: Video) -> None:
@@ -99,6 +121,9 @@ def body(analysis_id: str, video: Video) -> None:
     if current is None or (not was_finished and current.status.finished):
         st.rerun()  # deleted, or just finished: redraw the whole page once
     key = current.frames_done  # the rows' cache key: frames_done counts what is stored
+    reviewed = f"{key}:{reviews_stamp(engine, current.id)}"  # and the corrections made
+    notes = list_notes(engine, current.id)
+    asked: list[ReviewAction | None] = []
     frames = data.frames(engine, current.id, key)
     if status_ui(current, cancellable=True):
         if not cancel(engine, current.id):  # from now on the worker can store nothing more
@@ -118,9 +143,10 @@ def body(analysis_id: str, video: Video) -> None:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
     detections = data.detections(engine, current.id, key)
-    answered = Answered(questions, data.answers(engine, current.id, key),
-                        data.usage(engine, current.id, key), frame_prices(settings)) \
-        if questions else None
+    answered = Answered(questions, data.answers(engine, current.id, reviewed),
+                        data.usage(engine, current.id, key), frame_prices(settings),
+                        data.answers_given(engine, current.id, key),
+                        data.reviews(engine, current.id, reviewed)) if questions else None
     summary_ui(current, frames, summarise(current, frames, detections, min_confidence),
                settings.vision_price_per_1000)
 
@@ -131,19 +157,33 @@ def body(analysis_id: str, video: Video) -> None:
         frame = frame_at(frames, t)
         viewer_ui(frame, media.thumbnail(store, frame["thumbnail_key"]), detections, kinds,
                   min_confidence)
-        if answered is not None:
+        if answered is not None and answered.model is not None and answered.reviews is not None:
             frame_answers_ui(questions, answered.answers, int(frame["frame_index"]))
+            asked.append(answer_review_ui(questions, answered.model, answered.reviews,
+                                          int(frame["frame_index"]), t, current.id))
+        if current.analyzer is AnalyzerKind.azure:
+            asked.append(detection_review_ui(
+                frame_detections(engine, current.id, int(frame["frame_index"])),
+                wrong_detections(engine, current.id), current.id, int(frame["frame_index"])))
         share_slot = st.container()  # filled once the selected label is known
         if play_video_ui(running=not current.status.finished):
             video_ui(video, media.playback(store, video.blob_key), t)
     with right:
         st.subheader("Over time")
         for name, title in METRICS:
-            chart = metric_chart(frames, name, title, t, height=130, x_title=None,
-                                 duration=video.duration_s)
+            chart = with_notes(metric_chart(frames, name, title, t, height=130, x_title=None,
+                                            duration=video.duration_s),
+                               notes, domain_end(frames, video.duration_s))
             st.altair_chart(chart, width="stretch")
         st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
-                   "Red: the selected moment.")
+                   "Red: the selected moment. Orange: notes.")
+
+    st.subheader("Notes")
+    chosen = st.session_state.get(selected_label_key(current.id))  # the selected label
+    topics = [q.key for q in questions] + ([chosen] if chosen else [])
+    asked.append(add_note_ui(current.id, t, topics))
+    asked.append(notes_ui(notes, user, settings.public_url,
+                          parse_note(st.query_params.get("note")), topics))
 
     st.subheader("Storyboard")
     storyboard_ui(data.shots(engine, current.id, key, current.status.value, video.duration_s),
@@ -163,6 +203,9 @@ def body(analysis_id: str, video: Video) -> None:
         st.subheader("Answers over time")
         model_note_ui(sorted(set(answered.usage["model"].dropna())))
         answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id)
+        st.subheader("Agreement with the reviews")
+        if answered.model is not None and answered.reviews is not None:
+            agreement_ui(agreement_table(questions, answered.model, answered.reviews))
         usage_ui(usage_totals(answered.usage, frame_prices(settings)), current.estimated_cost,
                  len(frames))
     if remote:
@@ -175,8 +218,9 @@ def body(analysis_id: str, video: Video) -> None:
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,
-                                       answered),
+                                       answered, notes),
                  min_confidence)
+    review(current.id, asked)
 
 
 shown = database_errors_ui("reading the analysis's results")(body)  # also in fragment reruns

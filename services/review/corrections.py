@@ -167,6 +167,18 @@ def review_detection(engine: Engine, analysis_id: str, detection_id: int, author
                                      created_at=utcnow()), float(found[1]))
 
 
+def frame_detections(engine: Engine, analysis_id: str, frame_index: int) -> pd.DataFrame:
+    """The frame's detections with their ids (id, kind, label, confidence), to review them."""
+    query = (sa.select(col(Detection.id), col(Detection.kind), col(Detection.label),
+                       col(Detection.confidence))
+             .where(col(Detection.analysis_id) == analysis_id,
+                    col(Detection.frame_index) == frame_index)
+             .order_by(col(Detection.id)))
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query)]
+    return pd.DataFrame(rows, columns=["id", "kind", "label", "confidence"])
+
+
 def _newest(engine: Engine, analysis_id: str, target) -> pd.DataFrame:
     """Every correction of the analysis of one kind (answers or detections), newest last."""
     query = (sa.select(col(Correction.id), col(Correction.frame_index),
