@@ -23,6 +23,7 @@ from components.answers_ui import (
 from components.auth import current_user
 from components.azure_ui import azure_ui, detection_controls_ui
 from components.charts import METRICS, domain_end, frame_step, metric_chart
+from components.clip_ui import clip_ui
 from components.corrections_ui import agreement_ui, answer_review_ui, detection_review_ui
 from components.errors import database_errors_ui
 from components.formatting import clock
@@ -66,6 +67,7 @@ from services.review.agreement import agreement_table
 from services.review.base import ReviewError
 from services.review.corrections import frame_detections, reviews_stamp, wrong_detections
 from services.review.notes import list_notes
+from services.video.clips import clip_bytes
 from services.vision.openai_results import frame_prices
 
 POLL_SECONDS = 2
@@ -186,8 +188,8 @@ def body(analysis_id: str, video: Video) -> None:
                           parse_note(st.query_params.get("note")), topics))
 
     st.subheader("Storyboard")
-    storyboard_ui(data.shots(engine, current.id, key, current.status.value, video.duration_s),
-                  current.id, [round(float(x), 3) for x in frames["timestamp_s"]], t,
+    shots = data.shots(engine, current.id, key, current.status.value, video.duration_s)
+    storyboard_ui(shots, current.id, [round(float(x), 3) for x in frames["timestamp_s"]], t,
                   partial(media.thumbnail, store))
 
     st.subheader("Segments")
@@ -198,6 +200,10 @@ def body(analysis_id: str, video: Video) -> None:
                         duration=video.duration_s)
     with share_slot:
         share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
+    st.subheader("Clip")
+    clip_ui(current.id, video.original_filename, t, video.duration_s, shots, segs, label,
+            frame_step(frames),
+            lambda start, end: clip_bytes(store.ffmpeg_input(video.blob_key), start, end))
 
     if answered is not None:
         st.subheader("Answers over time")
@@ -218,7 +224,7 @@ def body(analysis_id: str, video: Video) -> None:
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,
-                                       answered, notes),
+                                       answered, notes, shots),
                  min_confidence)
     review(current.id, asked)
 

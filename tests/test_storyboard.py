@@ -26,3 +26,27 @@ def test_the_storyboard_shows_one_keyframe_per_shot_in_order_and_jumps(app_servi
     assert not at.exception, at.exception
     assert at.select_slider[0].value == 4.0 and at.query_params["t"] == "4"
     assert at.button(key=f"shot_{aid}_3").label == "▶ Shot 3 · 0:03.60"
+
+
+def test_the_clip_section_offers_the_shot_at_the_moment_and_a_typed_range(app_services,
+                                                                         tmp_path):
+    """Test that at 4 s the clip offered is shot 3 (3.6 to 4.4 s, to the frame), that a typed
+    range is offered too, and that a reversed typed range is refused in one line."""
+    video = make_video(tmp_path / "cuts.mp4", seconds=6, fps=25, pattern="cuts",
+                       cuts=(1.6, 3.6, 4.4))
+    aid = run_analysis(app_services, video, analyzer="local", fps=1.0, name="cuts.mp4",
+                       user="local")
+    at = open_page("results", analysis=aid, t="4")
+    assert not at.exception, at.exception
+    radio = at.radio(key=f"clip_of_{aid}")
+    assert radio.options == ["Shot 3", "A range I type"] and radio.value == "Shot 3"
+    assert _clip_buttons(at, aid) == ["Download 0:03.60 to 0:04.40 as MP4"]
+    radio.set_value("A range I type").run()
+    at.number_input(key=f"clip_start_{aid}").set_value(3.0).run()
+    at.number_input(key=f"clip_end_{aid}").set_value(2.0).run()
+    assert [w.value for w in at.warning] == ["The end of the clip must be after its start."]
+    assert _clip_buttons(at, aid) == []
+
+
+def _clip_buttons(at, aid: str) -> list[str]:
+    return [b.label for b in at.get("download_button") if b.key == f"clip_{aid}"]
