@@ -79,6 +79,8 @@ def _in_short(summary: dict | None) -> str:
         found = ", ".join(f"{c} {n}" for c, n in summary["frames_per_choice"].items() if n)
     counts = (f"{summary['frames_answered']} answered, {summary['frames_cannot_tell']} cannot "
               f"tell, {summary['frames_invalid']} invalid")
+    if summary.get("reviewed"):  # the analysts' reviews: how far the model's answers hold
+        counts += f"; agreed with {summary['agreed']} of {summary['reviewed']} reviewed"
     return f"{found} ({counts})" if found else counts
 
 

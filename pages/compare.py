@@ -15,6 +15,7 @@ from services.insights.compare import answer_side, compare_rows
 from services.insights.compare_answers import AnswerSide
 from services.insights.links import format_confidence, parse_confidence
 from services.library import list_analyses
+from services.review.corrections import reviews_stamp
 
 services = get_services()
 engine = services.engine
@@ -55,8 +56,8 @@ def rows_of(analysis_id: str):
 
 
 def answers_of(rows) -> AnswerSide:
-    analysis = rows[0]
-    key = f"{analysis.frames_done}:{analysis.status}"
+    analysis = rows[0]  # the answers in force change with each review too
+    key = f"{analysis.frames_done}:{analysis.status}:{reviews_stamp(engine, analysis.id)}"
     return answer_side(engine, rows, data.answers(engine, analysis.id, key))
 
 

@@ -273,3 +273,18 @@ def test_search_finds_answers_in_force_and_notes(engine):
         f"http://app/results?analysis={analysis_id}&t=1.25&note={note.id}")
     assert [r.kind for r in find("board", kinds=("note",))] == ["note"]  # by its topic
     assert [r.kind for r in find("wet", kinds=("answer",))] == ["answer"]
+
+
+def test_compare_shows_each_sides_agreement_with_the_reviews(engine):
+    """Test that compare's summary of a question adds reviewed and agreed per analysis, from
+    that analysis's reviews, and that its answers are those in force."""
+    from services.insights.compare import compare
+
+    a, b = _stored(engine), _stored(engine)
+    review_answer(engine, a, 0.0, "people", ANA, value="2")  # the model said 2
+    review_answer(engine, a, 0.04, "people", ANA, value="7")  # the model said 3
+    people = next(q for q in compare(engine, a, b, 0.5).questions if q.key == "people")
+    assert (people.summary_a["reviewed"], people.summary_a["agreed"]) == (2, 1)
+    assert people.summary_a["mean_error"] == 2.0
+    assert (people.summary_b["reviewed"], people.summary_b["agreed"]) == (0, 0)
+    assert people.summary_a["mean"] == pytest.approx((2 + 7 + 0) / 3)  # in force: 2, 7, 0

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from services.analysis.jobs import get_analysis
 from services.domain import LABEL_KINDS
-from services.insights.answers import load_answers
+from services.insights.answers import load_answers, load_model_answers
 from services.insights.compare_answers import AnswerSide, QuestionComparison, compare_answers
 from services.insights.exports import analysis_document, settings_document
 from services.insights.results import load_detections, load_frames
@@ -25,6 +25,8 @@ from services.insights.summary import Summary, summarise
 from services.library import get_video
 from services.models import Analysis, Video
 from services.question_sets import load_questions
+from services.review.agreement import agreement
+from services.review.corrections import load_reviews
 
 STATISTICS = ("brightness", "contrast", "sharpness", "colourfulness", "motion")
 
@@ -164,6 +166,9 @@ def answer_side(engine: Engine, rows: tuple[Analysis, Video, pd.DataFrame, pd.Da
                 answers: pd.DataFrame | None = None) -> AnswerSide:
     """An analysis's questions and answers for compare_rows (answers read unless given)."""
     analysis, video, frames, _ = rows
-    return AnswerSide(load_questions(engine, analysis.id),
+    questions = load_questions(engine, analysis.id)
+    found = agreement(questions, load_model_answers(engine, analysis.id),
+                      load_reviews(engine, analysis.id)) if questions else None
+    return AnswerSide(questions,
                       load_answers(engine, analysis.id) if answers is None else answers,
-                      frames, video.sha256)
+                      frames, video.sha256, found)

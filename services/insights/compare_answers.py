@@ -6,6 +6,8 @@ Questions are matched by key and type (a question whose type changed is another 
 Agreement counts the moments both analyses sampled (the same timestamp, to the millisecond) and
 both answered within the rules: the same yes/no, choice, text (ignoring case and spaces) or
 number. Cannot tell and invalid answers are left out; `compared` says how many moments counted.
+Answers are those in force (a reviewed value wins); each side's summary adds `reviewed` and
+`agreed`: on how many reviewed frames the model's answer was the reviewed one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class AnswerSide:
     answers: pd.DataFrame
     frames: pd.DataFrame
     video_sha256: str
+    agreement: dict[str, dict[str, object]] | None = None  # services.review.agreement, by key
 
 
 @dataclass(frozen=True)
@@ -87,4 +90,5 @@ def compare_answers(a: AnswerSide, b: AnswerSide) -> list[QuestionComparison]:
 def _summary_of(side: AnswerSide, q: Question | None) -> dict | None:
     if q is None:
         return None
-    return question_summary(q, side.answers[side.answers["question_key"] == q.key])
+    summary = question_summary(q, side.answers[side.answers["question_key"] == q.key])
+    return {**summary, **(side.agreement or {}).get(q.key, {})}
