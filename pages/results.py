@@ -144,7 +144,7 @@ def body(analysis_id: str, video: Video) -> None:
         if not current.status.finished:
             st.caption("The first frames appear here as soon as they are analysed.")
         return
-    detections = data.detections(engine, current.id, key)
+    detections = data.detections(engine, current.id, reviewed)  # less those marked wrong
     answered = Answered(questions, data.answers(engine, current.id, reviewed),
                         data.usage(engine, current.id, key), frame_prices(settings),
                         data.answers_given(engine, current.id, key),

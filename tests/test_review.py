@@ -22,7 +22,7 @@ from services.insights.answers import (
     questions_document,
 )
 from services.insights.exports import export_files
-from services.insights.results import load_frames
+from services.insights.results import load_detections, load_frames
 from services.library import delete_analysis
 from services.models import Analysis, Detection
 from services.review.agreement import agreement
@@ -227,8 +227,10 @@ def test_a_detection_is_marked_wrong_and_right_again(engine):
         detection_id = found.id
     review_detection(engine, analysis_id, detection_id, ANA)
     assert wrong_detections(engine, analysis_id) == {detection_id}
+    assert load_detections(engine, analysis_id).empty  # no box, count, tag or segment from it
     review_detection(engine, analysis_id, detection_id, EVE, wrong=False)
     assert wrong_detections(engine, analysis_id) == set()
+    assert load_detections(engine, analysis_id)["label"].tolist() == ["car"]
     with pytest.raises(ReviewError, match="no detection"):
         review_detection(engine, analysis_id, detection_id + 99, ANA)
     assert _count(engine, Detection) == 1

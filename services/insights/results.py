@@ -75,11 +75,14 @@ def load_frames(engine: Engine, analysis_id: str) -> pd.DataFrame:
 
 
 def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
+    """The analysis's detections, less those an analyst marked wrong (services/review)."""
     import pandas as pd
+
+    from services.review.corrections import wrong_detections
 
     cols = [getattr(Detection, c) for c in DETECTION_COLUMNS if c != "timestamp_s"]
     query = (
-        sa.select(*cols, col(Frame.timestamp_s))
+        sa.select(*cols, col(Frame.timestamp_s), col(Detection.id))
         .join(Frame, sa.and_(col(Frame.analysis_id) == Detection.analysis_id,
                              col(Frame.frame_index) == Detection.frame_index))
         .where(col(Detection.analysis_id) == analysis_id)
@@ -87,8 +90,12 @@ def load_detections(engine: Engine, analysis_id: str) -> pd.DataFrame:
     )
     with engine.connect() as conn:
         rows = row_tuples(conn.execute(query))
-    names = [c for c in DETECTION_COLUMNS if c != "timestamp_s"] + ["timestamp_s"]
-    return _typed(pd.DataFrame(rows, columns=names)[DETECTION_COLUMNS])
+    names = [c for c in DETECTION_COLUMNS if c != "timestamp_s"] + ["timestamp_s", "id"]
+    table = pd.DataFrame(rows, columns=names)
+    wrong = wrong_detections(engine, analysis_id)
+    if wrong:
+        table = table[~table["id"].isin(wrong)]
+    return _typed(table[DETECTION_COLUMNS].reset_index(drop=True))
 
 
 def passes(confidence: pd.Series, min_confidence: float) -> pd.Series:
