@@ -78,6 +78,13 @@ METHOD = """\
     progress update, one transaction per frame) into a fresh SQLite database and into the tests'
     throwaway PostgreSQL (fsync and synchronous_commit off, as in the tests); rows per second =
     15,300 / wall time; median of 3 analyses.
+14. **Idle database** (`bench/idle_database.py`). `streamlit run app.py` on its own database of a
+    throwaway PostgreSQL 15 (autovacuum off: PostgreSQL's own transactions), nobody on the app,
+    15 s after start; for 60 s, its sessions in pg_stat_activity (every 0.5 s), and the sessions
+    opened and transactions in pg_stat_database (read 11 s after the minute, as backends report
+    late), with FRAMEWISE_DB_IDLE_SECONDS=0 (never quiet, as
+    before) and 10. Then `cli.py analyze --no-wait` queues a 3 s clip and Chromium opens the
+    quiet app: seconds from the visit until the analysis has succeeded.
 """
 
 

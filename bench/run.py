@@ -25,7 +25,7 @@ from bench.common import OUT, REPORT, RESULTS, ROOT, Row, log
 # Section N is bench.<SECTIONS[N - 1]>; its title is that module's SECTION.
 SECTIONS = ("sampling", "throughput", "memory", "results_page", "cost", "startup",
             "deploy_rehearsal", "search", "upload_memory", "outages", "blob_in_place",
-            "row_writes", "openai_chat")
+            "row_writes", "openai_chat", "idle_database")
 
 
 def prepare(which: list[str]) -> None:
