@@ -3,8 +3,8 @@ same ffmpeg decode that samples (a second output of its filter graph), or in a d
 
 Times come from the frames' timestamps (ffmpeg's, in microseconds), never from frame counts, so a
 variable frame rate is fine. Transitions: `cut` (one frame to the next changes a lot, and much
-more than the change before it), `fade` (through black: the new shot starts at the first frame
-after the black ones; black cut to and cut from is a shot of its own) and `dissolve` (over a
+more than the change before it), `fade` (through black: the new shot starts halfway through
+the black frames; black cut to and cut from is a shot of its own) and `dissolve` (over a
 stretch of frames the picture moves from one image to another along a straight blend: the
 middle frame is the average of the two ends).
 """
@@ -95,7 +95,7 @@ class ShotDetector:
             if max(list(diffs)[-2 * half:]) >= CUT_SCORE:
                 continue
             blend = float(np.abs(mid - (a + b) / 2).mean()) / change
-            if blend <= DISSOLVE_BLEND and min(a.mean(), b.mean()) >= BLACK_MEAN:
+            if blend <= DISSOLVE_BLEND and not _scaled(a, b, change):
                 self._dissolves.append((n - half, half, change, blend))
 
     def boundaries(self) -> list[tuple[int, str]]:
@@ -105,10 +105,15 @@ class ShotDetector:
         cuts = set(self._cuts)
         for first, last in self._black:
             near_black.update(range(first - 1, last + 2))
-            if first in cuts and last + 1 in cuts:  # cut to black and cut out: a black shot
-                found[first] = found[last + 1] = "cut"
-            elif last + 1 < self.count:
-                found[last + 1] = "fade"
+            if last + 1 >= self.count:
+                continue  # the video ends black: no shot after it
+            if last + 1 in cuts and (first == 0 or first in cuts):
+                found[last + 1] = "cut"  # black cut to and cut from: a shot of its own
+                if first:
+                    found[first] = "cut"
+            elif first:
+                # As PySceneDetect's threshold detector: the boundary halfway through the black.
+                found[(first + last + 1) // 2] = "fade"
         for n in self._cuts:
             if n not in near_black:
                 found[n] = "cut"
@@ -121,6 +126,13 @@ class ShotDetector:
     def first_transition(self) -> str:
         """The first shot fades in when the video starts black."""
         return "fade" if self._black and self._black[0][0] == 0 else "cut"
+
+
+def _scaled(a: np.ndarray, b: np.ndarray, change: float) -> bool:
+    """One end is the other darkened: a fade in from black or out to it, not a dissolve."""
+    dark, bright = (a, b) if a.mean() < b.mean() else (b, a)
+    k = float((dark * bright).sum()) / max(float((bright * bright).sum()), 1.0)
+    return float(np.abs(dark - k * bright).mean()) < DISSOLVE_BLEND * change
 
 
 def _best_dissolves(cands: list[tuple[int, int, float, float]]) -> list[tuple[int, int]]:
