@@ -275,7 +275,9 @@ def make_export(export: Export, analysis: Analysis, video: Video | None, frames:
             raise ValueError("the shots of this analysis were not loaded")
         if export is Export.shots:
             return shots_csv(shots)
-        return shots_edl(shots, video.original_filename if video else analysis.id)
+        if video is None:
+            raise ValueError("the video of this analysis was deleted")
+        return shots_edl(shots, video.original_filename, video.fps or 25.0)
     if export is Export.answers:
         if answered is None:
             raise ValueError("this analysis asked no questions: it has no answers.csv")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SHOT_COLUMNS = ["shot_index", "start_s", "end_s", "transition", "keyframe_s", "keyframe_key"]
 CSV_COLUMNS = ["shot_index", "start_s", "end_s", "transition"]
 JSON_COLUMNS = [*CSV_COLUMNS, "keyframe_s", "precise"]  # the insights JSON's "shots"
-EDL_FPS = 25  # EDL timecodes count frames; 25 fps non-drop (every frame time is exact)
+EDL_FPS = 25.0  # when the video's rate is unknown
 
 
 def load_shots(engine: Engine, analysis_id: str, frames: pd.DataFrame | None = None,
@@ -69,19 +69,20 @@ def shots_csv(shots: pd.DataFrame) -> bytes:
     return shots[CSV_COLUMNS].to_csv(index=False, float_format="%.6f").encode("utf-8")
 
 
-def timecode(seconds: float, fps: int = EDL_FPS) -> str:
-    """HH:MM:SS:FF of the frame at or after `seconds` (non-drop frame)."""
+def timecode(seconds: float, fps: float = EDL_FPS) -> str:
+    """HH:MM:SS:FF of the frame at or after `seconds`, counted at the video's rate and written
+    non-drop in its nearest whole rate (29.97 fps as 30: timecode frame n is video frame n)."""
+    base = max(1, round(fps))
     frames = math.ceil(round(seconds * fps, 6))
-    ff, total = frames % fps, frames // fps
+    ff, total = frames % base, frames // base
     return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}:{ff:02d}"
 
 
-def shots_edl(shots: pd.DataFrame, title: str, reel: str = "AX", fps: int = EDL_FPS) -> bytes:
+def shots_edl(shots: pd.DataFrame, title: str, fps: float = EDL_FPS, reel: str = "AX") -> bytes:
     """A CMX 3600 edit decision list with one event per shot, source and record times equal
     (the shots as they are in the video). Every event is a cut (C): the transition that began
     the shot (cut, fade, dissolve) is named in its comment, since where a fade or dissolve
-    starts and ends is not stored. Timecodes at `fps` non-drop, a boundary on the frame at or
-    after its time."""
+    starts and ends is not stored. Timecodes non-drop at the video's rate (`timecode`)."""
     safe = "".join(ch if 32 <= ord(ch) < 127 else "_" for ch in title)[:70] or "Framewise"
     lines = [f"TITLE: {safe}", "FCM: NON-DROP FRAME", ""]
     for i, shot in enumerate(shots.itertuples(index=False), start=1):

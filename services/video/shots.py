@@ -124,8 +124,9 @@ class ShotDetector:
         return sorted(found.items())
 
     def first_transition(self) -> str:
-        """The first shot fades in when the video starts black."""
-        return "fade" if self._black and self._black[0][0] == 0 else "cut"
+        """The first shot fades in when the video starts black and does not cut from it."""
+        starts_black = bool(self._black) and self._black[0][0] == 0
+        return "fade" if starts_black and self._black[0][1] + 1 not in self._cuts else "cut"
 
 
 def _scaled(a: np.ndarray, b: np.ndarray, change: float) -> bool:
