@@ -107,7 +107,7 @@ def agreement_ui(table: pd.DataFrame) -> None:
                    "answers can be trusted.")
         return
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "share_agreed": st.column_config.ProgressColumn("agreed", format="percent",
+        "share_agreed": st.column_config.ProgressColumn("share agreed", format="percent",
                                                         min_value=0.0, max_value=1.0),
         "mean_error": st.column_config.NumberColumn("mean error", format="%.2f")})
     st.caption("On the frames an analyst reviewed: how many, and on how many the model's answer "
