@@ -118,3 +118,16 @@ def test_only_the_author_edits_or_deletes_a_note_and_its_history_is_kept(app_ser
     assert list_notes(app_services.engine, analysis) == []
     assert [(h.action, h.text) for h in note_history(app_services.engine, note.id)] == [
         ("edit", "first words"), ("delete", "better words")]
+
+
+def test_the_search_page_finds_a_note_and_shows_it_as_text(app_services, analysis):
+    """Test that a note with hostile text and author is found by the Search page, shown as
+    text, with its author and a link that highlights it."""
+    note = add_note(app_services.engine, analysis, 0.08, HOSTILE, "**eve** <b>@example.com")
+    at = open_page("search", at=signin_app(user=ANA), q="onerror", kind="note")
+    assert not at.exception, at.exception
+    card = next(m.value for m in at.markdown if "note by" in m.value)
+    assert card == (f"**{escape_markdown(HOSTILE, 200)}**  \n"
+                    f"note by {escape_markdown('**eve** <b>@example.com', 120)} in clip\\.mp4")
+    [button] = at.get("link_button")
+    assert button.proto.url.endswith(f"&t=0.08&note={note.id}")
