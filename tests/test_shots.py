@@ -38,7 +38,8 @@ def _ffmpeg(graph: str, path: Path, *extra: str) -> Path:
 
 def transitions_video(path: Path) -> Path:
     """25 fps, 8.5 s: moving test pattern, a cut at 2.0 s to colour bars, a fade through black
-    from 3.5 to 4.5 s (black from 3.68 to 3.96 s), a dissolve from 5.5 to 6.5 s (its middle at 6.0 s)."""
+    from 3.5 to 4.5 s (black from 3.68 to 3.96 s), a dissolve from 5.5 to 6.5 s (its middle at
+    6.0 s)."""
     graph = (f"testsrc2=size={SIZE}:rate=25:duration=2[a];"
              f"smptebars=size={SIZE}:rate=25:duration=2.5[b];"  # long enough for the fade
              f"rgbtestsrc=size={SIZE}:rate=25:duration=3[c];"
