@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 from commands.args import UsageError
 from services.access import LOCAL_USER
-from services.analysis import jobs
+from services.analysis import jobs, shot_sampling
 from services.analysis.estimate import estimate
 from services.analysis.progress import frames_failed
 from services.analysis.retry import RetryRefused, retry_analysis
+from services.analysis.shot_sampling import ShotPlan, mean_rate
 from services.analysis.worker import Worker
 from services.context import Services
-from services.domain import AnalyzerKind, Feature, parse_features
+from services.domain import DEFAULT_SHOT_EVERY_S, AnalyzerKind, Feature, parse_features
 from services.library import video_info
 from services.logmask import SecretMask
 from services.models import Analysis, Status
@@ -58,6 +60,29 @@ def _questions(args, analyzer: AnalyzerKind) -> tuple[Question, ...]:
         raise UsageError(f"--questions {args.questions}: {exc}") from None
 
 
+def _sampling(args) -> float | None:
+    """N of shot-aware sampling (None: a fixed rate), the options checked together."""
+    if args.sampling != "shots":
+        if args.every is not None:
+            raise UsageError("--every is for --sampling shots")
+        return None
+    for given, flag in ((args.fps is not None, "--fps"), (args.adaptive, "--adaptive"),
+                        (args.full_shot_pass, "--full-shot-pass")):
+        if given:
+            raise UsageError(f"{flag} is for --sampling fps: shot-aware sampling plans its "
+                             "frames from the shots (--every SECONDS)")
+    return args.every if args.every is not None else DEFAULT_SHOT_EVERY_S
+
+
+def _shot_plan(services: Services, video, every_s: float, max_frames: int | None) -> ShotPlan:
+    """The shot pass, here and now (no cloud): the frames the run will sample."""
+    print("finding the shots (one decode of the video) to plan the frames", file=sys.stderr)
+    found = shot_sampling.scan(partial(services.store.ffmpeg_input, video.blob_key),
+                               video.duration_s)
+    assert found is not None  # nothing can stop it: no `alive` given
+    return shot_sampling.plan(found, every_s, max_frames)
+
+
 def cmd_analyze(args, services: Services) -> int:
     settings = services.settings
     path = Path(args.path)
@@ -69,6 +94,8 @@ def cmd_analyze(args, services: Services) -> int:
     # Every option is checked before the video is stored: a refusal leaves nothing behind.
     features = _features(args, analyzer, settings)
     questions = _questions(args, analyzer)
+    every_s = _sampling(args)
+    fps = args.fps if args.fps is not None else 1.0
     with path.open("rb") as stream:
         # The page's checks and messages: suffix and size before a byte is copied, then probe.
         video = ingest_video(
@@ -81,18 +108,26 @@ def cmd_analyze(args, services: Services) -> int:
         tokens = (frame_estimate(settings, video.width, video.height, questions,
                                  caption=Feature.caption in features,
                                  tags=Feature.tags in features), frame_prices(settings))
+    shots = None if every_s is None else _shot_plan(services, video, every_s, args.max_frames)
     plan = estimate(
-        video_info(video), fps=args.fps, max_frames=args.max_frames, analyzer=analyzer,
+        video_info(video), fps=fps, max_frames=args.max_frames, analyzer=analyzer,
         price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive, tokens=tokens,
+        shot_plan=shots,
     )
     analysis = jobs.queue_analysis(
         services.engine, video_id=video.id, analyzer=analyzer, created_by=LOCAL_USER,
-        sample_fps=args.fps, max_frames=args.max_frames, frames_planned=plan.frames,
+        sample_fps=fps if shots is None else mean_rate(shots, video.duration_s),
+        max_frames=args.max_frames, frames_planned=plan.frames,
         features=features, adaptive=args.adaptive, estimated_cost=plan.cost,
         questions=questions, full_shot_pass=args.full_shot_pass,
+        sampling_plan=shots.to_json() if shots is not None else None,
     )
     cost = f"; at most {plan.cost:.4f} USD ({plan.prompt_tokens} prompt tokens)" if tokens else ""
-    print(f"queued analysis {analysis.id}: {plan.frames} frames{cost}", file=sys.stderr)
+    if analyzer.cloud and not tokens:
+        cost = f"; {plan.transactions} transactions, {plan.cost:.4f} USD"
+    how = "" if shots is None else f" ({len(shots.shots)} shots, one per {shots.every_s:g} s " \
+        "of a longer shot)"
+    print(f"queued analysis {analysis.id}: {plan.frames} frames{how}{cost}", file=sys.stderr)
     return _run_and_report(services, analysis.id, args.no_wait)
 
 

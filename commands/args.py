@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
-from services.domain import SEARCH_KINDS, AnalyzerKind, Export, check_sample_fps
+from services.domain import (
+    DEFAULT_SHOT_EVERY_S,
+    SEARCH_KINDS,
+    AnalyzerKind,
+    Export,
+    check_sample_fps,
+    check_shot_every,
+)
 
 
 class UsageError(Exception):
@@ -26,6 +33,13 @@ def _number(text: str) -> float:
 def _fps(text: str) -> float:
     try:
         return check_sample_fps(_number(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _every(text: str) -> float:
+    try:
+        return check_shot_every(_number(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -57,7 +71,15 @@ def _add_analysis_commands(sub) -> None:
     p = sub.add_parser("analyze", help="store a video and analyse it")
     p.add_argument("path")
     p.add_argument("--analyzer", choices=[kind.value for kind in AnalyzerKind])
-    p.add_argument("--fps", type=_fps, default=1.0, help="frames sampled per second")
+    p.add_argument("--fps", type=_fps, help="frames sampled per second (default 1; with "
+                   "--sampling fps)")
+    p.add_argument("--sampling", choices=["fps", "shots"], default="fps",
+                   help="fps: a fixed rate (--fps); shots: at least one frame per shot plus one "
+                        "every --every seconds in longer shots, planned by a shot pass before "
+                        "the run (about one decode of the video)")
+    p.add_argument("--every", type=_every, metavar="SECONDS",
+                   help=f"--sampling shots: a frame per this many seconds of a long shot "
+                        f"(default {DEFAULT_SHOT_EVERY_S:g})")
     p.add_argument("--max-frames", type=_positive_int)
     p.add_argument("--features", help="Azure AI Vision features, comma-separated (default from "
                    "settings)")

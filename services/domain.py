@@ -171,3 +171,17 @@ def check_sample_fps(fps: float) -> float:
     if not 0 < fps <= MAX_SAMPLE_FPS:
         raise ValueError(f"must be above 0 and at most {MAX_SAMPLE_FPS:g}")
     return fps
+
+
+# Shot-aware sampling (services/analysis/shot_sampling.py): a frame per shot, and in a shot longer
+# than N seconds one per N seconds of it. Below 1 s fixed-rate sampling is the better tool.
+DEFAULT_SHOT_EVERY_S = 10.0
+MIN_SHOT_EVERY_S, MAX_SHOT_EVERY_S = 1.0, 3600.0
+
+
+def check_shot_every(seconds: float) -> float:
+    """N of shot-aware sampling if it is between the bounds; ValueError saying so."""
+    if not MIN_SHOT_EVERY_S <= seconds <= MAX_SHOT_EVERY_S:  # also refuses NaN
+        raise ValueError(f"must be at least {MIN_SHOT_EVERY_S:g} and at most "
+                         f"{MAX_SHOT_EVERY_S:g} seconds")
+    return float(seconds)

@@ -111,6 +111,8 @@ class Analysis(SQLModel, table=True):
     # A sparse run seeks to each sample; when true it also decodes every frame to find shots.
     # Nullable (None: not asked) so adding it leaves existing rows as they were.
     full_shot_pass: bool | None = None
+    # Shot-aware sampling's plan as JSON (services/analysis/shot_sampling.py); None: sample_fps.
+    sampling_plan: str | None = Field(default=None, sa_type=sa.Text)
 
     @property
     def parsed_features(self) -> tuple[Feature, ...]:

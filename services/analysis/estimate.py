@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.analysis.adaptive import fewest_sent
+from services.analysis.shot_sampling import ShotPlan
 from services.domain import AnalyzerKind
 from services.video.frames import planned_frames
 from services.video.probe import VideoInfo
@@ -37,13 +38,15 @@ def estimate(
     adaptive: bool = False,
     cached: int = 0,
     tokens: tuple[FrameEstimate, Prices] | None = None,
+    shot_plan: ShotPlan | None = None,
 ) -> Estimate:
     """Frames planned; for a cloud analyser one transaction per frame sent and not cached.
 
     Cached answers count fully only when the same frames are sampled again (same rate), so with
-    a cache the figure is the lower end of a range whose upper end is `most`.
+    a cache the figure is the lower end of a range whose upper end is `most`. A `shot_plan`
+    (shot-aware sampling, made without the cloud) gives the frames instead of `fps`.
     """
-    frames = planned_frames(info, fps, max_frames)
+    frames = shot_plan.frames if shot_plan else planned_frames(info, fps, max_frames)
     if not AnalyzerKind(analyzer).cloud:
         return Estimate(frames, 0, 0.0)
     sent = frames

@@ -52,10 +52,12 @@ def queue_analysis(
     estimated_cost: float = 0.0,
     questions: tuple[Question, ...] = (),
     full_shot_pass: bool = False,
+    sampling_plan: str | None = None,
 ) -> Analysis:
     """Add a queued Analysis (with the questions it asks of every frame, in the same
     transaction); a worker picks it up. `analyzer`: a member, or its value. `full_shot_pass`:
-    a sparse (seeking) run also decodes every frame once to find shots at frame precision."""
+    a sparse (seeking) run also decodes every frame once to find shots at frame precision.
+    `sampling_plan`: shot-aware sampling's plan (ShotPlan.to_json), sampled instead of the rate."""
     analysis = Analysis(
         video_id=video_id,
         analyzer=AnalyzerKind(analyzer),
@@ -64,6 +66,7 @@ def queue_analysis(
         max_frames=max_frames,
         adaptive=adaptive,
         full_shot_pass=full_shot_pass,
+        sampling_plan=sampling_plan,
         frames_planned=frames_planned,
         estimated_cost=estimated_cost,
         created_by=created_by,

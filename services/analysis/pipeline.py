@@ -27,6 +27,7 @@ from services.analysis.adaptive import AdaptivePolicy
 from services.analysis.frame_rows import answer_rows, frame_row, thumbnail
 from services.analysis.progress import wait_text, waiting_message
 from services.analysis.shot_pass import finish_shots
+from services.analysis.shot_sampling import stored_plan
 from services.config import Settings
 from services.db import DatabaseError, database_error
 from services.library import get_video, remove_orphan_cache, video_info
@@ -34,7 +35,7 @@ from services.models import Analysis, Frame, Status, Video, utcnow
 from services.storage.base import BlobStore, raw_result_key, thumbnail_key
 from services.video.frames import SampledFrame
 from services.video.probe import VideoError
-from services.video.sampling import sample_frames
+from services.video.sampling import sample_at, sample_frames
 from services.vision.base import (
     Analyzer,
     AnalyzerError,
@@ -208,8 +209,12 @@ class AnalysisRun:
         executor = self._executor = ThreadPoolExecutor(in_flight, "analyse") if remote else None
         source = partial(self.store.ffmpeg_input, video.blob_key)
         try:
-            stream = sample_frames(source, fps=analysis.sample_fps,
-                                   max_frames=analysis.max_frames, info=video_info(video))
+            shot_plan = stored_plan(analysis.sampling_plan)
+            if shot_plan is not None:  # shot-aware: the planned times, shots already known
+                stream = sample_at(source, shot_plan.times, info=video_info(video))
+            else:
+                stream = sample_frames(source, fps=analysis.sample_fps,
+                                       max_frames=analysis.max_frames, info=video_info(video))
             if stream.every_frame:
                 stream.find_shots()
             with stream:
@@ -233,8 +238,9 @@ class AnalysisRun:
                 while pending and not self.stop.is_set():
                     self._write(pending.popleft())
                     self._beat(analysis)
+            found = list(shot_plan.shots) if shot_plan is not None else stream.shots
             if not self.stop.is_set() and not finish_shots(
-                    self.engine, self.store, source, analysis, self.owner, stream.shots,
+                    self.engine, self.store, source, analysis, self.owner, found,
                     video.duration_s, partial(self._beat, analysis)):
                 self.stop.set()  # cancelled, deleted or taken over meanwhile
             return stream.truncated

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.video.frames import FrameStream, sampling_rate
 from services.video.probe import Source, VideoInfo, probe
-from services.video.seek import SEEK_MIN_GAP_FRAMES, SeekingFrameStream
+from services.video.seek import SEEK_MIN_GAP_FRAMES, PlannedFrameStream, SeekingFrameStream
 
 
 def sample_frames(
@@ -26,3 +28,11 @@ def sample_frames(
     info = info or probe(source)
     sparse = info.fps > 0 and info.fps / float(sampling_rate(fps)) >= SEEK_MIN_GAP_FRAMES
     return (SeekingFrameStream if sparse else FrameStream)(source, info, fps, max_frames, max_side)
+
+
+def sample_at(source: Source, times: Sequence[float], *, max_side: int = 1280,
+              info: VideoInfo | None = None) -> FrameStream:
+    """Stream the frames at `times` (in order; frame k at times[k]), each by a seek."""
+    if max_side < 2:
+        raise ValueError(f"max_side must be at least 2, got {max_side}")
+    return PlannedFrameStream(source, info or probe(source), times, max_side)

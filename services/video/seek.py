@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from subprocess import DEVNULL, PIPE, Popen
 
 from services.video.frames import FrameStream, SampledFrame, read_rgb, stdout_of
-from services.video.probe import ffmpeg_exe, input_args
+from services.video.probe import Source, VideoInfo, ffmpeg_exe, input_args
 
 # Sparser than one sampled frame per this many source frames (5 s at 30 fps), seeking to each
 # sampled time beats decoding every frame: a seek decodes half a keyframe interval on average
@@ -28,6 +28,10 @@ class SeekingFrameStream(FrameStream):
 
     every_frame = False  # shots need a decode of their own (a full shot pass: scan_shots)
 
+    def time_of(self, index: int) -> float:
+        """The time sample `index` is taken at."""
+        return float(index / self.rate)
+
     def command_at(self, t: float) -> list[str]:
         # -ss before -i jumps to the last keyframe at or before t and drops the frames before t.
         # Whole microseconds rounded down, so a frame or keyframe exactly at t is never skipped.
@@ -41,14 +45,13 @@ class SeekingFrameStream(FrameStream):
     def _frames(self) -> Iterator[SampledFrame]:
         if self.expected == 0:
             return
-        step = 1 / self.rate
         self._queue: deque[Popen] = deque()
         with tempfile.TemporaryFile() as errfile:
             try:
                 for index in range(self.expected):
                     while (len(self._queue) < SEEK_PREFETCH
                            and index + len(self._queue) < self.expected):
-                        at = float((index + len(self._queue)) * step)
+                        at = self.time_of(index + len(self._queue))
                         self._queue.append(Popen(self.command_at(at), stdin=DEVNULL, stdout=PIPE,
                                                  stderr=errfile, bufsize=0))
                     self._proc = self._queue.popleft()
@@ -58,7 +61,7 @@ class SeekingFrameStream(FrameStream):
                     stdout_of(self._proc).close()
                     if rgb is None:
                         break  # past the end of what decodes: the file is shorter than its header
-                    yield self._frame(index, float(index * step), rgb)
+                    yield self._frame(index, self.time_of(index), rgb)
                 self._finish(errfile)
             finally:
                 self._stop()
@@ -74,3 +77,15 @@ class SeekingFrameStream(FrameStream):
         super()._stop()
 
 
+class PlannedFrameStream(SeekingFrameStream):
+    """Frames at given times (shot-aware sampling's plan), in order, each from a seek to its
+    time: a time that is a frame's timestamp gives exactly that frame."""
+
+    def __init__(self, source: Source, info: VideoInfo, times: Sequence[float],
+                 max_side: int) -> None:
+        super().__init__(source, info, 1.0, None, max_side)
+        self.times = tuple(times)
+        self.expected = len(self.times)
+
+    def time_of(self, index: int) -> float:
+        return self.times[index]

@@ -182,6 +182,7 @@ class ShotTap:
     def __init__(self) -> None:
         self.detector = ShotDetector()
         self.shots: list[Shot] = []
+        self.times: list[float] = []  # every decoded frame's time, once finished
         self._read_fd = self._write_fd = -1
         self._times: IO[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -228,7 +229,7 @@ class ShotTap:
         assert self._times is not None
         self._times.seek(0)
         times = [int(m) / 1e6 for m in _PTS.findall(self._times.read())]
-        times = times[: self.detector.count]
+        times = self.times = times[: self.detector.count]
         if not times:
             raise VideoError("The video could not be decoded; the file may be damaged.")
         step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
@@ -263,12 +264,14 @@ def _grey_frames(pipe: IO[bytes]) -> Iterator[np.ndarray]:
 
 
 def scan_shots(source: Source, duration_s: float,
-               alive: Callable[[], bool] | None = None) -> list[Shot] | None:
+               alive: Callable[[], bool] | None = None,
+               tap: ShotTap | None = None) -> list[Shot] | None:
     """A decode of its own for shots only (what a sparse, seeking run adds with a full shot
     pass): every frame decoded once, shrunk to the grey image, nothing else kept.
 
-    `alive` is asked twice a second (a run's heartbeat); False stops the decode: None."""
-    tap = ShotTap()
+    `alive` is asked twice a second (a run's heartbeat); False stops the decode: None. A `tap`
+    given keeps every frame's time too (`tap.times`: shot-aware sampling picks from them)."""
+    tap = tap or ShotTap()
     try:
         fds = tap.open()
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
