@@ -1,6 +1,6 @@
 """Results page: download any moment as an MP4 clip: the shot at the selected moment, the
-selected label's segment there, or a range typed in. The clip is made only when its button is
-clicked (Streamlit then holds its bytes in memory: long ranges go to `cli.py clip`)."""
+selected label's segment there, or a range typed in. The link asks the clip route, which
+streams the clip as ffmpeg encodes it (server/clips.py): any length, memory flat."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import streamlit as st
 
 from components.formatting import clock
 from services.insights.links import parse_label_key
-from services.video.clips import clip_name
-
-MAX_PAGE_CLIP_S = 600.0  # longer clips: `cli.py clip`, which streams to a file
 
 
 def _choices(t: float, shots: pd.DataFrame, segments: pd.DataFrame, label: str | None,
@@ -37,8 +34,10 @@ def _choices(t: float, shots: pd.DataFrame, segments: pd.DataFrame, label: str |
 
 def clip_ui(analysis_id: str, title: str, t: float, duration: float, shots: pd.DataFrame,
             segments: pd.DataFrame, label: str | None, step: float,
-            make: Callable[[float, float], bytes]) -> None:
-    """A range to clip (the shot or segment at t, or typed in) and its download button."""
+            link: Callable[[float, float], str]) -> None:
+    """A range to clip (the shot or segment at t, or typed in) and its download link.
+
+    link(start, end): the URL that streams that clip, valid while this page is open."""
     choices = _choices(t, shots, segments, label, step, duration)
     names = [*choices, "A range I type"]
     picked = st.radio("Clip of", names, horizontal=True, key=f"clip_of_{analysis_id}")
@@ -46,19 +45,17 @@ def clip_ui(analysis_id: str, title: str, t: float, duration: float, shots: pd.D
         start, end = choices[picked]
     else:
         cols = st.columns(2)
-        start = cols[0].number_input("From (s)", 0.0, duration, value=float(t), step=0.04,
+        # The moment can lie past the probed duration (a stored frame's time, a hand-made link).
+        at = min(max(float(t), 0.0), duration)
+        start = cols[0].number_input("From (s)", 0.0, duration, value=at, step=0.04,
                                      format="%.3f", key=f"clip_start_{analysis_id}")
-        end = cols[1].number_input("To (s)", 0.0, duration, value=min(duration, float(t) + 5),
+        end = cols[1].number_input("To (s)", 0.0, duration, value=min(duration, at + 5),
                                    step=0.04, format="%.3f", key=f"clip_end_{analysis_id}")
     if end <= start:
         st.warning("The end of the clip must be after its start.")
         return
-    if end - start > MAX_PAGE_CLIP_S:
-        st.info(f"Clips longer than {MAX_PAGE_CLIP_S / 60:g} minutes are made with "
-                f"`python cli.py clip {analysis_id} --start {start:g} --end {end:g} -o clip.mp4`.")
-        return
-    st.download_button(f"Download {clock(start, 2)} to {clock(end, 2)} as MP4",
-                       data=lambda: make(start, end), file_name=clip_name(title, start, end),
-                       mime="video/mp4", icon=":material/movie:", on_click="ignore",
-                       key=f"clip_{analysis_id}")
-    st.caption("Exact to the frame: re-encoded from the frame at or after the start.")
+    st.link_button(f"Download {clock(start, 2)} to {clock(end, 2)} as MP4", link(start, end),
+                   icon=":material/movie:")
+    st.caption("Exact to the frame: re-encoded from the frame at or after the start, and "
+               f"streamed as it is made. Also: `python cli.py clip {analysis_id} --start "
+               f"{start:g} --end {end:g} -o clip.mp4`.")

@@ -48,6 +48,8 @@ from components.state_keys import selected_label_key
 from components.storyboard import storyboard_ui
 from components.tables import frame_columns
 from components.text import escape_markdown
+from components.upload_widget import page_session_id
+from server.clips import DESK as CLIP_DESK
 from server.context import get_services
 from services.analysis.jobs import cancel, get_analysis
 from services.analysis.progress import analysis_wait_text
@@ -67,7 +69,8 @@ from services.review.agreement import agreement_table
 from services.review.base import ReviewError
 from services.review.corrections import frame_detections, reviews_stamp, wrong_detections
 from services.review.notes import list_notes
-from services.video.clips import clip_bytes
+from services.video.clip_desk import ClipGrant, clip_url
+from services.video.clips import clip_name
 from services.vision.openai_results import frame_prices
 
 POLL_SECONDS = 2
@@ -202,8 +205,9 @@ def body(analysis_id: str, video: Video) -> None:
         share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
     st.subheader("Clip")
     clip_ui(current.id, video.original_filename, t, video.duration_s, shots, segs, label,
-            frame_step(frames),
-            lambda start, end: clip_bytes(store.ffmpeg_input(video.blob_key), start, end))
+            frame_step(frames), lambda start, end: clip_url(CLIP_DESK.mint(ClipGrant(
+                page_session_id(), partial(store.ffmpeg_input, video.blob_key), start, end,
+                clip_name(video.original_filename, start, end)))))
 
     if answered is not None:
         st.subheader("Answers over time")

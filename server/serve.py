@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.clips import clip_routes
 from server.lifespan import lifespan
 from server.pages_mode import serve_pages_only_through_main_script
 from server.uploads import upload_routes
@@ -46,6 +47,7 @@ def server_secrets() -> dict[str, Any]:
 def app_options() -> dict[str, Any]:
     """st.App's lifespan, routes and secrets; from now on every page runs only through app.py."""
     serve_pages_only_through_main_script()
-    # The upload widget streams files to the upload route (st.App checks it clashes with none
-    # of Streamlit's own routes).
-    return {"lifespan": lifespan, "routes": upload_routes(), "secrets": server_secrets()}
+    # The upload widget streams files to the upload route, the results page's clip links come
+    # from the clip route (st.App checks they clash with none of Streamlit's own routes).
+    return {"lifespan": lifespan, "routes": upload_routes() + clip_routes(),
+            "secrets": server_secrets()}

@@ -129,9 +129,10 @@ def test_results_page_draws_everything(services, video_factory):
     labels = {m.label for m in at.metric}
     assert {"Frames", "Duration covered", "Shots", "Black frames", "Mean brightness"} <= labels
     assert len(at.get("vega_lite_chart")) >= 2  # jump strip and the per-frame values
-    assert len(at.get("image")) == 1
+    assert len(at.get("image")) == 3  # the frame, and the storyboard's keyframes of two shots
     assert [b.proto.label for b in at.get("download_button")] == [
-        "frames.csv", "detections.csv", "segments.csv", "insights.json"]
+        "frames.csv", "detections.csv", "segments.csv", "insights.json", "notes.csv",
+        "shots.csv", "shots.edl"]
     link = at.code[0].value
     assert link == f"http://localhost:8501/results?analysis={analysis_id}&t=1"
     assert at.query_params["t"] == "1"

@@ -3,6 +3,10 @@ and the shots' exports (shots.csv, the EDL)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from server.clips import DESK as CLIP_DESK
+from services.video.clip_desk import CLIP_PATH
 from tests.fixtures.apptest import open_page
 from tests.fixtures.library import run_analysis
 from tests.fixtures.videos import make_video
@@ -40,13 +44,20 @@ def test_the_clip_section_offers_the_shot_at_the_moment_and_a_typed_range(app_se
     assert not at.exception, at.exception
     radio = at.radio(key=f"clip_of_{aid}")
     assert radio.options == ["Shot 3", "A range I type"] and radio.value == "Shot 3"
-    assert _clip_buttons(at, aid) == ["Download 0:03.60 to 0:04.40 as MP4"]
+    [(label, url)] = _clip_links(at)
+    assert label == "Download 0:03.60 to 0:04.40 as MP4"
+    # The link's ticket, minted for this page session, holds the shot's range to the frame.
+    assert url.startswith(CLIP_PATH + "?ticket=")
+    grant = CLIP_DESK.redeem(url.split("ticket=", 1)[1], is_live=lambda session: True)
+    assert (grant.start_s, grant.end_s) == (3.6, 4.4)
+    assert grant.filename == "cuts_3.60-4.40s.mp4" and Path(grant.source()).is_file()
     radio.set_value("A range I type").run()
     at.number_input(key=f"clip_start_{aid}").set_value(3.0).run()
     at.number_input(key=f"clip_end_{aid}").set_value(2.0).run()
     assert [w.value for w in at.warning] == ["The end of the clip must be after its start."]
-    assert _clip_buttons(at, aid) == []
+    assert _clip_links(at) == []
 
 
-def _clip_buttons(at, aid: str) -> list[str]:
-    return [b.label for b in at.get("download_button") if b.key == f"clip_{aid}"]
+def _clip_links(at) -> list[tuple[str, str]]:
+    return [(b.proto.label, b.proto.url) for b in at.get("link_button")
+            if b.proto.url.startswith(CLIP_PATH)]

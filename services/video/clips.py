@@ -58,35 +58,51 @@ def clip_command(source: Source, start_s: float, end_s: float, audio: bool = Tru
     ]  # fmt: skip
 
 
+class ClipProcess:
+    """One ffmpeg making one clip. read() gives its next chunk (b"" at the end); stop() may be
+    called from any thread (a cancelled download) and kills it; close() reaps it. Its only
+    file, stderr's, is a temporary one that goes with it."""
+
+    def __init__(self, source: Source, start_s: float, end_s: float, audio: bool = True):
+        self._errors = tempfile.TemporaryFile()
+        self._proc = Popen(clip_command(source, start_s, end_s, audio), stdin=DEVNULL,
+                           stdout=PIPE, stderr=self._errors, bufsize=0)
+        self._stopped = False
+        self.sent = 0
+
+    def read(self) -> bytes:
+        out: IO[bytes] = self._proc.stdout  # type: ignore[assignment]
+        chunk = out.read(CHUNK)
+        self.sent += len(chunk)
+        if not chunk and not self._stopped and (self._proc.wait() != 0 or not self.sent):
+            self._errors.seek(0)
+            raise VideoError("The clip could not be made from this video.",
+                             tail_lines(self._errors.read().decode("utf-8", "replace")))
+        return chunk
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._proc.poll() is None:
+            self._proc.kill()
+
+    def close(self) -> None:
+        self.stop()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._errors.close()
+
+
 def stream_clip(source: Source, start_s: float, end_s: float, audio: bool = True
                 ) -> Generator[bytes, None, None]:
-    """The clip's bytes as ffmpeg writes them. Closing the iterator early (a cancelled
-    download) kills ffmpeg; its only file, stderr's, is a temporary one that goes with it."""
-    with tempfile.TemporaryFile() as errfile:
-        proc = Popen(clip_command(source, start_s, end_s, audio), stdin=DEVNULL, stdout=PIPE,
-                     stderr=errfile, bufsize=0)
-        try:
-            out: IO[bytes] = proc.stdout  # type: ignore[assignment]
-            sent = 0
-            while chunk := out.read(CHUNK):
-                sent += len(chunk)
-                yield chunk
-            code = proc.wait()
-            if code != 0 or not sent:
-                errfile.seek(0)
-                raise VideoError("The clip could not be made from this video.",
-                                 tail_lines(errfile.read().decode("utf-8", "replace")))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            if proc.stdout is not None:
-                proc.stdout.close()
-            proc.wait()
-
-
-def clip_bytes(source: Source, start_s: float, end_s: float) -> bytes:
-    """The whole clip in memory (a browser download through Streamlit needs the bytes)."""
-    return b"".join(stream_clip(source, start_s, end_s))
+    """The clip's bytes as ffmpeg writes them. Closing the iterator early (an interrupted
+    `cli.py clip`) kills ffmpeg."""
+    clip = ClipProcess(source, start_s, end_s, audio)
+    try:
+        while chunk := clip.read():
+            yield chunk
+    finally:
+        clip.close()
 
 
 def clip_name(title: str, start_s: float, end_s: float) -> str:
