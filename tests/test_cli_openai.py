@@ -98,7 +98,8 @@ def test_openai_analyze_export_and_search(env, database_url, openai_emulator, tm
     assert [float(r["timestamp_s"]) for r in rows] == [float(i) for i in range(8)]
     assert {r["invalid"] for r in rows} == {""}
     everything = last_json(cli(env, "export", aid))  # no file named: all it has, here
-    assert list(everything) == ["frames", "detections", "segments", "json", "answers", "notes"]
+    assert list(everything) == ["frames", "detections", "segments", "json", "answers", "notes",
+                                "shots", "edl"]
     here = Path(env["FRAMEWISE_DATA_DIR"])
     assert (here / everything["answers"]).read_bytes() == out.read_bytes()
     doc = json.loads((here / everything["json"]).read_text(encoding="utf-8"))
@@ -203,4 +204,4 @@ def test_question_options_and_answers_are_refused_for_other_analysers(env, tmp_p
         "Local analyser"]
     assert not out.exists() and not (tmp_path / "f.csv").exists()
     assert list(last_json(cli(env, "export", aid))) == ["frames", "detections", "segments",
-                                                        "json", "notes"]
+                                                        "json", "notes", "shots", "edl"]
