@@ -6,9 +6,13 @@ the key stops changing and reruns (slider moves, clicks) cost no database round 
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
+from services.analysis import shot_sampling
+from services.analysis.shot_sampling import ShotScan
 from services.context import Services
 from services.insights import answers as model_answers
 from services.insights import results
@@ -18,6 +22,14 @@ from services.question_sets import load_questions
 from services.review.corrections import load_reviews
 from services.upload.ingest import unregistered_videos
 from services.vision.azure import cached_azure_answers
+
+
+@st.cache_data(max_entries=4, show_spinner="Finding the shots (one decode of the video)…")
+def shot_scan(_services: Services, blob_key: str, duration_s: float) -> ShotScan:
+    """The Upload page's shot pass for shot-aware sampling: once per video, whatever N."""
+    found = shot_sampling.scan(partial(_services.store.ffmpeg_input, blob_key), duration_s)
+    assert found is not None  # nothing can stop it: no `alive` given
+    return found
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -12,8 +12,16 @@ from components.formatting import clock, file_size, money
 from components.text import escape_markdown
 from services.analysis.adaptive import ADAPTIVE_EVERY_S
 from services.analysis.estimate import Estimate
+from services.analysis.shot_sampling import ShotPlan
 from services.config import Settings
-from services.domain import MAX_SAMPLE_FPS, AnalyzerKind, Feature
+from services.domain import (
+    DEFAULT_SHOT_EVERY_S,
+    MAX_SAMPLE_FPS,
+    MAX_SHOT_EVERY_S,
+    MIN_SHOT_EVERY_S,
+    AnalyzerKind,
+    Feature,
+)
 from services.models import Video
 from services.storage.base import VIDEOS
 
@@ -27,6 +35,7 @@ class Options:
     fps: float
     max_frames: int | None
     adaptive: bool
+    shot_every: float | None = None  # shot-aware sampling's N (None: the fixed rate `fps`)
 
 
 def video_summary_ui(video: Video) -> None:
@@ -54,8 +63,20 @@ def options_ui(settings: Settings, video: Video) -> Options:
         for kind in off:
             st.caption(f"{kind.label} is off: set {kind.endpoint_setting} (and {kind.key_setting}, "
                        "or give the app a managed identity) to turn it on.")
-        fps = st.number_input("Frames sampled per second", min_value=0.1,
-                              max_value=MAX_SAMPLE_FPS, value=1.0, step=0.5, format="%.1f")
+        shot_aware = st.radio(
+            "Sampling", ["Fixed rate", "Shot-aware"], horizontal=True,
+            help="Shot-aware: at least one frame per shot, plus one every N seconds in longer "
+                 "shots; the shots are found first, by one decode of the video, without the "
+                 "cloud.") == "Shot-aware"
+        fps, shot_every = 1.0, None
+        if shot_aware:
+            shot_every = float(st.number_input(
+                "A frame per N seconds of a long shot", min_value=MIN_SHOT_EVERY_S,
+                max_value=MAX_SHOT_EVERY_S, value=DEFAULT_SHOT_EVERY_S, step=1.0,
+                format="%.0f"))
+        else:
+            fps = st.number_input("Frames sampled per second", min_value=0.1,
+                                  max_value=MAX_SAMPLE_FPS, value=1.0, step=0.5, format="%.1f")
         if fps > video.fps:
             st.caption(f"The video has only {video.fps:.2f} fps: some samples will repeat a frame.")
         max_frames = st.number_input("Max frames (optional)", min_value=1, value=None, step=1,
@@ -69,13 +90,20 @@ def options_ui(settings: Settings, video: Video) -> Options:
                 format_func=lambda feature: feature.label,
                 help="Caption and dense captions exist only in some Azure regions.",
             ))
-            adaptive = st.checkbox(
-                "Adaptive", help="Every frame still gets the local statistics.",
-            )
-            st.caption("Adaptive: send a frame to Azure only on a new shot, strong motion or "
-                       f"every {ADAPTIVE_EVERY_S:g} s.")
+            if shot_every is None:  # shot-aware sampling already sends only what it plans
+                adaptive = st.checkbox(
+                    "Adaptive", help="Every frame still gets the local statistics.",
+                )
+                st.caption("Adaptive: send a frame to Azure only on a new shot, strong motion "
+                           f"or every {ADAPTIVE_EVERY_S:g} s.")
     return Options(analyzer, features, float(fps),
-                   int(max_frames) if max_frames else None, adaptive)
+                   int(max_frames) if max_frames else None, adaptive, shot_every)
+
+
+def shot_plan_ui(shot_plan: ShotPlan) -> None:
+    """What shot-aware sampling planned, under the estimate."""
+    st.caption(f"Shot-aware: {len(shot_plan.shots):,} shots found; a frame per shot and one per "
+               f"{shot_plan.every_s:g} s of a longer shot make {shot_plan.frames:,} frames.")
 
 
 def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None:

@@ -5,16 +5,24 @@ from __future__ import annotations
 import streamlit as st
 
 from components.auth import current_user
-from components.data import cached_frames, unregistered
+from components.data import cached_frames, shot_scan, unregistered
 from components.navigation import page_file
 from components.questions_ui import questions_ui
 from components.text import escape_markdown
-from components.upload import estimate_ui, options_ui, stored_video_ui, video_summary_ui
+from components.upload import (
+    estimate_ui,
+    options_ui,
+    shot_plan_ui,
+    stored_video_ui,
+    video_summary_ui,
+)
 from components.upload_widget import page_session_id, upload_widget_ui
 from server.context import get_services
 from server.uploads import DESK
 from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
+from services.analysis.shot_sampling import mean_rate
+from services.analysis.shot_sampling import plan as plan_shots
 from services.domain import AnalyzerKind
 from services.library import get_video, video_info
 from services.question_sets import list_question_sets, save_question_set
@@ -99,26 +107,39 @@ if video is not None:
     if asked is not None and asked.questions:
         tokens = (frame_estimate(settings, video.width, video.height, asked.questions,
                                  caption=asked.caption, tags=asked.tags), frame_prices(settings))
+    shot_plan = None
+    if options.shot_every is not None:  # shots first (no cloud), then the frames they plan
+        try:
+            shot_plan = plan_shots(shot_scan(services, video.blob_key, video.duration_s),
+                                   options.shot_every, options.max_frames)
+        except VideoError as exc:
+            st.error(escape_markdown(exc, 600))
     plan = estimate(
         video_info(video), fps=options.fps, max_frames=options.max_frames,
         analyzer=options.analyzer, price_per_1000=settings.vision_price_per_1000,
-        adaptive=options.adaptive, tokens=tokens,
+        adaptive=options.adaptive, tokens=tokens, shot_plan=shot_plan,
         cached=(cached_frames(services, video.sha256, tuple(options.features))
-                if options.features else 0),
+                if options.features and shot_plan is None else 0),
     )
     estimate_ui(plan, options, settings.vision_price_per_1000)
+    if shot_plan is not None:
+        shot_plan_ui(shot_plan)
     no_features = options.analyzer is AnalyzerKind.azure and not options.features
     if no_features:
         st.warning("Choose at least one Azure feature.")
     unusable = asked is not None and asked.problem is not None
     off = not settings.analyzer_ready(options.analyzer)
     if st.button("Queue analysis", type="primary",
-                 disabled=no_features or unusable or off or plan.frames == 0):
+                 disabled=no_features or unusable or off or plan.frames == 0
+                 or (options.shot_every is not None and shot_plan is None)):
         analysis = queue_analysis(
             services.engine, video_id=video.id, analyzer=options.analyzer, created_by=user,
-            sample_fps=options.fps, max_frames=options.max_frames, frames_planned=plan.frames,
+            sample_fps=options.fps if shot_plan is None
+            else mean_rate(shot_plan, video.duration_s),
+            max_frames=options.max_frames, frames_planned=plan.frames,
             features=features, adaptive=options.adaptive, estimated_cost=plan.cost,
             questions=asked.questions if asked is not None else (),
+            sampling_plan=shot_plan.to_json() if shot_plan is not None else None,
         )
         st.session_state[QUEUED_ANALYSIS] = analysis.id
 elif not st.session_state.get(UPLOAD_ERROR):

@@ -20,9 +20,10 @@ from services.analysis.shot_sampling import ShotPlan, ShotScan, plan_times
 from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import open_services
+from services.domain import AnalyzerKind
 from services.insights.results import load_detections, load_frames
 from services.insights.segments import label_segments
-from services.library import video_info
+from services.library import list_analyses, video_info
 from services.models import Analysis, Frame, Shot, Status, Video
 from services.upload.ingest import ingest_video
 from services.video.probe import VideoInfo, probe
@@ -225,3 +226,37 @@ def test_cli_analyze_with_shot_aware_sampling(env, tmp_path):
         assert len(s.exec(select(Video)).all()) == 1
         assert len(s.exec(select(Analysis)).all()) == 1
     services.engine.dispose()
+
+
+def test_the_upload_page_plans_shot_aware_sampling_before_queueing(app_services, monkeypatch,
+                                                                   tmp_path, vision_emulator):
+    """Test that choosing Shot-aware on the Upload page (Azure AI Vision) finds the shots, shows
+    the frames planned and their transactions and cost, and queues the analysis with its plan;
+    a new N plans again without the cloud."""
+    from tests.fixtures.apptest import app
+    from tests.fixtures.uploads import upload_through_page
+
+    monkeypatch.setenv("AZURE_VISION_ENDPOINT", vision_emulator.endpoint)
+    monkeypatch.setenv("AZURE_VISION_KEY", vision_emulator.key)
+    at = app().run()
+    upload_through_page(at, "cuts.mp4", cuts_video(tmp_path / "cuts.mp4").read_bytes())
+    next(r for r in at.radio if r.label == "Analyser").set_value(AnalyzerKind.azure).run()
+    sampling = next(r for r in at.radio if r.label == "Sampling")
+    sampling.set_value("Shot-aware").run()
+    assert not at.exception, at.exception
+    every = next(n for n in at.number_input if n.label == "A frame per N seconds of a long shot")
+    assert every.value == 10.0
+    metrics = {m.label: m.value for m in at.metric}
+    # Shots of 3, 9, 1 and 7 s at N = 10: a frame each.
+    assert (metrics["Frames planned"], metrics["Azure transactions"]) == ("4", "4")
+    assert any("4 shots found" in c.value for c in at.caption)
+    next(n for n in at.number_input if n.label == every.label).set_value(4.0).run()
+    assert {m.label: m.value for m in at.metric}["Frames planned"] == "7"
+    assert not any(c.label == "Adaptive" for c in at.checkbox)  # not with shot-aware sampling
+    next(b for b in at.button if b.label == "Queue analysis").click().run()
+    assert not at.exception, at.exception
+    analysis = list_analyses(app_services.engine)[0][0]
+    stored = ShotPlan.from_json(analysis.sampling_plan)
+    assert (analysis.frames_planned, stored.every_s, len(stored.times)) == (7, 4.0, 7)
+    assert [s.start_s for s in stored.shots] == [0.0, *CUTS]
+    assert vision_emulator.requests == 0  # planning asks the cloud nothing
