@@ -85,6 +85,15 @@ METHOD = """\
     late), with FRAMEWISE_DB_IDLE_SECONDS=0 (never quiet, as
     before) and 10. Then `cli.py analyze --no-wait` queues a 3 s clip and Chromium opens the
     quiet app: seconds from the visit until the analysis has succeeded.
+15. **Shot-aware sampling** (`bench/shot_sampling.py`). A 286 s 640x360 25 fps video of 16 flat
+    colour shots of 2.1 to 50.2 s (a small box drifting in each, so no two frames are alike),
+    hard cuts; in three long shots a magenta patch (a ninth of the picture) for 3 to 8 s at
+    seeded random times. The tests' Vision emulator in process (no delay, no limit) answers
+    with the recordings plus an OCR line naming the shot's colour, and EVENT while the patch
+    shows. An azure analysis at fixed 1 fps and a shot-aware one (N = 10 s: the shot pass, then
+    the planned frames), each by `Worker.run_one` in its own data folder; transactions are the
+    requests the emulator answered. A fixed run's label segment is found when the shot-aware
+    run has one of the same kind and label overlapping it, with 1 s of slack.
 """
 
 

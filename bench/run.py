@@ -25,7 +25,7 @@ from bench.common import OUT, REPORT, RESULTS, ROOT, Row, log
 # Section N is bench.<SECTIONS[N - 1]>; its title is that module's SECTION.
 SECTIONS = ("sampling", "throughput", "memory", "results_page", "cost", "startup",
             "deploy_rehearsal", "search", "upload_memory", "outages", "blob_in_place",
-            "row_writes", "openai_chat", "idle_database")
+            "row_writes", "openai_chat", "idle_database", "shot_sampling")
 
 
 def prepare(which: list[str]) -> None:
@@ -40,6 +40,10 @@ def prepare(which: list[str]) -> None:
         videos.doubled_video(videos.big_video())
     if "5" in which:
         videos.shots_video()
+    if "15" in which:
+        from bench import shot_sampling
+
+        shot_sampling.video()
 
 
 def run_section(key: str) -> tuple[str, list[Row]]:
