@@ -94,6 +94,7 @@ if analysis is None or video is None:
 st.title(escape_markdown(video.original_filename, 120))
 st.caption(
     f"{analysis.analyzer} analyser · {analysis.sample_fps:g} frames per second"
+    + (" · shot-aware" if analysis.sampling_plan else "")
     + (" · adaptive" if analysis.adaptive else "")
     + f" · video {clock(video.duration_s)} · created by {escape_markdown(analysis.created_by)}"
     f" on {analysis.created_at:%Y-%m-%d %H:%M} UTC"
