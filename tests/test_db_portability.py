@@ -114,6 +114,9 @@ MACHINE_TEXT = {
     # The question analyser's: keys checked to [a-z0-9_], the answer type, and the service's
     # own model name, region and request id.
     "key", "type", "question_key", "model", "region", "request_id",
+    # Shots, reviews and plans: enum words, a blob key, and JSON of numbers (sa.Text: VARCHAR(max)
+    # on a SQL Server the dialect has met, TEXT only in this offline compile).
+    "transition", "keyframe_key", "verdict", "action", "sampling_plan",
 }
 
 
