@@ -18,11 +18,12 @@ from services.analysis.shot_sampling import ShotPlan, mean_rate
 from services.analysis.worker import Worker
 from services.context import Services
 from services.domain import DEFAULT_SHOT_EVERY_S, AnalyzerKind, Feature, parse_features
-from services.library import video_info
+from services.library import delete_video_if_unused, video_info
 from services.logmask import SecretMask
 from services.models import Analysis, Status
 from services.questions import Question, QuestionError, load_questions_file
 from services.upload.ingest import ingest_video
+from services.video.probe import VideoError
 from services.vision.openai_results import frame_estimate, frame_prices
 
 
@@ -108,7 +109,12 @@ def cmd_analyze(args, services: Services) -> int:
         tokens = (frame_estimate(settings, video.width, video.height, questions,
                                  caption=Feature.caption in features,
                                  tags=Feature.tags in features), frame_prices(settings))
-    shots = None if every_s is None else _shot_plan(services, video, every_s, args.max_frames)
+    try:
+        shots = None if every_s is None else _shot_plan(services, video, every_s,
+                                                        args.max_frames)
+    except VideoError:  # probed, but does not decode: no run starts, so nothing is kept
+        delete_video_if_unused(services.engine, services.store, video.id)
+        raise
     plan = estimate(
         video_info(video), fps=fps, max_frames=args.max_frames, analyzer=analyzer,
         price_per_1000=settings.vision_price_per_1000, adaptive=args.adaptive, tokens=tokens,

@@ -77,6 +77,18 @@ def delete_video(engine: Engine, store: BlobStore, video_id: str) -> None:
     purge_blobs(engine, store)
 
 
+def delete_video_if_unused(engine: Engine, store: BlobStore, video_id: str) -> bool:
+    """Delete a video no analysis uses (one stored for a run that then failed to start); a
+    video another analysis uses, the same file uploaded before, stays. True if deleted."""
+    with database_errors("reading the video's analyses"), Session(engine) as session:
+        used = session.exec(select(sa.func.count()).select_from(Analysis)
+                            .where(col(Analysis.video_id) == video_id)).one()
+    if used:
+        return False
+    delete_video(engine, store, video_id)
+    return True
+
+
 def _rows_of_analyses() -> list[sa.Table]:
     """Every table of per-analysis rows (frames, detections, answers, ...): a new one is deleted
     with its analysis without being named here."""

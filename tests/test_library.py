@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from services.analysis import jobs
 from services.analysis.worker import Worker
 from services.context import open_services
-from services.library import delete_video, list_analyses
+from services.library import delete_video, delete_video_if_unused, list_analyses
 from services.models import Analysis, Detection, Frame, PendingBlobDelete, Video
 from services.storage.base import StorageError
 from services.storage.factory import make_blob_store
@@ -45,6 +45,25 @@ def test_deleting_a_video_removes_its_analyses_rows_and_every_blob(services, tmp
     with Session(services.engine) as s:
         for table in (Video, Analysis, Frame, Detection):
             assert s.exec(select(table)).all() == []
+
+
+def test_a_video_no_analysis_uses_is_removed_and_a_used_one_kept(services, tmp_path):
+    """Test delete_video_if_unused (a run that failed to start after storing its video): the
+    unused video goes, row and blob; one an analysis uses stays."""
+    stored = []
+    for name in ("used.mp4", "unused.mp4"):
+        path = make_video(tmp_path / name, seconds=2, fps=10 if name == "used.mp4" else 12)
+        with open(path, "rb") as f:
+            stored.append(ingest_video(services.engine, services.store, f, filename=name,
+                                       uploaded_by="a"))
+    used, unused = stored
+    jobs.queue_analysis(services.engine, video_id=used.id, analyzer="local", created_by="a",
+                        sample_fps=1, max_frames=None, frames_planned=2)
+    assert delete_video_if_unused(services.engine, services.store, used.id) is False
+    assert delete_video_if_unused(services.engine, services.store, unused.id) is True
+    assert services.store.list() == [used.blob_key]
+    with Session(services.engine) as s:
+        assert [v.id for v in s.exec(select(Video)).all()] == [used.id]
 
 
 def test_list_analyses_filters_by_name_status_and_user(services, tmp_path):
