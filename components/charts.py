@@ -125,8 +125,19 @@ def _selected_rule(t: float, x: alt.X | str = "timestamp_s:Q") -> alt.Chart:
             .mark_rule(color=SELECTED_COLOUR, size=2).encode(x=x))
 
 
+def shot_rules(frames: pd.DataFrame, shots: pd.DataFrame | None) -> pd.DataFrame:
+    """Where the dashed shot lines go: each stored shot's start, to the frame, with its
+    transition; without stored shots, the first sampled frame of each shot."""
+    if shots is None or shots.empty:
+        return shot_starts(frames)
+    later = shots[shots["shot_index"] > 0]
+    return pd.DataFrame({"timestamp_s": later["start_s"].astype(float),
+                         "shot_index": later["shot_index"].astype(float),
+                         "transition": later["transition"].astype(str)}).reset_index(drop=True)
+
+
 def decorations(
-    frames: pd.DataFrame, t: float | None, domain_end: float
+    frames: pd.DataFrame, t: float | None, domain_end: float, shots: pd.DataFrame | None = None
 ) -> list[alt.Chart]:
     """Black spans, shot rules and the selected-time rule to layer over a time chart."""
     layers: list[alt.Chart] = []
@@ -139,12 +150,14 @@ def decorations(
                     tooltip=[alt.Tooltip("start_s:Q", title="black from (s)", format=".1f"),
                              alt.Tooltip("end_s:Q", title="to (s)", format=".1f")])
         )
-    shots = shot_starts(frames)
-    if not shots.empty:
+    rules = shot_rules(frames, shots)
+    if not rules.empty:
+        tooltip = [alt.Tooltip("timestamp_s:Q", title="new shot at (s)", format=".2f")]
+        if "transition" in rules:
+            tooltip.append(alt.Tooltip("transition:N", title="by"))
         layers.append(
-            alt.Chart(shots).mark_rule(color=SHOT_COLOUR, strokeDash=[4, 3])
-            .encode(x=alt.X("timestamp_s:Q", scale=scale, title=None),
-                    tooltip=[alt.Tooltip("timestamp_s:Q", title="new shot at (s)", format=".1f")])
+            alt.Chart(rules).mark_rule(color=SHOT_COLOUR, strokeDash=[4, 3])
+            .encode(x=alt.X("timestamp_s:Q", scale=scale, title=None), tooltip=tooltip)
         )
     if t is not None:
         layers.append(_selected_rule(t, alt.X("timestamp_s:Q", scale=scale, title=None)))
@@ -160,8 +173,10 @@ def domain_end(frames: pd.DataFrame, at_least: float | None = None) -> float:
 def metric_chart(
     frames: pd.DataFrame, metric: str, title: str, t: float | None = None,
     height: int = 150, x_title: str | None = TIME_TITLE, duration: float | None = None,
+    shots: pd.DataFrame | None = None,
 ) -> alt.LayerChart:
-    """One per-frame value over time, with shots, black frames and the selected time."""
+    """One per-frame value over time, with shots (the stored ones when given), black frames
+    and the selected time."""
     end = domain_end(frames, duration)
     data = frame_spans(frames)[["timestamp_s", "frame_index", metric]].astype(float)
     line = (
@@ -174,7 +189,7 @@ def metric_chart(
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
         )
     )
-    return alt.LayerChart(layer=[*decorations(frames, t, end), line], height=height)
+    return alt.LayerChart(layer=[*decorations(frames, t, end, shots), line], height=height)
 
 
 def jump_chart(

@@ -155,6 +155,7 @@ def body(analysis_id: str, video: Video) -> None:
                         data.reviews(engine, current.id, reviewed)) if questions else None
     summary_ui(current, frames, summarise(current, frames, detections, min_confidence),
                settings.vision_price_per_1000)
+    shots = data.shots(engine, current.id, key, current.status.value, video.duration_s)
 
     t = time_ui(frames, current.id, video.duration_s)
     left, right = st.columns(2, gap="medium")
@@ -178,7 +179,7 @@ def body(analysis_id: str, video: Video) -> None:
         st.subheader("Over time")
         for name, title in METRICS:
             chart = with_notes(metric_chart(frames, name, title, t, height=130, x_title=None,
-                                            duration=video.duration_s),
+                                            duration=video.duration_s, shots=shots),
                                notes, domain_end(frames, video.duration_s))
             st.altair_chart(chart, width="stretch")
         st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
@@ -192,7 +193,6 @@ def body(analysis_id: str, video: Video) -> None:
                           parse_note(st.query_params.get("note")), topics))
 
     st.subheader("Storyboard")
-    shots = data.shots(engine, current.id, key, current.status.value, video.duration_s)
     storyboard_ui(shots, current.id, [round(float(x), 3) for x in frames["timestamp_s"]], t,
                   partial(media.thumbnail, store))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -46,6 +47,18 @@ def test_metric_chart_has_line_shots_blacks_and_time_rule():
     assert d["datasets"][shot_rule["data"]["name"]] == [{"timestamp_s": 2.0, "shot_index": 1.0}]
     time_rule = layers_of(d)[2]
     assert d["datasets"][time_rule["data"]["name"]] == [{"timestamp_s": 1.5}]
+
+
+def test_shot_rules_are_the_stored_shots_to_the_frame_with_their_transition():
+    """Test that with stored shots (found on every frame) the dashed lines stand at their
+    starts, not at the first sampled frame after each: a cut at 1.76 s, sampled every 0.5 s."""
+    shots = pd.DataFrame({"shot_index": [0, 1], "start_s": [0.0, 1.76], "end_s": [1.76, 4.0],
+                          "transition": ["cut", "dissolve"]})
+    d = spec(charts.metric_chart(make_frames(), "brightness", "Brightness", shots=shots))
+    shot_rule = layers_of(d)[1]
+    assert d["datasets"][shot_rule["data"]["name"]] == [
+        {"timestamp_s": 1.76, "shot_index": 1.0, "transition": "dissolve"}]
+    assert [t["title"] for t in shot_rule["encoding"]["tooltip"]] == ["new shot at (s)", "by"]
 
 
 @pytest.mark.parametrize("metric", [name for name, _ in charts.METRICS])
