@@ -63,8 +63,10 @@ def question_title(question: Question, cells: pd.DataFrame) -> str:
 
 
 def answer_chart(question: Question, frames: pd.DataFrame, answers: pd.DataFrame,
-                 t: float | None = None, duration: float | None = None) -> alt.LayerChart:
-    """The chart of one question's answers over time (not for text questions)."""
+                 t: float | None = None, duration: float | None = None,
+                 shots: pd.DataFrame | None = None) -> alt.LayerChart:
+    """The chart of one question's answers over time (not for text questions); shot lines at
+    the stored shots when given."""
     cells = question_cells(question, frames, answers)
     end = domain_end(frames, duration)
     tooltip = [alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
@@ -87,7 +89,7 @@ def answer_chart(question: Question, frames: pd.DataFrame, answers: pd.DataFrame
             x=time_x(end), y=alt.Y("number:Q", title=None, axis=alt.Axis(tickCount=4)),
             tooltip=tooltip)
         height = 150
-    layers: list[alt.Chart] = [*decorations(frames, t, end), mark]
+    layers: list[alt.Chart] = [*decorations(frames, t, end, shots), mark]
     broken = cells[~cells["valid"] & cells["number"].notna()]
     if question.type not in ("yes_no", "choice") and not broken.empty:
         layers.append(alt.Chart(broken).mark_point(shape="cross", color=SELECTED_COLOUR, size=60)

@@ -4,14 +4,19 @@ and the tokens the service counted beside the estimate."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
 from components.answer_charts import answer_chart
+from components.charts import domain_end
 from components.formatting import clock, money
+from components.notes_ui import with_notes
 from components.text import escape_markdown
 from services.insights.answers import DEFAULT_THRESHOLDS, NUMERIC_TYPES, shown_value
 from services.questions import Question
+from services.review.notes import NoteView
 
 
 def model_note_ui(models: list[str]) -> None:
@@ -56,16 +61,21 @@ def thresholds_ui(questions: tuple[Question, ...], analysis_id: str) -> dict[str
 
 
 def answers_ui(questions: tuple[Question, ...], frames: pd.DataFrame, answers: pd.DataFrame,
-               t: float, duration: float, analysis_id: str) -> None:
-    """A chart per question drawn for its type; text answers in a table with a filter."""
+               t: float, duration: float, analysis_id: str, notes: Sequence[NoteView] = (),
+               shots: pd.DataFrame | None = None) -> None:
+    """A chart per question drawn for its type, with the notes about it or about no question
+    marked; text answers in a table with a filter."""
     if answers.empty:
         st.caption("No answers yet.")
         return
+    end = domain_end(frames, duration)
     for q in questions:
         if q.type == "text":
             _text_answers_ui(q, frames, answers, analysis_id)
         else:
-            st.altair_chart(answer_chart(q, frames, answers, t, duration), width="stretch")
+            chart = answer_chart(q, frames, answers, t, duration, shots)
+            st.altair_chart(with_notes(chart, [n for n in notes if n.about in (None, q.key)],
+                                       end), width="stretch")
     st.caption("Red crosses and the 'invalid' row: answers that broke the question's rules "
                "(a negative count, a score above 10, a choice not listed), kept as given.")
 

@@ -40,7 +40,9 @@ def with_notes(chart: alt.LayerChart, notes: list[NoteView], end: float) -> alt.
     marks = note_marks(notes, end)
     if marks is None:
         return chart
-    return alt.LayerChart(layer=[*chart.layer, marks], height=chart.height)
+    marked = chart.copy()  # keeps its height and title
+    marked.layer = [*chart.layer, marks]
+    return marked
 
 
 def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None:

@@ -213,7 +213,8 @@ def body(analysis_id: str, video: Video) -> None:
     if answered is not None:
         st.subheader("Answers over time")
         model_note_ui(sorted(set(answered.usage["model"].dropna())))
-        answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id)
+        answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id, notes,
+                   shots)
         st.subheader("Agreement with the reviews")
         if answered.model is not None and answered.reviews is not None:
             agreement_ui(agreement_table(questions, answered.model, answered.reviews))

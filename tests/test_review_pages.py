@@ -6,6 +6,8 @@ agreement per question."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import streamlit as st
 
@@ -131,3 +133,29 @@ def test_the_search_page_finds_a_note_and_shows_it_as_text(app_services, analysi
                     f"note by {escape_markdown('**eve** <b>@example.com', 120)} in clip\\.mp4")
     [button] = at.get("link_button")
     assert button.proto.url.endswith(f"&t=0.08&note={note.id}")
+
+
+
+def _chart_texts(at) -> dict[str, str]:
+    """Each titled chart's title, and everything it holds (spec and data) as text."""
+    found = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec.get("title", {})
+        if isinstance(title, dict) and title.get("text"):
+            data = b"".join(d.data.data for d in chart.proto.datasets)
+            found[title["text"]] = chart.proto.spec + data.decode("utf-8", "replace")
+    return found
+
+
+def test_notes_are_marked_on_the_answer_charts_of_their_question(app_services, analysis):
+    """Test that a note about a question is marked on that question's chart only, and a note
+    about the moment on every question's chart."""
+    engine = app_services.engine
+    add_note(engine, analysis, 0.04, "Hat off here", "ana@example.com", about="hat")
+    add_note(engine, analysis, 0.08, "Camera shakes", "eve@example.com")
+    charts = _chart_texts(_page(ANA, analysis))
+    assert len(charts) >= 2, list(charts)
+    for title, text in charts.items():
+        assert "Camera shakes" in text, title
+        assert ("Hat off here" in text) == title.lower().startswith("is anyone"), title
