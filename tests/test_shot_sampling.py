@@ -184,7 +184,7 @@ def test_a_retry_samples_the_same_frames_without_sending_any_twice(tmp_path):
     with SceneEmulator() as emulator:
         services = _scene_services(tmp_path, emulator, AZURE_VISION_CONCURRENCY="1")
         aid, planned = _queue_shot_aware(services, path, 4.0)
-        emulator.stretch(Fault(401), seconds=3600.0, after=2)
+        revoked = emulator.stretch(Fault(401), seconds=3600.0, after=2)
         worker = Worker(engine=services.engine, store=services.store, settings=services.settings)
         worker.run_one(aid)
         failed = jobs.get_analysis(services.engine, aid)
@@ -194,7 +194,7 @@ def test_a_retry_samples_the_same_frames_without_sending_any_twice(tmp_path):
         # not awaited): the key comes back only after it, as it would in the service.
         wait_for(lambda: not any(t.name.startswith("analyse") for t in threading.enumerate()),
                  "the failed run's requests to end")
-        emulator.end_stretches()  # the key is back
+        revoked.seconds = 0.0  # the key is back: the stretch is over
         worker.run_one(aid)
         assert emulator.statuses[401] >= 1 and emulator.statuses[200] == planned.frames
     assert jobs.get_analysis(services.engine, aid).status == Status.succeeded
