@@ -36,22 +36,46 @@ def reviewed_here(questions: tuple[Question, ...], model: pd.DataFrame, reviews:
     return pd.DataFrame(rows, columns=["question", "reviewed", "model", "by"])
 
 
-def _value_input(q: Question, key: str) -> str | None:
-    """The value widget for the question's type, as text the service checks."""
+def _value_input(q: Question, key: str) -> None:
+    """The value widget for the question's type (its value read by _as_text)."""
     if q.type == "yes_no":
-        return st.radio("Right answer", [YES, NO, CANNOT_TELL], horizontal=True, key=key)
-    if q.type == "choice":
-        return st.selectbox("Right answer", [*q.choices, CANNOT_TELL], key=key)
-    if q.type in ("count", "score"):
+        st.radio("Right answer", [YES, NO, CANNOT_TELL], horizontal=True, key=key)
+    elif q.type == "choice":
+        st.selectbox("Right answer", [*q.choices, CANNOT_TELL], key=key)
+    elif q.type in ("count", "score"):
         top = SCORE_MAX if q.type == "score" else None
-        number = st.number_input("Right answer", min_value=0, max_value=top, step=1, value=None,
-                                 placeholder="cannot tell", key=key)
-        return CANNOT_TELL if number is None else str(int(number))
+        st.number_input("Right answer", min_value=0, max_value=top, step=1, value=None,
+                        placeholder="cannot tell", key=key)
+    elif q.type == "number":
+        st.number_input("Right answer", value=None, placeholder="cannot tell", key=key)
+    else:
+        st.text_input("Right answer", placeholder="cannot_tell if it cannot be told", key=key)
+
+
+def _as_text(q: Question, raw: object) -> str:
+    """A value widget's value as the text the service checks ("" for an empty text)."""
+    if q.type in ("count", "score"):
+        return CANNOT_TELL if raw is None else str(int(raw))  # type: ignore[call-overload]
     if q.type == "number":
-        amount = st.number_input("Right answer", value=None, placeholder="cannot tell", key=key)
-        return CANNOT_TELL if amount is None else repr(float(amount))
-    return st.text_input("Right answer", placeholder="cannot_tell if it cannot be told",
-                         key=key) or None
+        return CANNOT_TELL if raw is None else repr(float(raw))  # type: ignore[arg-type]
+    return "" if raw is None else str(raw)
+
+
+# A click's own script run can be cut short by another rerun, and a button is True only in the
+# run its click started: the buttons' callbacks (run before that run's script) keep what was
+# asked in the session until the page has done it, so no click is lost.
+def _asked_slot(analysis_id: str) -> str:
+    return f"review_asked_{analysis_id}"
+
+
+def _keep_answer(by_key: dict[str, Question], analysis_id: str, t: float, right: bool) -> None:
+    key = st.session_state.get(f"review_q_{analysis_id}")
+    question = by_key.get(key) if isinstance(key, str) else None
+    if question is None:
+        return
+    value = None if right else _as_text(
+        question, st.session_state.get(f"review_value_{analysis_id}_{question.key}"))
+    st.session_state[_asked_slot(analysis_id)] = ReviewAnswer(t, question.key, value)
 
 
 def answer_review_ui(questions: tuple[Question, ...], model: pd.DataFrame,
@@ -63,19 +87,25 @@ def answer_review_ui(questions: tuple[Question, ...], model: pd.DataFrame,
         st.caption("Reviewed on this frame (the reviewed answer wins everywhere):")
         st.dataframe(here, hide_index=True, width="stretch")
     with st.expander("Review an answer on this frame"):
-        by_text = {q.key: q for q in questions}
-        key = st.selectbox("Question", list(by_text), key=f"review_q_{analysis_id}",
-                           format_func=lambda k: one_line(by_text[k].text, 100))
-        question = by_text[key]
-        value = _value_input(question, f"review_value_{analysis_id}_{key}")
+        by_key = {q.key: q for q in questions}
+        key = st.selectbox("Question", list(by_key), key=f"review_q_{analysis_id}",
+                           format_func=lambda k: one_line(by_key[k].text, 100))
+        _value_input(by_key[key], f"review_value_{analysis_id}_{key}")
         right, fix = st.columns(2)
-        if right.button("The model is right", key=f"review_right_{analysis_id}",
-                        icon=":material/check:", width="stretch"):
-            return ReviewAnswer(t, key, None)
-        if fix.button("Set this answer", key=f"review_set_{analysis_id}",
-                      icon=":material/edit:", width="stretch", type="primary"):
-            return ReviewAnswer(t, key, value if value is not None else "")
-    return None
+        right.button("The model is right", key=f"review_right_{analysis_id}",
+                     icon=":material/check:", width="stretch", on_click=_keep_answer,
+                     args=(by_key, analysis_id, t, True))
+        fix.button("Set this answer", key=f"review_set_{analysis_id}", icon=":material/edit:",
+                   width="stretch", type="primary", on_click=_keep_answer,
+                   args=(by_key, analysis_id, t, False))
+    return st.session_state.pop(_asked_slot(analysis_id), None)
+
+
+def _keep_detection(analysis_id: str, frame_index: int, wrong: set[int]) -> None:
+    chosen = st.session_state.get(f"review_detection_{analysis_id}_{frame_index}")
+    if chosen is not None:
+        st.session_state[_asked_slot(analysis_id)] = ReviewDetection(
+            int(chosen), wrong=int(chosen) not in wrong)
 
 
 def detection_review_ui(detections: pd.DataFrame, wrong: set[int], analysis_id: str,
@@ -93,11 +123,11 @@ def detection_review_ui(detections: pd.DataFrame, wrong: set[int], analysis_id: 
         chosen = st.selectbox("Detection", list(labels), format_func=lambda d: labels.get(d, ""),
                               key=f"review_detection_{analysis_id}_{frame_index}")
         now_wrong = chosen in wrong
-        if st.button("Mark right again" if now_wrong else "Mark wrong",
-                     key=f"review_detection_go_{analysis_id}",
-                     icon=":material/undo:" if now_wrong else ":material/close:"):
-            return ReviewDetection(int(chosen), wrong=not now_wrong)
-    return None
+        st.button("Mark right again" if now_wrong else "Mark wrong",
+                  key=f"review_detection_go_{analysis_id}",
+                  icon=":material/undo:" if now_wrong else ":material/close:",
+                  on_click=_keep_detection, args=(analysis_id, frame_index, set(wrong)))
+    return st.session_state.pop(_asked_slot(analysis_id), None)
 
 
 def agreement_ui(table: pd.DataFrame) -> None:

@@ -45,16 +45,25 @@ def with_notes(chart: alt.LayerChart, notes: list[NoteView], end: float) -> alt.
     return marked
 
 
+def _keep_note(analysis_id: str, t: float) -> None:
+    # The submit's callback runs before its script run, which another rerun may cut short:
+    # the note waits in the session until the page has stored it (no note lost).
+    about = st.session_state.get(f"note_about_{analysis_id}", NO_TOPIC)
+    st.session_state[f"note_asked_{analysis_id}"] = AddNote(
+        t, st.session_state.get(f"note_text_{analysis_id}") or "",
+        None if about == NO_TOPIC else about)
+
+
 def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None:
     """A note at the selected moment, optionally about a question or a label."""
     with st.form(f"add_note_{analysis_id}", clear_on_submit=True, border=False):
-        text = st.text_area(f"Note at {clock(t)}", max_chars=MAX_NOTE, height=80,
-                            placeholder="What the others should see at this moment",
-                            key=f"note_text_{analysis_id}")
-        about = st.selectbox("About", [NO_TOPIC, *topics], key=f"note_about_{analysis_id}")
-        if st.form_submit_button("Add note", icon=":material/add_comment:"):
-            return AddNote(t, text, None if about == NO_TOPIC else about)
-    return None
+        st.text_area(f"Note at {clock(t)}", max_chars=MAX_NOTE, height=80,
+                     placeholder="What the others should see at this moment",
+                     key=f"note_text_{analysis_id}")
+        st.selectbox("About", [NO_TOPIC, *topics], key=f"note_about_{analysis_id}")
+        st.form_submit_button("Add note", icon=":material/add_comment:", on_click=_keep_note,
+                              args=(analysis_id, t))
+    return st.session_state.pop(f"note_asked_{analysis_id}", None)
 
 
 def _go_to(analysis_id: str, at_s: float) -> None:

@@ -18,7 +18,8 @@ from services.config import load_settings
 from services.context import Services, open_services
 from services.db import session_scope
 from services.library import list_analyses
-from services.models import Analysis, Frame, Status, Video
+from services.models import Analysis, Detection, Frame, Status, Video
+from services.review.corrections import wrong_detections
 from services.upload.ingest import ingest_video
 from tests.fixtures.apptest import app, open_page, shown, texts
 from tests.fixtures.library import run_analysis
@@ -256,6 +257,24 @@ def _azure_analysis(services: Services, video_path: Path, emulator) -> str:
         "AZURE_VISION_FEATURES": "tags,people,read",
     }, dotenv=None)
     return run_analysis(open_services(azure), hostile, analyzer="azure", fps=1.0)
+
+
+def test_a_detection_marked_wrong_in_the_frame_viewer_is_stored_and_left_out(
+        services, video_factory, vision_emulator):
+    """Test that the frame viewer's "Mark wrong" stores the correction for the detection
+    chosen, and that it is then offered as "Mark right again"."""
+    analysis_id = _azure_analysis(services, video_factory(seconds=2), vision_emulator)
+    at = open_page("results", analysis=analysis_id, t="0")
+    first = at.selectbox(key=f"review_detection_{analysis_id}_0").options[0]
+    go = at.button(key=f"review_detection_go_{analysis_id}")
+    assert go.proto.label == "Mark wrong"
+    go.click().run()
+    assert not at.exception, at.exception
+    [wrong] = wrong_detections(services.engine, analysis_id)
+    with session_scope(services.engine) as session:
+        marked = session.get(Detection, wrong)
+        assert marked is not None and first.startswith(f"{marked.kind}: {marked.label}")
+    assert at.button(key=f"review_detection_go_{analysis_id}").proto.label == "Mark right again"
 
 
 def test_results_of_an_azure_analysis(services, video_factory, vision_emulator):

@@ -10,9 +10,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from services.review.corrections import load_reviews
+from services.review.notes import list_notes
 from tests.e2e import ui
 from tests.e2e.test_signin import _auth_secrets, _sign_in_as, oidc_provider  # noqa: F401
 from tests.fixtures.openai_emulator import OpenAIEmulator
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 
 pytestmark = [pytest.mark.e2e,
@@ -76,14 +79,25 @@ def _review(page, *, right: bool, answer: str | None = None) -> None:
     ui.wait_for_run(page)
 
 
+def _stored(server, notes: int, reviews: int) -> None:
+    """Wait until the clicks' runs have stored them: a loaded machine may start a run later
+    than the page's wait for it, and a refresh before would miss it."""
+    engine = server.services.engine
+    wait_for(lambda: (len(list_notes(engine, server.analysis_id)),
+                      len(load_reviews(engine, server.analysis_id))) == (notes, reviews),
+             f"{notes} notes and {reviews} reviews stored", timeout=60)
+
+
 def test_two_analysts_review_together(server, new_context, steps):
     ana = _signed_in(new_context, server, "ana", "0")
     eve = _signed_in(new_context, server, "eve", "3")
     _add_note(ana, "Red light: is that a warning?")
     _review(ana, right=False, answer="yes")  # the model said no at 0 s (red)
+    _stored(server, 1, 1)
     steps.shot(ana, "ana-note-and-correction")
     _add_note(eve, "White from here on")
     _review(eve, right=True)  # the model's answer at 3 s (blue) stands
+    _stored(server, 2, 2)
     steps.shot(eve, "eve-note-and-correction")
 
     for page, other, text in ((ana, EVE, "White from here on"),
