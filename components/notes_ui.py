@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.formatting import clock
 from components.share import results_link
-from components.state_keys import time_key
+from components.state_keys import asked_key, time_key
 from components.text import escape_markdown, one_line
 from services.review.actions import AddNote, DeleteNote, EditNote, ReviewAction
 from services.review.models import MAX_NOTE
@@ -45,13 +45,23 @@ def with_notes(chart: alt.LayerChart, notes: list[NoteView], end: float) -> alt.
     return marked
 
 
+def _topic(about: str | None) -> str | None:
+    return None if about in (None, NO_TOPIC) else about
+
+
+def _keep(analysis_id: str, action: ReviewAction) -> None:
+    st.session_state[asked_key(analysis_id)] = action  # until the page has done it
+
+
 def _keep_note(analysis_id: str, t: float) -> None:
-    # The submit's callback runs before its script run, which another rerun may cut short:
-    # the note waits in the session until the page has stored it (no note lost).
-    about = st.session_state.get(f"note_about_{analysis_id}", NO_TOPIC)
-    st.session_state[f"note_asked_{analysis_id}"] = AddNote(
-        t, st.session_state.get(f"note_text_{analysis_id}") or "",
-        None if about == NO_TOPIC else about)
+    _keep(analysis_id, AddNote(t, st.session_state.get(f"note_text_{analysis_id}") or "",
+                               _topic(st.session_state.get(f"note_about_{analysis_id}"))))
+
+
+def _keep_edit(note: NoteView) -> None:
+    _keep(note.analysis_id, EditNote(
+        note.id, st.session_state.get(f"note_edit_text_{note.id}") or "",
+        _topic(st.session_state.get(f"note_edit_about_{note.id}"))))
 
 
 def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None:
@@ -63,7 +73,7 @@ def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None
         st.selectbox("About", [NO_TOPIC, *topics], key=f"note_about_{analysis_id}")
         st.form_submit_button("Add note", icon=":material/add_comment:", on_click=_keep_note,
                               args=(analysis_id, t))
-    return st.session_state.pop(f"note_asked_{analysis_id}", None)
+    return st.session_state.pop(asked_key(analysis_id), None)
 
 
 def _go_to(analysis_id: str, at_s: float) -> None:
@@ -72,7 +82,7 @@ def _go_to(analysis_id: str, at_s: float) -> None:
 
 
 def _note_ui(note: NoteView, user: str, link: str, highlighted: bool,
-             topics: list[str]) -> ReviewAction | None:
+             topics: list[str]) -> None:
     edited = f" · edited {note.updated_at:%Y-%m-%d %H:%M} UTC" if note.edited else ""
     about = f" · about {escape_markdown(note.about, 100)}" if note.about else ""
     head = (f"**{clock(note.at_s)}** · {escape_markdown(note.author, 100)} · "
@@ -86,19 +96,17 @@ def _note_ui(note: NoteView, user: str, link: str, highlighted: bool,
               on_click=_go_to, args=(note.analysis_id, note.at_s))
     share.code(link, language=None, wrap_lines=True)
     if not mine:
-        return None
+        return
     with mine[0].popover("Edit", icon=":material/edit:"):
         with st.form(f"note_edit_{note.id}", border=False):
-            text = st.text_area("Note", value=note.text, max_chars=MAX_NOTE,
-                                key=f"note_edit_text_{note.id}")
+            st.text_area("Note", value=note.text, max_chars=MAX_NOTE,
+                         key=f"note_edit_text_{note.id}")
             choices = [NO_TOPIC, *dict.fromkeys([*topics, *([note.about] if note.about else [])])]
-            about = st.selectbox("About", choices, index=choices.index(note.about or NO_TOPIC),
-                                 key=f"note_edit_about_{note.id}")
-            if st.form_submit_button("Save"):
-                return EditNote(note.id, text, None if about == NO_TOPIC else about)
-    if mine[1].button("Delete", key=f"note_delete_{note.id}", icon=":material/delete:"):
-        return DeleteNote(note.id)
-    return None
+            st.selectbox("About", choices, index=choices.index(note.about or NO_TOPIC),
+                         key=f"note_edit_about_{note.id}")
+            st.form_submit_button("Save", on_click=_keep_edit, args=(note,))
+    mine[1].button("Delete", key=f"note_delete_{note.id}", icon=":material/delete:",
+                   on_click=_keep, args=(note.analysis_id, DeleteNote(note.id)))
 
 
 def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int | None,
@@ -109,9 +117,8 @@ def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int
         return None
     if highlighted is not None and all(n.id != highlighted for n in notes):
         st.info("The note this link points to was deleted.")
-    asked = None
     for note in notes:
         link = results_link(public_url, note.analysis_id, note.at_s, note=note.id)
         with st.container(border=True):
-            asked = _note_ui(note, user, link, note.id == highlighted, topics) or asked
-    return asked
+            _note_ui(note, user, link, note.id == highlighted, topics)
+    return st.session_state.pop(asked_key(notes[0].analysis_id), None)

@@ -14,3 +14,11 @@ def time_key(analysis_id: str) -> str:
 def selected_label_key(analysis_id: str) -> str:
     """The results page's selected label (kind:label): the select box and timeline clicks."""
     return f"label_{analysis_id}"
+
+
+# A click's own script run can be cut short by another rerun, and a button is True only in the
+# run its click started: the review controls' callbacks (run before that run's script) keep what
+# was asked here until the page has done it, so no click is lost.
+def asked_key(analysis_id: str) -> str:
+    """What a review control of the results page asked (a ReviewAction), not yet done."""
+    return f"review_asked_{analysis_id}"

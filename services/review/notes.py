@@ -69,13 +69,18 @@ def add_note(engine: Engine, analysis_id: str, at_s: float, text: str, author: s
         note = Note(analysis_id=analysis_id, at_s=at, about=_about(about), text=body, author=who,
                     created_at=now, updated_at=now)
         with session_scope(engine) as session:
-            session.add(note)
-            session.flush()
-            session.refresh(note)
-            return _view(note)
+            return _saved(session, note)
 
     with database_errors("adding the note"):
         return with_retry(add)
+
+
+def _saved(session, note: Note) -> NoteView:
+    """The note written in this transaction, as shown (its id and times as stored)."""
+    session.add(note)
+    session.flush()
+    session.refresh(note)
+    return _view(note)
 
 
 def _owned(session, note_id: int, author: str) -> Note:
@@ -104,10 +109,7 @@ def edit_note(engine: Engine, note_id: int, text: str, author: str,
             note = _owned(session, note_id, who)
             _keep(session, note, "edit", who)
             note.text, note.about, note.updated_at = body, _about(about), utcnow()
-            session.add(note)
-            session.flush()
-            session.refresh(note)
-            return _view(note)
+            return _saved(session, note)
 
     with database_errors("editing the note"):
         return with_retry(edit)
@@ -156,11 +158,3 @@ def note_history(engine: Engine, note_id: int) -> list[NoteChange]:
         return [NoteChange(e.action, e.about, e.text, e.author, e.created_at)
                 for e in session.exec(query)]
 
-
-def notes_stamp(engine: Engine, analysis_id: str) -> str:
-    """Changes whenever a note of the analysis is added, edited or deleted (a cache key)."""
-    query = sa.select(sa.func.count(), sa.func.max(col(Note.updated_at))).where(
-        col(Note.analysis_id) == analysis_id)
-    with engine.connect() as conn:
-        count, newest = conn.execute(query).one()
-    return f"{count}:{newest}"
