@@ -207,8 +207,8 @@ def body(analysis_id: str, video: Video) -> None:
     st.subheader("Clip")
     clip_ui(current.id, video.original_filename, t, video.duration_s, shots, segs, label,
             frame_step(frames), lambda start, end: clip_url(CLIP_DESK.mint(ClipGrant(
-                page_session_id(), partial(store.ffmpeg_input, video.blob_key), start, end,
-                clip_name(video.original_filename, start, end)))))
+                page_session_id(), video.blob_key, partial(store.ffmpeg_input, video.blob_key),
+                start, end, clip_name(video.original_filename, start, end)))))
 
     if answered is not None:
         st.subheader("Answers over time")

@@ -76,7 +76,8 @@ def test_a_ticket_streams_exactly_its_range(route, cuts, tmp_path):
     """Test that the blue shot's range comes back as an MP4 attachment holding that shot, to
     the frame."""
     desk, _, _, base = route
-    ticket = desk.mint(ClipGrant("page-1", lambda: str(cuts), 1.6, 3.6, "cuts_1.60-3.60s.mp4"))
+    ticket = desk.mint(ClipGrant("page-1", "cuts", lambda: str(cuts), 1.6, 3.6,
+                                 "cuts_1.60-3.60s.mp4"))
     status, headers, body = _get(base, "/" + clip_url(ticket).lstrip("/"))
     assert status == 200 and headers["content-type"] == "video/mp4"
     assert headers["content-disposition"].startswith('attachment; filename="cuts_1.60-3.60s.mp4"')
@@ -92,10 +93,10 @@ def test_no_clip_without_a_valid_ticket_of_an_open_page(route, cuts):
     desk, live, clock, base = route
     before = _ffmpegs()
     assert _get(base, "/api/clip?ticket=made-up")[0] == 403
-    expired = desk.mint(ClipGrant("page-1", lambda: str(cuts), 0.0, 1.0, "a.mp4"))
+    expired = desk.mint(ClipGrant("page-1", "cuts", lambda: str(cuts), 0.0, 1.0, "a.mp4"))
     clock.now += 601.0
     assert _get(base, clip_url(expired))[0] == 403
-    closed = desk.mint(ClipGrant("page-1", lambda: str(cuts), 0.0, 1.0, "a.mp4"))
+    closed = desk.mint(ClipGrant("page-1", "cuts", lambda: str(cuts), 0.0, 1.0, "a.mp4"))
     live.clear()
     status, _, body = _get(base, clip_url(closed))
     assert status == 403 and b"closed" in body
@@ -141,7 +142,7 @@ def test_a_cancelled_download_kills_its_ffmpeg_at_once(route, cuts):
     url = f"http://127.0.0.1:{storage.server_address[1]}/cuts.mp4"
     try:
         before = _ffmpegs()
-        ticket = desk.mint(ClipGrant("page-1", lambda: url, 0.0, 6.0, "cuts.mp4"))
+        ticket = desk.mint(ClipGrant("page-1", "cuts", lambda: url, 0.0, 6.0, "cuts.mp4"))
         conn = http.client.HTTPConnection(base, timeout=60)
         conn.request("GET", clip_url(ticket))
         assert conn.getresponse().status == 200

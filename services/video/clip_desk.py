@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 CLIP_PATH = "/api/clip"
-TICKET_TTL_S = 600.0  # the page mints new links on each run: an open page stays usable
+TICKET_TTL_S = 600.0  # the page asks for links on each run: an open page stays usable
 
 
 class ClipRefused(Exception):
@@ -33,10 +33,16 @@ class ClipGrant:
     """One range of one video, as the page asked for it."""
 
     session_id: str
+    video: str  # the video's storage key: which video `source` reads
     source: Callable[[], str]  # ffmpeg's input, asked for when the download starts
     start_s: float
     end_s: float
     filename: str
+
+    @property
+    def range(self) -> tuple[str, str, float, float, str]:
+        """What the link gives: equal ranges may share a ticket (`source` is a fresh callable)."""
+        return self.session_id, self.video, self.start_s, self.end_s, self.filename
 
 
 class ClipDesk:
@@ -48,15 +54,21 @@ class ClipDesk:
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._tickets: dict[str, tuple[ClipGrant, float]] = {}
+        self._by_range: dict[tuple[str, str, float, float, str], str] = {}
 
     def mint(self, grant: ClipGrant) -> str:
-        """A ticket for this range, for this page session."""
-        ticket = secrets.token_urlsafe(32)
+        """A ticket for this range, for this page session: the one given before while it has
+        at least half its life left (a page runs often and would otherwise pile them up)."""
         with self._lock:
             now = self._clock()
             for old in [t for t, (_, ends) in self._tickets.items() if now >= ends]:
-                del self._tickets[old]
+                self._by_range.pop(self._tickets.pop(old)[0].range, None)
+            given = self._by_range.get(grant.range)
+            if given is not None and self._tickets[given][1] - now >= self._ttl_s / 2:
+                return given
+            ticket = secrets.token_urlsafe(32)
             self._tickets[ticket] = (grant, now + self._ttl_s)
+            self._by_range[grant.range] = ticket
         return ticket
 
     def redeem(self, ticket: str, is_live: Callable[[str], bool]) -> ClipGrant:
