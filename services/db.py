@@ -4,7 +4,7 @@ Statements elsewhere are dialect-neutral SQLAlchemy, run as they are on SQLite, 
 Azure SQL. What differs per backend is here: db_now() compiles to each one's clock, SQLite
 connections get their pragmas and a Unicode lower(), mssql gets fast_executemany and the Entra ID
 token. The schema lock (services/migrations) and the timestamp and text column types
-(services/models.py) are per backend too.
+(services/columns.py) are per backend too.
 """
 
 from __future__ import annotations
