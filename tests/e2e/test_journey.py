@@ -59,7 +59,7 @@ def test_upload_analyse_browse_and_download(app_server, page, steps, tmp_path):
             if len(seen) == 2:
                 steps.shot(page, "progress")
         analysis = get_analysis(app_server.services.engine, analysis_id)
-        if state is None and analysis and Status(analysis.status).finished:
+        if state is None and analysis and analysis.status.finished:
             break
         # The bar moved, came or went. Bounded per change, not for the whole run, whose length
         # follows the machine's load: a bar that stops changing fails, a slow one does not.

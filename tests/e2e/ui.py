@@ -24,7 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from services.analysis.jobs import get_analysis
 from services.insights import exports
-from services.models import Analysis, Status
+from services.models import Analysis
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -233,7 +233,7 @@ def wait_finished(server, analysis_id: str, timeout: float = 120.0) -> Analysis:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         analysis = get_analysis(server.services.engine, analysis_id)
-        if analysis is not None and Status(analysis.status).finished:
+        if analysis is not None and analysis.status.finished:
             return analysis
         time.sleep(0.25)
     raise AssertionError(f"analysis {analysis_id} did not finish:\n{server.log_tail()}")
