@@ -18,6 +18,7 @@ from services.vision.openai_chat import OpenAIAnalyzer, OpenAIOptions
 from services.vision.openai_tokens import image_tokens
 from services.vision.throttle import EndpointThrottle
 from tests.fixtures import openai_faults as faults
+from tests.fixtures.clock import FakeClock
 
 QUESTIONS = parse_questions([
     {"key": "bright", "text": "Is the frame bright?", "type": "yes_no"},
@@ -129,6 +130,29 @@ def test_a_429_holds_the_endpoint_for_the_time_asked_then_answers(openai_emulato
     gaps = [b.at - a.at for a, b in zip(openai_emulator.seen, openai_emulator.seen[1:],
                                         strict=False)]
     assert min(gaps) >= 0.19
+
+
+def test_a_spent_quota_is_waited_for_and_said_not_given_up(openai_emulator):
+    """Test 429s asking for 2 h (longer than the SDK's 60 s): the analyser says the quota is
+    exhausted, keeps waiting past its give-up time (counted from the end of the wait asked for)
+    and answers once the service does."""
+    clock, said = FakeClock(), []
+
+    def wait(seconds, stop):
+        said.append(chat.waiting())
+        return clock.wait(seconds, stop)
+
+    opts = OpenAIOptions(deployment=openai_emulator.deployment, model="gpt-4.1-mini",
+                         questions=QUESTIONS, tpm=5_000_000, rpm=5_000, give_up_s=100.0)
+    chat = OpenAIAnalyzer(openai_emulator.endpoint, api_key=openai_emulator.key, options=opts,
+                          throttle=EndpointThrottle(100.0, clock=clock, wait=wait))
+    openai_emulator.script(*[faults.Fault.throttle(7200.0)] * 3)
+    assert chat.analyze(frame(100)).answers
+    assert [s.status for s in openai_emulator.seen] == [429, 429, 429, 200]
+    assert clock.now - 1000.0 >= 180.0  # three holds of 60 s: past the 100 s give-up time
+    quota = [w for w in said if w is not None and "quota is exhausted" in w.message]
+    assert quota and all(w.seconds is not None and w.seconds > 7000 for w in quota)
+    assert chat.waiting() is None
 
 
 def test_a_cancel_sends_nothing_more(openai_emulator):

@@ -9,6 +9,8 @@ image, so every frame's prompt starts the same (the service can cache that prefi
 The client's own retries are off: every attempt passes through the endpoint's throttle
 (services/vision/throttle.py), paced at the deployment's requests and tokens per minute (each
 request budgeted at its estimate), and a 429 holds every thread for the time the service asks.
+A 429 asking for a longer wait than the SDK honours (60 s) means the deployment's quota is spent:
+the analysis says so and waits (give-up time counted from the end of that wait), it is not lost.
 A refusal of one frame (content filter, refusal, answer cut at the token limit) fails that frame
 only; bad credentials or an unknown deployment fail the analysis at once, naming the setting.
 """
@@ -47,7 +49,7 @@ from services.vision.openai_results import (
 )
 from services.vision.openai_tokens import FrameEstimate, estimate_frame, request_rate
 from services.vision.ratelimit import share_rate
-from services.vision.throttle import EndpointThrottle, endpoint_throttle
+from services.vision.throttle import MAX_HOLD_S, EndpointThrottle, endpoint_throttle
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ PROMPT_VERSION = "1"  # part of the result cache key: a changed prompt asks agai
 # and a thread scheduled late can bunch two requests.
 HEADROOM = 0.95
 NO_ANSWER = "no answer yet"
+# The openai SDK waits out a retry-after of at most 60 s (as our throttle holds in full): one
+# longer than that is no rate limit but a spent quota.
+QUOTA_WAIT_S = MAX_HOLD_S
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
@@ -104,6 +109,7 @@ class OpenAIAnalyzer:
         self._lock = threading.Lock()
         self._processes = 1
         self._paced_for: tuple[int, int] = (1280, 720)  # until the first frame says otherwise
+        self._quota_until: float | None = None  # the end of the wait a spent quota asked for
         self.throttle = throttle or endpoint_throttle(f"{self.endpoint}#{options.deployment}",
                                                       self._ceiling())
         self.throttle.set_ceiling(self._ceiling())
@@ -171,7 +177,14 @@ class OpenAIAnalyzer:
         pushback = self.throttle.pushback()
         if pushback is None:
             return None
-        seconds = None if pushback.until is None else max(0.0, pushback.until - self._clock())
+        now = self._clock()
+        with self._lock:
+            quota = self._quota_until
+        if pushback.kind == "throttling" and quota is not None and quota > now:
+            return WaitState(f"{SERVICE}'s quota is exhausted (it asks for a longer wait than "
+                             "the SDK allows); the analysis waits for it, nothing is lost",
+                             quota - now)
+        seconds = None if pushback.until is None else max(0.0, pushback.until - now)
         words = {"throttling": "is throttling (tokens or requests per minute)",
                  "unavailable": "is unavailable", "unreachable": "is not answering"}
         return WaitState(f"{SERVICE} {words.get(pushback.kind, 'is refusing requests')}",
@@ -217,7 +230,9 @@ class OpenAIAnalyzer:
         started = self._clock()
         last = NO_ANSWER
         while True:
-            deadline = max(started, self.throttle.last_success() or started) + \
+            with self._lock:
+                quota = self._quota_until or started
+            deadline = max(started, self.throttle.last_success() or started, quota) + \
                 self.options.give_up_s
             if not self.throttle.acquire(stop, deadline):
                 if stop is not None and stop.is_set():
@@ -230,13 +245,19 @@ class OpenAIAnalyzer:
                 raw = response.content
                 json.loads(raw)  # a 200 must carry JSON
                 self.throttle.succeeded()
+                with self._lock:
+                    self._quota_until = None
                 if stop is not None and stop.is_set():
                     raise Cancelled  # cancelled while in flight: the answer is not stored
                 return raw, response.headers
             except openai.APIStatusError as exc:
                 last = self._refused(exc)  # raises unless the service may answer later
                 kind = "throttling" if exc.status_code == 429 else "unavailable"
-                self.throttle.pushed_back(kind, last, retry_after(exc.response.headers))
+                asked = retry_after(exc.response.headers)
+                if kind == "throttling" and asked is not None and asked > QUOTA_WAIT_S:
+                    with self._lock:
+                        self._quota_until = max(self._quota_until or 0.0, self._clock() + asked)
+                self.throttle.pushed_back(kind, last, asked)
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 self.throttle.pushed_back("unreachable", last)
