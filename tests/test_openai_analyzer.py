@@ -19,6 +19,7 @@ from services.vision.openai_tokens import image_tokens
 from services.vision.throttle import EndpointThrottle
 from tests.fixtures import openai_faults as faults
 from tests.fixtures.clock import FakeClock
+from tests.fixtures.tools import wait_for
 
 QUESTIONS = parse_questions([
     {"key": "bright", "text": "Is the frame bright?", "type": "yes_no"},
@@ -161,6 +162,29 @@ def test_a_cancel_sends_nothing_more(openai_emulator):
     with pytest.raises(Cancelled):
         analyzer(openai_emulator).analyze(frame(100), stop)
     assert openai_emulator.seen == []
+
+
+def test_a_cancel_abandons_the_request_in_flight(openai_emulator):
+    """Test a cancel while the frame's request is at the service: its answer, when it comes,
+    is dropped (Cancelled, nothing returned to store) and nothing more is sent."""
+    openai_emulator.script(faults.Fault.slow(0.5))
+    stop, outcome = threading.Event(), []
+    chat = analyzer(openai_emulator)
+
+    def run() -> None:
+        try:
+            outcome.append(chat.analyze(frame(100), stop))
+        except Cancelled as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=run)
+    caller.start()
+    wait_for(lambda: openai_emulator.requests == 1, "the request to arrive")
+    stop.set()
+    caller.join(timeout=30)
+    assert not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)
+    assert [s.status for s in openai_emulator.seen] == [200]
 
 
 def test_the_result_cache_answers_the_same_frame_and_questions_at_no_cost(openai_emulator,
