@@ -11,7 +11,7 @@ from services.domain import AnalyzerKind, Feature
 from services.question_sets import list_question_sets, load_questions
 from services.questions import parse_questions
 from services.upload.ingest import ingest_video
-from tests.fixtures.apptest import app, switch_to
+from tests.fixtures.apptest import app, open_page, switch_to
 from tests.fixtures.videos import make_video
 
 
@@ -120,3 +120,38 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     selected = next(s for s in at.selectbox if s.label == "Selected label")
     shown = [selected.format_func(o) for o in selected.options]
     assert any("level ≥ 3" in o for o in shown) and not any("level ≥ 1" in o for o in shown)
+
+
+def test_the_compare_page_compares_two_runs_question_by_question(openai_app, tmp_path):
+    """Test two Azure OpenAI analyses of one video on the Compare page: a question both asked
+    with each run's share of yes and the moments they agreed on; a question only one asked."""
+    services = openai_app
+    path = make_video(tmp_path / "lights.mp4", seconds=8, fps=10, pattern="cuts",
+                      cuts=(2.0, 4.0, 6.0))  # red, blue, green, white: bright no, no, yes, yes
+    with path.open("rb") as stream:
+        video = ingest_video(services.engine, services.store, stream, filename="lights.mp4",
+                             uploaded_by="local")
+    bright = {"key": "bright", "text": "Is the frame bright?", "type": "yes_no"}
+    ids = []
+    for other in ({"key": "level", "text": "How light is it?", "type": "count"},
+                  {"key": "tone", "text": "Tone", "type": "choice",
+                   "choices": ["dark", "dim", "light", "white"]}):
+        queued = jobs.queue_analysis(
+            services.engine, video_id=video.id, analyzer=AnalyzerKind.openai,
+            created_by="local", sample_fps=1.0, max_frames=None, frames_planned=8,
+            features=(), questions=parse_questions([bright, other]), estimated_cost=0.01)
+        Worker(engine=services.engine, store=services.store, settings=services.settings) \
+            .run_one(queued.id)
+        ids.append(queued.id)
+    at = open_page("compare", a=ids[0], b=ids[1])
+    assert not at.exception, at.exception
+    assert "Questions" in [h.value for h in at.subheader]
+    table = next(d.value for d in at.dataframe if "Agreed" in d.value.columns)
+    rows = {r.Key: r for r in table.itertuples()}
+    assert list(rows) == ["bright", "level", "tone"]
+    assert rows["bright"].A.startswith("yes in 50% (8 answered") and \
+        rows["bright"].B.startswith("yes in 50%")
+    assert rows["bright"].Agreed == "8 of 8 moments (100%)"
+    assert rows["level"].B == "not asked" and rows["level"].Agreed == "not comparable"
+    assert rows["tone"].A == "not asked"
+    assert rows["tone"].B.startswith("dark 2, dim 2, light 2, white 2 (8 answered")
