@@ -29,7 +29,7 @@ def model_note_ui(models: list[str]) -> None:
 
 def usage_ui(totals: dict, estimated_cost: float, frames_sent: int) -> None:
     """Tokens the service counted and their cost, beside the estimate made before the run."""
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Requests billed", f"{totals['requests']:,}",
                    help=f"{frames_sent:,} frames analysed; the others came from the result "
                         "cache at no cost.")
@@ -38,8 +38,10 @@ def usage_ui(totals: dict, estimated_cost: float, frames_sent: int) -> None:
     cols[2].metric("Output tokens", f"{totals['completion_tokens']:,}",
                    help=f"{totals['reasoning_tokens']:,} of them reasoning.")
     cols[3].metric("Cost", money(float(totals["cost_usd"])),
-                   help=f"Estimated before the run: at most {money(estimated_cost)}. At the "
-                        "prices in the settings, as counted by the service.")
+                   help="At the prices in the settings, of the tokens the service counted.")
+    cols[4].metric("Estimated before the run", money(estimated_cost),
+                   help="An upper bound: every frame's prompt by the documented image-token "
+                        "rule, plus AZURE_OPENAI_MAX_COMPLETION_TOKENS of output.")
 
 
 def thresholds_ui(questions: tuple[Question, ...], analysis_id: str) -> dict[str, float]:

@@ -105,6 +105,8 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     assert any("(yes in 0% of the frames answered)" in spec for spec in titles)  # red, blue
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Requests billed"]) == len(openai_emulator.seen)
+    # The cost the service's counts make, beside the estimate made before the run.
+    assert metrics["Cost"].startswith("$0.0") and metrics["Estimated before the run"] == "$0.010"
     # Priced per token: no per-transaction cost, no people count (the model finds none).
     assert "Azure transactions" not in metrics and "Max people in a frame" not in metrics
     assert not any(h.value == "People and objects over time" for h in at.subheader)
