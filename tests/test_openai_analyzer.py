@@ -56,6 +56,13 @@ def test_a_frame_is_answered_with_a_strict_schema_and_no_max_tokens(openai_emula
     assert "max_tokens" not in seen.body and seen.body["max_completion_tokens"] == 300
     assert seen.body["model"] == openai_emulator.deployment
     assert seen.body["response_format"]["json_schema"]["strict"] is True
+    # The system prompt and the questions come before the image, the same for every frame.
+    system, user = seen.body["messages"]
+    assert system["role"] == "system" and [p["type"] for p in user["content"]] == \
+        ["text", "image_url"]
+    assert user["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    other = openai_emulator.seen[1].body["messages"]
+    assert other[0] == system and other[1]["content"][0] == user["content"][0]
     by_key = {a.key: a for a in bright.answers}
     assert (by_key["bright"].text, by_key["people"].number, by_key["level"].number) == \
         ("yes", 9.0, 9.0)
