@@ -78,22 +78,26 @@ def answer_chart(question: Question, frames: pd.DataFrame, answers: pd.DataFrame
                    for i, r in enumerate(rows)]
         mark = alt.Chart(cells).mark_rect().encode(
             x=time_x(end), x2="end_s:Q",
-            y=alt.Y("state:N", title=None, sort=rows, scale=alt.Scale(domain=rows)),
+            y=alt.Y("state:N", title=None, sort=rows, scale=alt.Scale(domain=rows),
+                    axis=alt.Axis(labelOverlap=False)),  # every row named, 18 px apart
             color=alt.Color("state:N", legend=None, scale=alt.Scale(domain=rows, range=colours)),
             tooltip=tooltip)
-        height = 40 + 18 * len(rows)
+        height = 18 * len(rows)
     else:
         valid = cells[cells["valid"]]
         mark = alt.Chart(valid).mark_line(point=alt.OverlayMarkDef(size=16),
                                           interpolate="step-after").encode(
             x=time_x(end), y=alt.Y("number:Q", title=None, axis=alt.Axis(tickCount=4)),
             tooltip=tooltip)
-        height = 150
+        height = 110
     layers: list[alt.Chart] = [*decorations(frames, t, end, shots), mark]
     broken = cells[~cells["valid"] & cells["number"].notna()]
     if question.type not in ("yes_no", "choice") and not broken.empty:
         layers.append(alt.Chart(broken).mark_point(shape="cross", color=SELECTED_COLOUR, size=60)
                       .encode(x=time_x(end), y="number:Q", tooltip=tooltip))
+    # Streamlit's theme fits the whole chart, title and axis included, into `height`: a band
+    # of four rows was left 20 px. Fit the width only, so `height` is the plot's.
     return alt.LayerChart(layer=layers, height=height,
+                          autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
                           title=alt.TitleParams(question_title(question, cells), anchor="start",
                                                 fontSize=13))

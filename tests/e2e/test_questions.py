@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 CUTS = (2.0, 4.0, 6.0)
 BRIGHT = "Is the frame bright?"
 LEVEL = "How light is it?"
+YES_GREEN = (0x29, 0xB0, 0x9D)  # components/answer_charts.py STATE_COLOURS["yes"]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,9 @@ def test_questions_written_answered_charted_found_and_downloaded(server, emulato
     charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts.filter(has_text=BRIGHT)).to_have_count(1)
     expect(charts.filter(has_text=LEVEL)).to_have_count(1)
+    # Each row of the yes/no band is drawn 18 px tall (the theme once fitted title, axis and
+    # four rows into 112 px, leaving a 5 px band): the yes-run's green fills most of its row.
+    assert ui.painted_rows(charts.filter(has_text=BRIGHT), YES_GREEN) >= 14
     steps.shot(page, "answers")
 
     # The yes-run is a segment: selecting it jumps to its start, 4 s.

@@ -19,6 +19,7 @@ import weakref
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from PIL import Image
 from playwright.sync_api import Download, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -187,6 +188,15 @@ def download(page: Page, name: str, to: Path) -> Path:
     path = to / got.suggested_filename
     got.save_as(path)
     return path
+
+
+def painted_rows(element: Locator, rgb: tuple[int, int, int]) -> int:
+    """How many pixel rows of the element, as drawn, hold the colour: how tall a mark is."""
+    image = Image.open(io.BytesIO(element.screenshot())).convert("RGB")
+    width, height = image.size
+    pixels = image.load()
+    return sum(any(all(abs(a - b) <= 6 for a, b in zip(pixels[x, y], rgb, strict=True))
+                   for x in range(width)) for y in range(height))
 
 
 class Steps:
