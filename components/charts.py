@@ -257,29 +257,33 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
 
 def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
     """Top tags over time as a heatmap: one row per tag, colour is the tag's confidence."""
-    order = cells.groupby("label")["timestamp_s"].count().sort_values(ascending=False).index
+    order = list(cells.groupby("label")["timestamp_s"].count()
+                 .sort_values(ascending=False).index)
     end = float(cells["end_s"].max()) if not cells.empty else 1.0
-    rects = (
-        alt.Chart(cells).mark_rect()
-        .encode(
-            x=time_x(end),
-            x2="end_s:Q",
-            y=alt.Y("label:N", title=None, sort=list(order)),
-            # A model's tags carry no confidence: one plain colour, never an invented value.
-            color=alt.condition("isValid(datum.confidence)",
-                                alt.Color("confidence:Q", title="Confidence",
-                                          scale=alt.Scale(scheme="blues", domain=[0, 1])),
-                                alt.value(SERIES_COLOURS[0])),
-            tooltip=[alt.Tooltip("label:N", title="tag"),
-                     alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
-                     alt.Tooltip("confidence:Q", format=".2f")],
-        )
-    )
-    layers: list[alt.Chart] = [rects]
+    y = alt.Y("label:N", title=None, sort=order, scale=alt.Scale(domain=order),
+              axis=alt.Axis(labelOverlap=False))
+    tooltip = [alt.Tooltip("label:N", title="tag"),
+               alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f")]
+    layers: list[alt.Chart] = []
+    scored = cells[cells["confidence"].notna()]
+    if not scored.empty:
+        layers.append(alt.Chart(scored).mark_rect().encode(
+            x=time_x(end), x2="end_s:Q", y=y,
+            color=alt.Color("confidence:Q", title="Confidence",
+                            scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            tooltip=[*tooltip, alt.Tooltip("confidence:Q", format=".2f")]))
+    # A model's tags carry no confidence: one plain colour, never an invented value (in the
+    # confidence layer Vega-Lite would drop them as invalid and draw nothing).
+    unscored = cells[cells["confidence"].isna()]
+    if not unscored.empty:
+        layers.append(alt.Chart(unscored).mark_rect(color=SERIES_COLOURS[0]).encode(
+            x=time_x(end), x2="end_s:Q", y=y, tooltip=tooltip))
     if t is not None:
         layers.append(_selected_rule(t))
-    # The height covers the x axis too: about 60 px, then 22 px per tag row.
-    return alt.LayerChart(layer=layers, height=60 + 22 * len(order))
+    # Streamlit's theme fits title, axis and legend into the height: fit the width only, so
+    # each tag row gets its 22 px.
+    return alt.LayerChart(layer=layers, height=22 * len(order),
+                          autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def compare_chart(

@@ -105,12 +105,25 @@ def test_tag_timeline_top_tags_coloured_by_confidence():
     d = spec(charts.tag_timeline(cells, t=0.0))
     enc = d["layer"][0]["encoding"]
     assert d["layer"][0]["mark"]["type"] == "rect"
-    assert enc["color"]["condition"]["field"] == "confidence"
-    assert enc["color"]["value"]  # a tag with no confidence (a model's) gets a plain colour
+    assert enc["color"]["field"] == "confidence"
     assert enc["y"]["sort"] == ["outdoor", "tree"]
     assert enc["x2"]["field"] == "end_s"
     assert len(charts.tag_cells(make_frames(), make_detections(), 0.5, top=1)
                ["label"].unique()) == 1
+
+
+def test_a_models_tags_have_a_plain_layer_and_no_confidence_legend():
+    """Test that tags with no confidence (an Azure OpenAI analysis's) are drawn in a layer of
+    one colour, not in the confidence layer (where Vega-Lite drops nulls and draws nothing),
+    and that a chart of such tags only shows no confidence scale."""
+    cells = charts.tag_cells(make_frames(), make_detections(), 0.5, top=15)
+    unscored = cells.assign(confidence=float("nan"))
+    mixed = pd.concat([cells, unscored.assign(label="a model's tag")], ignore_index=True)
+    layers = spec(charts.tag_timeline(mixed))["layer"]
+    assert [("color" in layer["encoding"], layer["mark"].get("color")) for layer in layers] == [
+        (True, None), (False, charts.SERIES_COLOURS[0])]
+    only_model = spec(charts.tag_timeline(unscored))["layer"]
+    assert len(only_model) == 1 and "color" not in only_model[0]["encoding"]
 
 
 def _thumb(size=(320, 180)) -> bytes:

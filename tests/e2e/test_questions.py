@@ -21,6 +21,7 @@ CUTS = (2.0, 4.0, 6.0)
 BRIGHT = "Is the frame bright?"
 LEVEL = "How light is it?"
 YES_GREEN = (0x29, 0xB0, 0x9D)  # components/answer_charts.py STATE_COLOURS["yes"]
+TAG_BLUE = (0x00, 0x68, 0xC9)  # components/charts.py SERIES_COLOURS[0]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,12 @@ def test_questions_written_answered_charted_found_and_downloaded(server, emulato
     # Each row of the yes/no band is drawn 18 px tall (the theme once fitted title, axis and
     # four rows into 112 px, leaving a 5 px band): the yes-run's green fills most of its row.
     assert ui.painted_rows(charts.filter(has_text=BRIGHT), YES_GREEN) >= 14
+    # The model's tags (dark, then bright) are drawn, a 22 px row each, though they carry no
+    # confidence (Vega-Lite once dropped them as invalid: an empty chart).
+    tags = page.locator("[data-testid='stElementContainer']:has([data-testid='stHeading']"
+                        ":has-text('Tags over time')) + [data-testid='stElementContainer'] "
+                        "[data-testid='stVegaLiteChart']")
+    assert ui.painted_rows(tags, TAG_BLUE) >= 2 * 18
     steps.shot(page, "answers")
 
     # The yes-run is a segment: selecting it jumps to its start, 4 s.
