@@ -14,6 +14,7 @@ from bench.common import Row, log, scratch
 from bench.emulator import EmulatorProcess
 from bench.harness import analyse, ingest, remote_times, services_for
 from bench.videos import SHOT_PLAN, shot_bounds, shots_video
+from services.models import Status
 
 SECTION = "5. Azure cost"
 
@@ -51,7 +52,7 @@ def rows(video: Path | None = None, plan=SHOT_PLAN) -> list[Row]:
             services.engine.dispose()
         stats = emu.stats()
     for a in (fixed, again, adaptive):
-        if a.status != "succeeded":
+        if a.status is not Status.succeeded:
             raise RuntimeError(f"analysis ended {a.status}: {a.error_message}")
     per_shot = coverage(sent, bounds)
     share = adaptive.transactions / fixed.transactions if fixed.transactions else float("inf")

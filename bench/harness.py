@@ -18,6 +18,7 @@ from services.analysis.worker import Worker
 from services.config import load_settings
 from services.context import Services, open_services
 from services.db import make_engine
+from services.domain import AnalyzerKind
 from services.library import video_info
 from services.migrations import upgrade_schema
 from services.models import Analysis, Frame, Video
@@ -53,7 +54,8 @@ def analyse(services: Services, video: Video, *, analyzer: str, fps: float,
             max_frames: int | None = None, adaptive: bool = False) -> Run:
     """Queue an analysis of `video` and run it to the end with a Worker, timed."""
     planned = planned_frames(video_info(video), fps, max_frames)
-    features = services.settings.vision_features if analyzer == "azure" else ()
+    features = (services.settings.vision_features
+                if AnalyzerKind(analyzer) is AnalyzerKind.azure else ())
     queued = jobs.queue_analysis(
         services.engine, video_id=video.id, analyzer=analyzer, created_by="bench",
         sample_fps=fps, max_frames=max_frames, frames_planned=planned, features=features,
