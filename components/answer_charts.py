@@ -12,6 +12,7 @@ import altair as alt
 import pandas as pd
 
 from components.charts import (
+    FIT_WIDTH,
     SELECTED_COLOUR,
     SERIES_COLOURS,
     decorations,
@@ -95,9 +96,6 @@ def answer_chart(question: Question, frames: pd.DataFrame, answers: pd.DataFrame
     if question.type not in ("yes_no", "choice") and not broken.empty:
         layers.append(alt.Chart(broken).mark_point(shape="cross", color=SELECTED_COLOUR, size=60)
                       .encode(x=time_x(end), y="number:Q", tooltip=tooltip))
-    # Streamlit's theme fits the whole chart, title and axis included, into `height`: a band
-    # of four rows was left 20 px. Fit the width only, so `height` is the plot's.
-    return alt.LayerChart(layer=layers, height=height,
-                          autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    return alt.LayerChart(layer=layers, height=height, autosize=FIT_WIDTH,
                           title=alt.TitleParams(question_title(question, cells), anchor="start",
                                                 fontSize=13))

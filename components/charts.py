@@ -26,6 +26,9 @@ SELECTED_COLOUR = "#ff4b4b"
 SERIES_COLOURS = ["#0068c9", "#83c9ff", "#29b09d", "#7defa1", "#ff8700", "#ffd16a", "#6d3fc0",
                   "#d5dae5", "#9a5b13"]
 SHOT_COLOUR = "#808495"
+# Streamlit's theme fits a whole chart (title, axes, legend) into its height, which can leave
+# the plot a few pixels: charts with those fit their width only, so the height is the plot's.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 BLACK_COLOUR = "#31333f"
 TIME_TITLE = "Time (s)"
 
@@ -235,7 +238,7 @@ def jump_chart(
     )
 
 
-def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220) -> alt.LayerChart:
+def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 150) -> alt.LayerChart:
     """People and object counts per label over time (from count_series)."""
     end = float(series["timestamp_s"].max()) + 1.0 if not series.empty else 1.0
     lines = (
@@ -252,7 +255,7 @@ def counts_chart(series: pd.DataFrame, t: float | None = None, height: int = 220
     layers: list[alt.Chart] = [lines]
     if t is not None:
         layers.append(_selected_rule(t))
-    return alt.LayerChart(layer=layers, height=height)
+    return alt.LayerChart(layer=layers, height=height, autosize=FIT_WIDTH)
 
 
 def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
@@ -280,10 +283,7 @@ def tag_timeline(cells: pd.DataFrame, t: float | None = None) -> alt.LayerChart:
             x=time_x(end), x2="end_s:Q", y=y, tooltip=tooltip))
     if t is not None:
         layers.append(_selected_rule(t))
-    # Streamlit's theme fits title, axis and legend into the height: fit the width only, so
-    # each tag row gets its 22 px.
-    return alt.LayerChart(layer=layers, height=22 * len(order),
-                          autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    return alt.LayerChart(layer=layers, height=22 * len(order), autosize=FIT_WIDTH)
 
 
 def compare_chart(
