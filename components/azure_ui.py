@@ -32,6 +32,8 @@ def detection_controls_ui(default_confidence: float, analysis_id: str) -> tuple[
 
 def _searchable(rows: pd.DataFrame, key: str, what: str) -> None:
     query = st.text_input(f"Search {what}", key=key, placeholder="Words to look for")
+    if "confidence" in rows and rows["confidence"].isna().all():
+        rows = rows.drop(columns="confidence")  # a model's captions: no column of blanks
     found = filter_text(rows, query)
     st.caption(f"{len(found):,} of {len(rows):,} {what}")
     st.dataframe(found, column_config=TEXT_COLUMNS, hide_index=True, width="stretch",
@@ -39,10 +41,10 @@ def _searchable(rows: pd.DataFrame, key: str, what: str) -> None:
 
 
 def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
-             t: float, analysis_id: str, counts: bool = True) -> None:
-    """People and object counts (`counts`: the analyser finds them), tags over time, and the
-    captions and text found."""
-    if counts:
+             t: float, analysis_id: str, image_analysis: bool = True) -> None:
+    """Tags over time and the captions; with `image_analysis` (the analyser finds them) the
+    people and object counts and the text read in the picture too."""
+    if image_analysis:
         st.subheader("People and objects over time")
         series = count_series(frames, detections, min_confidence)
         if series.empty or not series["count"].any():
@@ -55,11 +57,15 @@ def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: flo
         st.caption("No tags at this confidence.")
     else:
         st.altair_chart(tag_timeline(cells, t), width="stretch")
+    rows = caption_rows(frames, detections, min_confidence)
+    if not image_analysis:
+        st.subheader("Captions")
+        _searchable(rows, f"caption_search_{analysis_id}", "captions")
+        return
     st.subheader("Captions and text")
     captions, lines = st.tabs(["Captions", "Text in the picture (OCR)"])
     with captions:
-        _searchable(caption_rows(frames, detections, min_confidence),
-                    f"caption_search_{analysis_id}", "captions")
+        _searchable(rows, f"caption_search_{analysis_id}", "captions")
     with lines:
         _searchable(text_line_rows(detections, min_confidence),
                     f"ocr_search_{analysis_id}", "text lines")

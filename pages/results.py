@@ -222,7 +222,7 @@ def body(analysis_id: str, video: Video) -> None:
                  len(frames))
     if remote:
         azure_ui(frames, detections, min_confidence, t, current.id,
-                 counts=current.analyzer is AnalyzerKind.azure)
+                 image_analysis=current.analyzer is AnalyzerKind.azure)
 
     st.subheader("Frames")
     st.dataframe(frames_table(frames, detections, min_confidence),

@@ -110,7 +110,11 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     # Priced per token: no per-transaction cost, no people count (the model finds none).
     assert "Azure transactions" not in metrics and "Max people in a frame" not in metrics
     assert not any(h.value == "People and objects over time" for h in at.subheader)
+    # Captions without a confidence column (the model gives none), and no OCR tab to be empty.
+    assert any(h.value == "Captions" for h in at.subheader) and not at.tabs
     tables = [df.value for df in at.dataframe]
+    captions = next(t for t in tables if "kind" in t.columns)
+    assert len(captions) == 4 and "confidence" not in captions.columns
     assert any("answer" in t.columns and "brightness" in " ".join(map(str, t["answer"]))
                for t in tables)
     assert any(list(t.columns) == ["question", "answer", "note"] for t in tables)
