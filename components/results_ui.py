@@ -202,12 +202,14 @@ def video_ui(video: Video, source: Media, t: float) -> None:
         st.caption(f"Browsers may not play {one_line(mime, 40)} files; the analysis is unaffected.")
 
 
-def downloads_ui(analysis_id: str, files: list[Download], min_confidence: float) -> None:
+def downloads_ui(analysis_id: str, files: list[Download], min_confidence: float | None) -> None:
     """A button per export; each file is made when its button is clicked, not on every rerun."""
     stem = f"framewise-{analysis_id[:8]}"
-    for column, file in zip(st.columns(len(files)), files, strict=True):
-        column.download_button(file.name, file.make, file_name=f"{stem}-{file.name}",
+    with st.container(horizontal=True):  # wraps: eight names in eight columns were cut short
+        for file in files:
+            st.download_button(file.name, file.make, file_name=f"{stem}-{file.name}",
                                mime=file.mime, on_click="ignore", icon=":material/download:",
-                               width="stretch", key=f"download_{file.name}_{analysis_id}")
-    st.caption(f"At minimum confidence {min_confidence:.2f}, like everything on this page; "
-               "`python cli.py export` writes the same files.")
+                               width="content", key=f"download_{file.name}_{analysis_id}")
+    same = "`python cli.py export` writes the same files."
+    st.caption(same if min_confidence is None else
+               f"At minimum confidence {min_confidence:.2f}, like everything on this page; {same}")

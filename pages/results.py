@@ -93,7 +93,7 @@ if analysis is None or video is None:
 
 st.title(escape_markdown(video.original_filename, 120))
 st.caption(
-    f"{analysis.analyzer} analyser · {analysis.sample_fps:g} frames per second"
+    f"{analysis.analyzer.label} analyser · {analysis.sample_fps:g} frames per second"
     + (" · shot-aware" if analysis.sampling_plan else "")
     + (" · adaptive" if analysis.adaptive else "")
     + f" · video {clock(video.duration_s)} · created by {escape_markdown(analysis.created_by)}"
@@ -231,7 +231,7 @@ def body(analysis_id: str, video: Video) -> None:
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,
                                        answered, notes, shots),
-                 min_confidence)
+                 min_confidence if current.analyzer is AnalyzerKind.azure else None)
     review(current.id, asked)
 
 
