@@ -27,6 +27,7 @@ from tests.fixtures.azurite import unique_container
 from tests.fixtures.cli import cli
 from tests.fixtures.factories import add_video
 from tests.fixtures.tools import wait_for
+from tests.fixtures.upload_stall import UploadStall
 from tests.fixtures.videos import make_video
 from tests.fixtures.vision_emulator import LOADED_WINDOW_S
 from tests.fixtures.workers import (
@@ -118,12 +119,24 @@ def test_a_run_takes_its_rate_share_and_lets_running_workers_adjust_first(
         assert events[:first_call] == [("share", 1)]
 
 
+@pytest.fixture
+def stall(emulator):  # noqa: F811
+    """An UploadStall in front of the test's emulator."""
+    link = UploadStall(emulator.endpoint)
+    yield link
+    link.close()
+
+
 def test_a_killed_worker_is_taken_over_after_its_lease_and_nothing_is_sent_twice(
-    env, database_url, engine, emulator, workers, tmp_path  # noqa: F811
+    env, database_url, engine, emulator, stall, workers, tmp_path  # noqa: F811
 ):
-    """Test that after SIGKILLs the next worker resumes: a row per frame, stored ones not resent."""
+    """Test that after SIGKILLs the next worker resumes: a row per frame, stored ones not resent.
+
+    Each kill lands mid-upload (a request held with part of its body sent, through `stall`): the
+    emulator must take the cut-short body for a dropped connection, not a request to answer.
+    """
     wenv = azure_env(env, database_url, emulator, FRAMEWISE_LEASE_SECONDS=3,
-                     AZURE_VISION_MAX_TPS=8)
+                     AZURE_VISION_MAX_TPS=8, AZURE_VISION_ENDPOINT=stall.endpoint)
     video = make_video(tmp_path / "clip.mp4", seconds=4, fps=10, size=(320, 240))
     aid = queue(wenv, video, "--fps", "10")
     first = workers.start(wenv, "first")
@@ -136,8 +149,14 @@ def test_a_killed_worker_is_taken_over_after_its_lease_and_nothing_is_sent_twice
             done_before = len(kills[0][1])
             wait_for(lambda n=done_before: len(stored(engine, aid)) >= n + 6, "more frames")
         held_by = jobs.get_analysis(engine, aid).lease_owner
+        stall.arm()
+        wait_for(stall.holding.is_set, "an upload held mid-body")
         workers.kill(victim)
         kills.append((time.monotonic(), set(stored(engine, aid))))
+        wait_for(stall.dropped.is_set, "the emulator to close the cut-short upload")
+        assert emulator.cut_short == len(kills) and emulator.violations == [], (
+            "the kill did not land mid-upload, or its half-sent body was answered",
+            emulator.cut_short, emulator.violations)
         row = jobs.get_analysis(engine, aid)
         assert row.status == Status.running and row.lease_owner == held_by
         expiry = row.lease_expires_at
