@@ -45,6 +45,7 @@ from bench.openai_harness import (
 from services.video.frames import SampledFrame
 from services.vision.openai_chat import HEADROOM, OpenAIAnalyzer, OpenAIOptions
 from services.vision.openai_tokens import Prices, sent_size
+from services.vision.ratelimit import WINDOW_S
 
 SECTION = "13. Azure OpenAI analyser (against the emulator)"
 # Third-party copies of the price list for gpt-4.1-mini (DESIGN.md), USD per million tokens.
@@ -123,6 +124,8 @@ def token_rows(plan: Plan) -> list[Row]:
 def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
                causes: list[str]) -> list[Row]:
     floor, aimed = frames / allowed, frames / run.rate
+    # The limiter starts at most ceil(rate) requests in any WINDOW_S (services/vision/ratelimit.py)
+    sent = min(run.rate, math.ceil(run.rate - 1e-9) / WINDOW_S)
     first = min(s["at"] for s in run.seen)
     busiest = max(sum(1 for u in (s["at"] for s in run.seen) if t <= u < t + 1.0)
                   for t in (s["at"] for s in run.seen))
@@ -137,11 +140,13 @@ def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
         causes.append(
             f"{wall.figure} missed at {wall.ratio:.2f}x ({run.wall:.1f} s vs {floor:.1f} s): the "
             f"analyser aims at HEADROOM {HEADROOM:g} of the deployment's limit "
-            f"(services/vision/openai_chat.py), and at the {run.rate:.2f}/s it aimed at "
-            f"{frames} frames take {aimed:.1f} s ({aimed / floor:.2f}x the floor) before any "
-            f"latency; the other {run.wall - aimed:.1f} s are the start, the last answers and "
-            f"the load ({load(run)}). The target needs HEADROOM above "
-            f"{1 / PACING_LIMIT:.2f}, a trade against Azure's 1 to 10 s RPM windows")
+            f"(services/vision/openai_chat.py), {run.rate:.2f}/s, and its limiter starts at "
+            f"most ceil(rate) requests in any {WINDOW_S:g} s (services/vision/ratelimit.py "
+            f"WINDOW_S), so it sends at most {sent:.2f}/s: {frames} frames take "
+            f"{frames / sent:.1f} s ({frames / sent / floor:.2f}x the floor) before any latency "
+            f"({aimed:.1f} s at the aimed rate); the other {run.wall - frames / sent:.1f} s are "
+            f"the start, the last answers and the load ({load(run)}). Meeting the target needs "
+            "the window cap and the headroom together to leave over 1/1.10 of the limit")
     return [
         wall,
         Row(SECTION, f"{name}: 429s provoked", str(run.status(429)), "0", None,
@@ -185,8 +190,8 @@ def pacing_rows(plan: Plan, causes: list[str]) -> tuple[list[Row], Run]:
         sent <= allowed,
         f"{plan.frames_4x3} frames, {wide.answered} answered, {wide.status(429)} 429s (TPM is "
         f"counted over 60 s: a run this short cannot meet it); the deployment charges "
-        f"{charged_4x3:,} tokens a frame, the analyser budgets {charged:,} (its rate is set from "
-        f"a 1280x720 frame's estimate whatever the frames' size) and aimed at {wide.rate:.2f}/s; "
+        f"{charged_4x3:,} tokens a frame ({charged:,} a 1280x720 one); the analyser paces at its "
+        f"estimate for the size sent and aimed at {wide.rate:.2f}/s; "
         f"{load(wide)}"))
     return out, rpm_run
 
