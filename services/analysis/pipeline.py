@@ -89,6 +89,7 @@ class AnalysisRun:
         stop: threading.Event | None = None,
         wait: Wait = event_wait,
         clock: Callable[[], float] = time.monotonic,
+        watch_every_s: float = WATCH_EVERY_S,
     ):
         self.analysis_id = analysis_id
         self.owner = owner
@@ -105,6 +106,7 @@ class AnalysisRun:
         self.status_message: str | None = None
         self._wait = wait
         self._clock = clock  # heartbeat timing; tests inject one that moves when told
+        self._watch_every_s = watch_every_s  # how often the watcher looks for a cancel
         self._last_beat = -HEARTBEAT_EVERY_S
         self._alive = True
         self._video: Video | None = None
@@ -173,7 +175,7 @@ class AnalysisRun:
         other error is a bug and ends the watch with its traceback.
         """
         failing = False
-        while not ended.wait(WATCH_EVERY_S):
+        while not ended.wait(self._watch_every_s):
             try:
                 ours = jobs.still_ours(self.engine, self.analysis_id, self.owner)
             except SQLAlchemyError as exc:

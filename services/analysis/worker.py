@@ -104,6 +104,7 @@ class Worker:
         on_event: EventFn | None = None,
         clock: Callable[[], float] = time.monotonic,
         idle: IdleWatch | None = None,
+        outage_wait_s: float = 5.0,
     ):
         self.engine = engine
         self.store = store
@@ -111,6 +112,7 @@ class Worker:
         self.remote_factory = remote_factory or cloud_factory(settings, store, engine)
         self.owner = owner or jobs.worker_name()
         self.poll_s = poll_s
+        self.outage_wait_s = outage_wait_s  # the pause before claiming again after a failed claim
         self.max_analyses = max_analyses or settings.worker_analyses
         self._wait = wait
         self.on_event = on_event  # what it runs and how each ended, for callers and tests
@@ -207,7 +209,7 @@ class Worker:
                     except SQLAlchemyError as exc:  # the database is down: try again later
                         log.warning("worker %s: %s", self.owner,
                                     database_error(exc, "claiming an analysis"))
-                        self._idle(stop, max(self.poll_s, 5.0))
+                        self._idle(stop, max(self.poll_s, self.outage_wait_s))
                         continue
                 if claimed is None:
                     self._idle(stop, self.poll_s)
