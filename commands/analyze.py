@@ -29,7 +29,7 @@ from services.vision.openai_results import frame_estimate, frame_prices
 
 def _features(args, analyzer: AnalyzerKind, settings) -> tuple[Feature, ...]:
     """--features for Azure AI Vision; for Azure OpenAI the caption and tags it asks for."""
-    if analyzer is AnalyzerKind.openai:
+    if analyzer.asks:
         if args.features:
             raise UsageError("--features is for --analyzer azure; with --analyzer openai use "
                              "--no-caption and --no-tags")
@@ -41,14 +41,14 @@ def _features(args, analyzer: AnalyzerKind, settings) -> tuple[Feature, ...]:
         features = parse_features(args.features) if args.features else ()
     except ValueError as exc:
         raise UsageError(f"--features {exc}") from None
-    if analyzer is AnalyzerKind.azure and not features:  # the features are Azure AI Vision's
+    if analyzer.detects and not features:
         features = settings.vision_features
     return features
 
 
 def _questions(args, analyzer: AnalyzerKind) -> tuple[Question, ...]:
     """The questions file's questions (Azure OpenAI only), checked before anything is stored."""
-    if analyzer is not AnalyzerKind.openai:
+    if not analyzer.asks:
         if args.questions:
             raise UsageError("--questions is for --analyzer openai")
         return ()
@@ -179,7 +179,7 @@ def _run_and_report(services: Services, analysis_id: str, no_wait: bool) -> int:
         "transactions": final.transactions,
         "truncated": final.truncated,
     }
-    if final.analyzer is AnalyzerKind.openai:
+    if final.analyzer.asks:
         summary |= _tokens(services, final)
     if final.error_message:
         # Our analysers scrub their messages; mask again, as a message may quote anything.

@@ -14,7 +14,6 @@ from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
 from components.share import format_seconds, parse_seconds, share_link
 from components.state_keys import time_key
 from components.text import escape_markdown, one_line
-from services.domain import AnalyzerKind
 from services.insights.exports import Download
 from services.insights.media import Media
 from services.insights.summary import Summary
@@ -98,7 +97,7 @@ def summary_ui(analysis: Analysis, frames: pd.DataFrame, summary: Summary,
     cols[2].metric("Shots", f"{summary.shots:,}")
     cols[3].metric("Black frames", f"{summary.black_frames:,}")
     cols[4].metric("Mean brightness", f"{frames['brightness'].astype(float).mean():.3f}")
-    if analysis.analyzer is not AnalyzerKind.azure:
+    if not analysis.analyzer.detects:
         return  # a token-priced analyser shows its requests, tokens and cost with its answers
     cols = st.columns(5)
     cols[0].metric("Azure transactions", f"{summary.transactions:,}")

@@ -84,7 +84,7 @@ def options_ui(settings: Settings, video: Video) -> Options:
     features: tuple[Feature, ...] = ()
     adaptive = False
     with right:
-        if analyzer is AnalyzerKind.azure:  # the features are Azure AI Vision's
+        if analyzer.detects:  # the features are Azure AI Vision's
             features = tuple(st.multiselect(
                 "Azure features", list(Feature), default=list(settings.vision_features),
                 format_func=lambda feature: feature.label,
@@ -114,7 +114,7 @@ def estimate_ui(plan: Estimate, options: Options, price_per_1000: float) -> None
         cols[1].metric("Azure transactions", "0")
         cols[2].metric("Estimated cost", "free")
         return
-    if plan.prompt_tokens or options.analyzer is AnalyzerKind.openai:
+    if plan.prompt_tokens or options.analyzer.asks:
         _token_estimate_ui(plan, cols)
         return
     low, high = plan.transactions, plan.most

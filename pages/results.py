@@ -54,7 +54,6 @@ from server.context import get_services
 from services.analysis.jobs import cancel, get_analysis
 from services.analysis.progress import analysis_wait_text
 from services.analysis.retry import RetryRefused, retry_analysis
-from services.domain import AnalyzerKind
 from services.insights import media
 from services.insights.answers import Answered, usage_totals
 from services.insights.exports import downloads
@@ -103,7 +102,7 @@ remote = analysis.analyzer.cloud  # its frames have detections and captions
 # Only Azure AI Vision gives confidences; a model's tags and captions carry none.
 min_confidence, kinds = (
     detection_controls_ui(settings.min_confidence, analysis.id)
-    if analysis.analyzer is AnalyzerKind.azure else (settings.min_confidence, [])
+    if analysis.analyzer.detects else (settings.min_confidence, [])
 )
 questions = load_questions(engine, analysis.id)
 was_finished = analysis.status.finished
@@ -168,7 +167,7 @@ def body(analysis_id: str, video: Video) -> None:
             frame_answers_ui(questions, answered.answers, int(frame["frame_index"]))
             asked.append(answer_review_ui(questions, answered.model, answered.reviews,
                                           int(frame["frame_index"]), t, current.id))
-        if current.analyzer is AnalyzerKind.azure:
+        if current.analyzer.detects:
             asked.append(detection_review_ui(
                 frame_detections(engine, current.id, int(frame["frame_index"])),
                 wrong_detections(engine, current.id), current.id, int(frame["frame_index"])))
@@ -222,7 +221,7 @@ def body(analysis_id: str, video: Video) -> None:
                  len(frames))
     if remote:
         azure_ui(frames, detections, min_confidence, t, current.id,
-                 image_analysis=current.analyzer is AnalyzerKind.azure)
+                 image_analysis=current.analyzer.detects)
 
     st.subheader("Frames")
     st.dataframe(frames_table(frames, detections, min_confidence),
@@ -231,7 +230,7 @@ def body(analysis_id: str, video: Video) -> None:
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,
                                        answered, notes, shots),
-                 min_confidence if current.analyzer is AnalyzerKind.azure else None)
+                 min_confidence if current.analyzer.detects else None)
     review(current.id, asked)
 
 

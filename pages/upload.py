@@ -23,7 +23,6 @@ from services.analysis.estimate import estimate
 from services.analysis.jobs import queue_analysis
 from services.analysis.shot_sampling import mean_rate
 from services.analysis.shot_sampling import plan as plan_shots
-from services.domain import AnalyzerKind
 from services.library import get_video, video_info
 from services.question_sets import list_question_sets, save_question_set
 from services.questions import QuestionError
@@ -95,7 +94,7 @@ if video is not None:
     st.subheader("How to analyse it")
     options = options_ui(settings, video)
     asked = questions_ui(list_question_sets(services.engine)) \
-        if options.analyzer is AnalyzerKind.openai else None
+        if options.analyzer.asks else None
     if asked is not None and asked.save_as:
         try:
             save_question_set(services.engine, asked.save_as, asked.questions, user)
@@ -124,7 +123,7 @@ if video is not None:
     estimate_ui(plan, options, settings.vision_price_per_1000)
     if shot_plan is not None:
         shot_plan_ui(shot_plan)
-    no_features = options.analyzer is AnalyzerKind.azure and not options.features
+    no_features = options.analyzer.detects and not options.features
     if no_features:
         st.warning("Choose at least one Azure feature.")
     unusable = asked is not None and asked.problem is not None

@@ -33,18 +33,22 @@ class AnalyzerKind(StrEnum):
     cloud: bool  # a paid service: each frame sent costs a transaction
     endpoint_setting: str | None  # the setting that turns it on; None: always on
     key_setting: str | None  # its key's setting (without one: Entra ID, a managed identity)
+    # What the pages, the CLI and the exports offer for it, asked of the kind, not its name:
+    detects: bool  # chosen Features: people, objects, text with boxes and confidences
+    asks: bool  # answers the analysts' questions, priced per token
 
     def __new__(cls, value: str, label: str = "", finds: str = "", cloud: bool = False,
-                endpoint_setting: str | None = None,
-                key_setting: str | None = None) -> AnalyzerKind:
+                endpoint_setting: str | None = None, key_setting: str | None = None,
+                detects: bool = False, asks: bool = False) -> AnalyzerKind:
         return _member(cls, value, label=label, finds=finds, cloud=cloud,
-                       endpoint_setting=endpoint_setting, key_setting=key_setting)
+                       endpoint_setting=endpoint_setting, key_setting=key_setting,
+                       detects=detects, asks=asks)
 
     local = ("local", "Local", "image statistics, free")
     azure = ("azure", "Azure AI Vision", "people, objects, tags, text", True,
-             "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY")
+             "AZURE_VISION_ENDPOINT", "AZURE_VISION_KEY", True, False)
     openai = ("openai", "Azure OpenAI", "answers to your questions, captions, tags", True,
-              "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY")
+              "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", False, True)
 
 
 class LabelKind(StrEnum):

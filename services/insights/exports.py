@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from services.domain import AnalyzerKind, Export
+from services.domain import Export
 from services.insights.results import (
     DETECTION_COLUMNS,
     FRAME_TABLE_COLUMNS,
@@ -329,7 +329,7 @@ def export_files(engine: Engine, analysis: Analysis, min_confidence: float,
         shots = load_shots(engine, analysis.id, frames, video.duration_s if video else None)
     answered = None
     with_answers = {Export.answers, Export.json, Export.segments}
-    if analysis.analyzer is AnalyzerKind.openai and with_answers & set(asked):
+    if analysis.analyzer.asks and with_answers & set(asked):
         from services.insights.answers import load_answered
 
         answered = load_answered(engine, analysis.id, prices)
