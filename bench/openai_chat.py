@@ -43,9 +43,8 @@ from bench.openai_harness import (
     run_frames,
 )
 from services.video.frames import SampledFrame
-from services.vision.openai_chat import HEADROOM, OpenAIAnalyzer, OpenAIOptions
+from services.vision.openai_chat import HEADROOM, WINDOW_S, OpenAIAnalyzer, OpenAIOptions
 from services.vision.openai_tokens import Prices, sent_size
-from services.vision.ratelimit import WINDOW_S
 
 SECTION = "13. Azure OpenAI analyser (against the emulator)"
 # Third-party copies of the price list for gpt-4.1-mini (DESIGN.md), USD per million tokens.
@@ -124,7 +123,7 @@ def token_rows(plan: Plan) -> list[Row]:
 def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
                causes: list[str]) -> list[Row]:
     floor, aimed = frames / allowed, frames / run.rate
-    # The limiter starts at most ceil(rate) requests in any WINDOW_S (services/vision/ratelimit.py)
+    # The limiter starts at most ceil(rate) requests in any WINDOW_S (openai_chat.py)
     sent = min(run.rate, math.ceil(run.rate - 1e-9) / WINDOW_S)
     first = min(s["at"] for s in run.seen)
     busiest = max(sum(1 for u in (s["at"] for s in run.seen) if t <= u < t + 1.0)
@@ -141,7 +140,7 @@ def pacing_row(name: str, run: Run, frames: int, allowed: float, why: str,
             f"{wall.figure} missed at {wall.ratio:.2f}x ({run.wall:.1f} s vs {floor:.1f} s): the "
             f"analyser aims at HEADROOM {HEADROOM:g} of the deployment's limit "
             f"(services/vision/openai_chat.py), {run.rate:.2f}/s, and its limiter starts at "
-            f"most ceil(rate) requests in any {WINDOW_S:g} s (services/vision/ratelimit.py "
+            f"most ceil(rate) requests in any {WINDOW_S:g} s (services/vision/openai_chat.py "
             f"WINDOW_S), so it sends at most {sent:.2f}/s: {frames} frames take "
             f"{frames / sent:.1f} s ({frames / sent / floor:.2f}x the floor) before any latency "
             f"({aimed:.1f} s at the aimed rate); the other {run.wall - frames / sent:.1f} s are "

@@ -14,8 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# The service counts requests in a sliding second; we check our own starts over a window a little
-# longer, so that a caller that woke up late cannot bunch with the callers after it.
+# Image Analysis counts requests in a sliding second; by default we check our own starts over a
+# window a little longer, so that a caller that woke up late cannot bunch with the callers after it.
+# A limiter may be given another window of at least a second (see RateLimiter).
 WINDOW_S = 1.05
 _EPSILON = 1e-6  # float noise: a gap this small is no gap (else a wait could never end it)
 
@@ -41,26 +42,36 @@ class RateLimiter:
 
     No burst: a sliding-window limiter on the server side punishes bunched requests even when the
     average rate is fine, so a caller starts 1/rate after the previous start. And never more than
-    ceil(rate) actual starts within WINDOW_S, whatever the thread scheduling. Nothing is reserved
-    ahead: a waiting caller looks again when it wakes, so a new rate or a hold (the service's
-    Retry-After) applies at once to every waiting thread.
+    ceil(rate) actual starts within `window_s` (WINDOW_S unless given), whatever the thread
+    scheduling. The window is at least a second, so no second ever holds more than ceil(rate)
+    starts (share_rate relies on it); a longer one costs throughput: at most
+    ceil(rate) / window_s starts a second. Nothing is reserved ahead: a waiting caller looks again
+    when it wakes, so a new rate or a hold (the service's Retry-After) applies at once to every
+    waiting thread.
     """
 
     def __init__(self, max_per_second: float, *, clock: Clock = time.monotonic,
-                 wait: Wait = event_wait):
+                 wait: Wait = event_wait, window_s: float = WINDOW_S):
+        if not window_s >= 1.0:
+            raise ValueError(f"window_s must be at least 1 s, got {window_s!r}")
         self._lock = threading.Lock()
         self._clock = clock
         self._wait = wait
+        self._window = float(window_s)
         self._last: float | None = None  # the latest start
         self._hold_until = -math.inf
         self._interval = 0.0
         self._cap = 1
-        self._starts: deque[float] = deque()  # actual start times within the last WINDOW_S
+        self._starts: deque[float] = deque()  # actual start times within the last window
         self.set_rate(max_per_second)
 
     @property
     def rate(self) -> float:
         return 1.0 / self._interval
+
+    @property
+    def window_s(self) -> float:
+        return self._window
 
     @property
     def clock(self) -> Clock:
@@ -93,7 +104,7 @@ class RateLimiter:
                 raise Cancelled
             with self._lock:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= WINDOW_S - _EPSILON:
+                while self._starts and now - self._starts[0] >= self._window - _EPSILON:
                     self._starts.popleft()
                 # An idle limiter does not save up credit: the next start is 1/rate after the
                 # last one, or now, whichever is later.
@@ -104,7 +115,7 @@ class RateLimiter:
                         self._starts.append(now)
                         self._last = now
                         return True
-                    gap = self._starts[0] + WINDOW_S - now
+                    gap = self._starts[0] + self._window - now
             if deadline is not None and now + gap > deadline:
                 if deadline > now and self._wait(deadline - now, stop):
                     raise Cancelled

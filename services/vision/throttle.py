@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from services.vision.ratelimit import Clock, RateLimiter, Wait, event_wait
+from services.vision.ratelimit import WINDOW_S, Clock, RateLimiter, Wait, event_wait
 
 PROBE_RATE = 1.0  # requests per second while the service pushes back
 MAX_HOLD_S = 60.0  # the longest Retry-After honoured in full; longer ones are cut to this
@@ -34,8 +34,9 @@ class Pushback:
 class EndpointThrottle:
     """The limiter of one endpoint and what the service's answers taught us; thread-safe."""
 
-    def __init__(self, rate: float, *, clock: Clock = time.monotonic, wait: Wait = event_wait):
-        self.limiter = RateLimiter(rate, clock=clock, wait=wait)
+    def __init__(self, rate: float, *, clock: Clock = time.monotonic, wait: Wait = event_wait,
+                 window_s: float = WINDOW_S):
+        self.limiter = RateLimiter(rate, clock=clock, wait=wait, window_s=window_s)
         self.clock = clock
         self._lock = threading.Lock()
         self._ceiling = rate  # what we may use: this process's share of the service's limit
@@ -100,11 +101,12 @@ _registry: dict[str, EndpointThrottle] = {}
 _registry_lock = threading.Lock()
 
 
-def endpoint_throttle(endpoint: str, rate: float) -> EndpointThrottle:
-    """The one throttle of this process for an endpoint; made with `rate` as its first ceiling."""
+def endpoint_throttle(endpoint: str, rate: float, window_s: float = WINDOW_S) -> EndpointThrottle:
+    """The one throttle of this process for an endpoint; made with `rate` as its first ceiling
+    and the limiter window the service's counting calls for (ratelimit.RateLimiter)."""
     norm = endpoint.strip().rstrip("/").lower()
     with _registry_lock:
         throttle = _registry.get(norm)
         if throttle is None:
-            throttle = _registry[norm] = EndpointThrottle(rate)
+            throttle = _registry[norm] = EndpointThrottle(rate, window_s=window_s)
         return throttle
