@@ -17,7 +17,7 @@ from services.analysis.worker import Worker, WorkerEvent
 from services.context import open_services
 from services.insights.results import frames_table, load_detections, load_frames
 from services.library import video_info
-from services.models import Detection, Frame, Status
+from services.models import Detection, Frame, Status, Video
 from services.upload.ingest import ingest_video
 from services.vision.base import AnalyzerError, Found, FrameRefused, FrameResult, WaitState
 from tests.fixtures.clock import FakeClock
@@ -184,6 +184,21 @@ def test_an_analyser_error_fails_the_analysis_with_its_message(services, tmp_pat
     assert _run(services, aid, remote=remote) == Status.failed
     row = jobs.get_analysis(services.engine, aid)
     assert row.error_message == "check AZURE_VISION_KEY" and row.lease_owner is None
+
+
+def test_a_video_gone_from_storage_fails_with_that_reason(services, tmp_path):
+    """Test that an analysis of a video whose file was removed from storage (out of band) fails
+    saying so, not as an internal error, and leaves no frame and no lease."""
+    aid = _queue(services, make_video(tmp_path / "v.mp4", seconds=1))
+    video = jobs.get_analysis(services.engine, aid).video_id
+    with Session(services.engine) as s:
+        key = s.get(Video, video).blob_key
+    services.store.delete(key)
+    assert _run(services, aid) == Status.failed
+    row = jobs.get_analysis(services.engine, aid)
+    assert row.error_message == ("the video's file is no longer in storage: upload the video "
+                                 "again")
+    assert row.lease_owner is None and not _frames(services, aid)
 
 
 def test_a_truncated_video_is_analysed_as_far_as_it_decodes(services, tmp_path):

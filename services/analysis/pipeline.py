@@ -32,7 +32,7 @@ from services.config import Settings
 from services.db import DatabaseError, database_error
 from services.library import get_video, remove_orphan_cache, video_info
 from services.models import Analysis, Frame, Status, Video, utcnow
-from services.storage.base import BlobStore, raw_result_key, thumbnail_key
+from services.storage.base import BlobStore, StorageError, raw_result_key, thumbnail_key
 from services.video.frames import SampledFrame
 from services.video.probe import VideoError
 from services.video.sampling import sample_at, sample_frames
@@ -126,7 +126,7 @@ class AnalysisRun:
             truncated = self._process(analysis)
         except Cancelled:
             truncated = False
-        except (AnalyzerError, VideoError, DatabaseError) as exc:
+        except (AnalyzerError, VideoError, DatabaseError, StorageError) as exc:
             if self.stop.is_set():  # abandoned on purpose: not a failure of the analysis
                 return self._stopped()
             return self._finish(Status.failed, self._failure(exc, analysis))
@@ -141,6 +141,14 @@ class AnalysisRun:
         if self.stop.is_set():
             return self._stopped()
         return self._finish(Status.succeeded, None, truncated=truncated)
+
+    def _video_input(self, key: str) -> str:
+        """ffmpeg's input for the video; a file gone from storage is the video's failure."""
+        try:
+            return self.store.ffmpeg_input(key)
+        except FileNotFoundError:
+            raise VideoError("the video's file is no longer in storage: upload the video "
+                             "again") from None
 
     def _failure(self, exc: Exception, analysis: Analysis) -> str:
         if not isinstance(exc, AnalyzerError) or not self.done:
@@ -209,7 +217,7 @@ class AnalysisRun:
         in_flight = remote.concurrency if remote else 1
         window = 2 * in_flight  # frames decoded ahead, so the requests never wait for ffmpeg
         executor = self._executor = ThreadPoolExecutor(in_flight, "analyse") if remote else None
-        source = partial(self.store.ffmpeg_input, video.blob_key)
+        source = partial(self._video_input, video.blob_key)
         try:
             shot_plan = stored_plan(analysis.sampling_plan)
             if shot_plan is not None:  # shot-aware: the planned times, shots already known
