@@ -15,7 +15,7 @@ from components.state_keys import asked_key, time_key
 from components.text import escape_markdown, one_line
 from services.review.actions import AddNote, DeleteNote, EditNote, ReviewAction
 from services.review.models import MAX_NOTE
-from services.review.notes import NoteView
+from services.review.notes import NoteChange, NoteView
 
 NOTE_COLOUR = "#ff8c00"
 NO_TOPIC = "(the moment)"
@@ -81,8 +81,8 @@ def _go_to(analysis_id: str, at_s: float) -> None:
     st.session_state[time_key(analysis_id)] = at_s
 
 
-def _note_ui(note: NoteView, user: str, link: str, highlighted: bool,
-             topics: list[str]) -> None:
+def _note_ui(note: NoteView, user: str, link: str, highlighted: bool, topics: list[str],
+             history: list[NoteChange]) -> None:
     edited = f" · edited {note.updated_at:%Y-%m-%d %H:%M} UTC" if note.edited else ""
     about = f" · about {escape_markdown(note.about, 100)}" if note.about else ""
     head = (f"**{clock(note.at_s)}** · {escape_markdown(note.author, 100)} · "
@@ -91,6 +91,13 @@ def _note_ui(note: NoteView, user: str, link: str, highlighted: bool,
         head = f":orange-badge[Linked note] {head}"
     st.markdown(head)
     st.markdown(escape_markdown(note.text, MAX_NOTE))
+    if history:
+        with st.expander(f"Earlier versions ({len(history)})"):
+            for change in reversed(history):  # the latest first, as the note reads now
+                about = f" · about {escape_markdown(change.about, 100)}" if change.about else ""
+                st.caption(f"Before {escape_markdown(change.author, 100)}'s edit of "
+                           f"{change.at:%Y-%m-%d %H:%M} UTC{about}")
+                st.markdown(escape_markdown(change.text, MAX_NOTE))
     go, share, *mine = st.columns([1, 4, 1, 1] if note.author == user else [1, 5])
     go.button("Go to", key=f"note_go_{note.id}", icon=":material/my_location:",
               on_click=_go_to, args=(note.analysis_id, note.at_s))
@@ -110,8 +117,9 @@ def _note_ui(note: NoteView, user: str, link: str, highlighted: bool,
 
 
 def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int | None,
-             topics: list[str]) -> ReviewAction | None:
-    """Every note in time order with its author, time and link; the author's edit and delete."""
+             topics: list[str], histories: dict[int, list[NoteChange]]) -> ReviewAction | None:
+    """Every note in time order with its author, time, link and earlier versions; the author's
+    edit and delete."""
     if not notes:
         st.caption("No notes yet. Notes are shared: everyone who opens this analysis sees them.")
         return None
@@ -120,5 +128,6 @@ def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int
     for note in notes:
         link = results_link(public_url, note.analysis_id, note.at_s, note=note.id)
         with st.container(border=True):
-            _note_ui(note, user, link, note.id == highlighted, topics)
+            _note_ui(note, user, link, note.id == highlighted, topics,
+                     histories.get(note.id, []))
     return st.session_state.pop(asked_key(notes[0].analysis_id), None)

@@ -67,7 +67,7 @@ from services.review.actions import ReviewAction, apply
 from services.review.agreement import agreement_table
 from services.review.base import ReviewError
 from services.review.corrections import frame_detections, reviews_stamp, wrong_detections
-from services.review.notes import list_notes
+from services.review.notes import list_notes, note_histories
 from services.video.clip_desk import ClipGrant, clip_url
 from services.video.clips import clip_name
 from services.vision.openai_results import frame_prices
@@ -189,7 +189,8 @@ def body(analysis_id: str, video: Video) -> None:
     topics = [q.key for q in questions] + ([chosen] if chosen else [])
     asked.append(add_note_ui(current.id, t, topics))
     asked.append(notes_ui(notes, user, settings.public_url,
-                          parse_note(st.query_params.get("note")), topics))
+                          parse_note(st.query_params.get("note")), topics,
+                          note_histories(engine, current.id) if notes else {}))
 
     st.subheader("Storyboard")
     storyboard_ui(shots, current.id, [round(float(x), 3) for x in frames["timestamp_s"]], t,

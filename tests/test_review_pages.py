@@ -115,6 +115,10 @@ def test_only_the_author_edits_or_deletes_a_note_and_its_history_is_kept(app_ser
     _button(at, "Save").click().run()
     assert not at.exception, at.exception
     assert [n.text for n in list_notes(app_services.engine, analysis)] == ["better words"]
+    # Everyone sees what it said before, beside what it says now.
+    eve = _page(EVE, analysis)
+    earlier = next(e for e in eve.expander if e.label == "Earlier versions (1)")
+    assert [m.value for m in earlier.markdown] == ["first words"]
     _button(at, "Delete").click().run()
     assert not at.exception, at.exception
     assert list_notes(app_services.engine, analysis) == []

@@ -155,6 +155,20 @@ def note_history(engine: Engine, note_id: int) -> list[NoteChange]:
     query = (select(NoteEdit).where(col(NoteEdit.note_id) == note_id)
              .order_by(col(NoteEdit.id)))
     with session_scope(engine) as session:
-        return [NoteChange(e.action, e.about, e.text, e.author, e.created_at)
-                for e in session.exec(query)]
+        return [_change(e) for e in session.exec(query)]
+
+
+def note_histories(engine: Engine, analysis_id: str) -> dict[int, list[NoteChange]]:
+    """Every note's history in the analysis (one query), oldest change first."""
+    query = (select(NoteEdit).where(col(NoteEdit.analysis_id) == analysis_id)
+             .order_by(col(NoteEdit.id)))
+    found: dict[int, list[NoteChange]] = {}
+    with session_scope(engine) as session:
+        for edit in session.exec(query):
+            found.setdefault(edit.note_id, []).append(_change(edit))
+    return found
+
+
+def _change(edit: NoteEdit) -> NoteChange:
+    return NoteChange(edit.action, edit.about, edit.text, edit.author, edit.created_at)
 
