@@ -9,6 +9,7 @@ from components.charts import count_series, counts_chart, tag_cells, tag_timelin
 from components.frame_viewer import KIND_COLOURS, KIND_LABELS
 from components.share import mirror, restore
 from components.tables import TEXT_COLUMNS, caption_rows, filter_text, text_line_rows
+from services.domain import AnalyzerKind, Feature
 from services.insights.links import format_confidence, parse_confidence
 
 
@@ -41,31 +42,36 @@ def _searchable(rows: pd.DataFrame, key: str, what: str) -> None:
 
 
 def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float,
-             t: float, analysis_id: str, image_analysis: bool = True) -> None:
-    """Tags over time and the captions; with `image_analysis` (the analyser finds them) the
-    people and object counts and the text read in the picture too."""
-    if image_analysis:
+             t: float, analysis_id: str, analyzer: AnalyzerKind,
+             features: tuple[Feature, ...]) -> None:
+    """What the analysis asked the service to find, and only that: people and object counts,
+    tags over time, captions, the text read in the picture."""
+    asked = set(features) or (set(Feature) if analyzer.detects else set())  # an old analysis
+    at = " at this confidence" if analyzer.detects else ""
+    if asked & {Feature.people, Feature.objects}:
         st.subheader("People and objects over time")
         series = count_series(frames, detections, min_confidence)
         if series.empty or not series["count"].any():
-            st.caption("No people or objects at this confidence.")
+            st.caption(f"No people or objects{at}.")
         else:
             st.altair_chart(counts_chart(series, t), width="stretch")
-    st.subheader("Tags over time")
-    cells = tag_cells(frames, detections, min_confidence)
-    if cells.empty:
-        st.caption("No tags at this confidence.")
-    else:
-        st.altair_chart(tag_timeline(cells, t), width="stretch")
-    rows = caption_rows(frames, detections, min_confidence)
-    if not image_analysis:
-        st.subheader("Captions")
-        _searchable(rows, f"caption_search_{analysis_id}", "captions")
-        return
-    st.subheader("Captions and text")
-    captions, lines = st.tabs(["Captions", "Text in the picture (OCR)"])
-    with captions:
-        _searchable(rows, f"caption_search_{analysis_id}", "captions")
-    with lines:
-        _searchable(text_line_rows(detections, min_confidence),
-                    f"ocr_search_{analysis_id}", "text lines")
+    if Feature.tags in asked:
+        st.subheader("Tags over time")
+        cells = tag_cells(frames, detections, min_confidence)
+        if cells.empty:
+            st.caption(f"No tags{at}.")
+        else:
+            st.altair_chart(tag_timeline(cells, t), width="stretch")
+    texts = {name: (rows, key, what) for name, rows, key, what, feature in (
+        ("Captions", caption_rows(frames, detections, min_confidence), "caption", "captions",
+         asked & {Feature.caption, Feature.dense_captions}),
+        ("Text in the picture (OCR)", text_line_rows(detections, min_confidence), "ocr",
+         "text lines", asked & {Feature.read})) if feature}
+    if len(texts) == 1:
+        st.subheader(next(iter(texts)))
+    elif texts:
+        st.subheader("Captions and text")
+    places = st.tabs(list(texts)) if len(texts) > 1 else [st.container() for _ in texts]
+    for place, (rows, key, what) in zip(places, texts.values(), strict=True):
+        with place:
+            _searchable(rows, f"{key}_search_{analysis_id}", what)

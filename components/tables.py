@@ -7,7 +7,7 @@ import streamlit as st
 
 from components.share import RESULTS_PATH
 from components.text import one_line
-from services.domain import LabelKind
+from services.domain import AnalyzerKind, LabelKind
 from services.insights.results import confident
 from services.models import Analysis, Video
 
@@ -50,10 +50,10 @@ def analysis_choice_label(analysis: Analysis, video: Video) -> str:
     return f"{name} · {analysis.analyzer} · {analysis.status} · {when} · {analysis.id[:8]}"
 
 
-def frame_columns(remote: bool) -> dict:
+def frame_columns(analyzer: AnalyzerKind) -> dict:
     """Column config of the frames table (insights.results.FRAME_TABLE_COLUMNS, as frames.csv):
-    the analysis id is the page's own, and a local analysis has no people, objects, text or
-    refused frames."""
+    the analysis id is the page's own; only Image Analysis counts people and objects and gives
+    confidences, and a local analysis has no captions, tags or refused frames."""
     config = {
         "analysis_id": None,
         "frame_index": st.column_config.NumberColumn("Frame"),
@@ -73,13 +73,13 @@ def frame_columns(remote: bool) -> dict:
         "caption_confidence": st.column_config.NumberColumn("Caption confidence", format="%.2f"),
         "tags": st.column_config.TextColumn("Tags"),
         "error": st.column_config.TextColumn(
-            "Not analysed", help="Why Azure AI Vision refused this frame; empty when it did not"),
+            "Not analysed", help="Why the service refused this frame; empty when it did not"),
     }
-    if not remote:  # the local analyser never refuses a frame either
-        for name in ("people_count", "object_count", "caption", "caption_confidence", "tags",
-                     "error"):
-            config[name] = None
-    return config
+    hidden: tuple[str, ...] = (() if analyzer.detects else
+                               ("people_count", "object_count", "caption_confidence"))
+    if not analyzer.cloud:  # the local analyser never refuses a frame either
+        hidden += ("caption", "tags", "error")
+    return config | {name: None for name in hidden}
 
 
 def caption_rows(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: float):

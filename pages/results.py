@@ -221,12 +221,12 @@ def body(analysis_id: str, video: Video) -> None:
         usage_ui(usage_totals(answered.usage, frame_prices(settings)), current.estimated_cost,
                  len(frames))
     if remote:
-        azure_ui(frames, detections, min_confidence, t, current.id,
-                 image_analysis=current.analyzer.detects)
+        azure_ui(frames, detections, min_confidence, t, current.id, current.analyzer,
+                 current.parsed_features)
 
     st.subheader("Frames")
     st.dataframe(frames_table(frames, detections, min_confidence),
-                 column_config=frame_columns(remote), hide_index=True, width="stretch",
+                 column_config=frame_columns(current.analyzer), hide_index=True, width="stretch",
                  height=min(320, 38 + 35 * len(frames)))  # no empty rows under a short table
     st.subheader("Downloads")
     downloads_ui(current.id, downloads(current, video, frames, detections, min_confidence,

@@ -15,6 +15,7 @@ from components.frame_viewer import KIND_COLOURS, boxes_for_frame, draw_boxes, n
 from components.share import format_seconds, parse_seconds, share_link
 from components.tables import caption_rows, filter_text, frame_columns, text_line_rows
 from components.text import escape_markdown, one_line
+from services.domain import AnalyzerKind
 from services.insights.results import FRAME_TABLE_COLUMNS, frames_table
 from tests.fixtures.factories import make_detections, make_frames
 
@@ -223,13 +224,16 @@ def test_formatting():
     assert (money(0), money(0.002), money(12.5)) == ("$0.00", "$0.002", "$12.50")
 
 
-def test_every_frames_table_column_is_titled_and_local_tables_drop_azure_columns():
+def test_every_frames_table_column_is_titled_and_each_analyser_hides_what_it_never_fills():
     """Test that each column of the frames table has its title on the page (none shows a raw
-    name such as `error`), and that a local analysis hides what only Azure fills in."""
-    remote, local = frame_columns(remote=True), frame_columns(remote=False)
-    assert set(FRAME_TABLE_COLUMNS) <= set(remote) and set(FRAME_TABLE_COLUMNS) <= set(local)
-    shown = {name for name, config in remote.items() if config is not None}
+    name such as `error`); a model counts no people and gives no confidence; a local analysis
+    has no captions, tags or refusals either."""
+    azure, openai, local = (frame_columns(AnalyzerKind.azure), frame_columns(AnalyzerKind.openai),
+                            frame_columns(AnalyzerKind.local))
+    assert all(set(FRAME_TABLE_COLUMNS) <= set(c) for c in (azure, openai, local))
+    shown = {name for name, config in azure.items() if config is not None}
     assert shown == set(FRAME_TABLE_COLUMNS) - {"analysis_id"}  # the page's own analysis
-    hidden = {name for name in shown if local[name] is None}
-    assert hidden == {"people_count", "object_count", "caption", "caption_confidence", "tags",
-                      "error"}
+    assert {name for name in shown if openai[name] is None} == {
+        "people_count", "object_count", "caption_confidence"}
+    assert {name for name in shown if local[name] is None} == {
+        "people_count", "object_count", "caption", "caption_confidence", "tags", "error"}

@@ -114,6 +114,7 @@ def test_the_results_page_charts_each_question_and_says_who_answered(openai_app,
     assert not any(h.value == "People and objects over time" for h in at.subheader)
     # Captions without a confidence column (the model gives none), and no OCR tab to be empty.
     assert any(h.value == "Captions" for h in at.subheader) and not at.tabs
+    assert not any(h.value == "Tags over time" for h in at.subheader)  # captions only asked
     tables = [df.value for df in at.dataframe]
     captions = next(t for t in tables if "kind" in t.columns)
     assert len(captions) == 4 and "confidence" not in captions.columns
