@@ -82,7 +82,8 @@ def questions_ui(saved: list[SavedSet]) -> QuestionsChoice:
                                                 width="large"),
             "type": st.column_config.SelectboxColumn(
                 "Answer", options=list(QUESTION_TYPES), required=True, default="yes_no",
-                help="; ".join(f"{t}: {label}" for t, label in TYPE_LABELS.items())),
+                format_func=lambda kind: TYPE_LABELS.get(kind, kind),
+                help="Every type can also be answered 'cannot tell'"),
             "choices": st.column_config.TextColumn("Choices (for one of a list)",
                                                    help="e.g. standing / sitting / lying"),
             "key": st.column_config.TextColumn(
