@@ -8,7 +8,9 @@ image, so every frame's prompt starts the same (the service can cache that prefi
 
 The client's own retries are off: every attempt passes through the endpoint's throttle
 (services/vision/throttle.py), paced at the deployment's requests and tokens per minute (each
-request budgeted at its estimate), and a 429 holds every thread for the time the service asks.
+request budgeted at its estimate), and a 429 holds every thread for the time the service asks;
+an answer whose x-ratelimit-remaining-* headers leave too little for the next request holds them
+before the service has to answer 429 (services/vision/openai_limits.py).
 A 429 asking for a longer wait than the SDK honours (60 s) means the deployment's quota is spent:
 the analysis says so and waits (give-up time counted from the end of that wait), it is not lost.
 A refusal of one frame (content filter, refusal, answer cut at the token limit) fails that frame
@@ -39,6 +41,12 @@ from services.vision.base import (
     FrameRefused,
     FrameResult,
     WaitState,
+)
+from services.vision.openai_limits import (
+    TOKENS_WINDOW_S,
+    Readings,
+    read_remaining,
+    wait_for_room,
 )
 from services.vision.openai_results import (
     SERVICE,
@@ -116,6 +124,8 @@ class OpenAIAnalyzer:
         self._processes = 1
         self._paced_for: tuple[int, int] = (1280, 720)  # until the first frame says otherwise
         self._quota_until: float | None = None  # the end of the wait a spent quota asked for
+        self._readings = Readings()
+        self._seen: tuple[int | None, int | None] = (None, None)  # TPM, RPM the headers leave us
         self.throttle = throttle or endpoint_throttle(f"{self.endpoint}#{options.deployment}",
                                                       self._ceiling(), WINDOW_S)
         self.throttle.set_ceiling(self._ceiling())
@@ -150,10 +160,18 @@ class OpenAIAnalyzer:
 
     def _ceiling(self) -> float:
         """Requests per second this process may send: the deployment's TPM and RPM for requests
-        of the size being sent (each budgeted at its estimate), shared between processes."""
+        of the size being sent (each budgeted at its estimate), shared between processes, and
+        no more than the last answer's x-ratelimit-remaining-* leave this process."""
         budget = self.estimate(*self._paced_for).budget
         rate = request_rate(self.options.tpm, self.options.rpm, budget)
-        return share_rate(rate, self._processes, HEADROOM)
+        rate = share_rate(rate, self._processes, HEADROOM)
+        tpm, rpm = self._seen
+        if tpm is None and rpm is None:
+            return rate
+        # What the headers leave this process already excludes the others' use: not shared again.
+        seen = request_rate(self.options.tpm if tpm is None else tpm,
+                            self.options.rpm if rpm is None else rpm, budget) * HEADROOM
+        return min(rate, max(seen, 1.0 / TOKENS_WINDOW_S))
 
     def _pace_for(self, width: int, height: int) -> None:
         """Frames of another size cost other tokens: pace for the frames being sent."""
@@ -210,7 +228,7 @@ class OpenAIAnalyzer:
     def analyze(self, frame: SampledFrame, stop: threading.Event | None = None) -> FrameResult:
         self._pace_for(frame.width, frame.height)
         url, _, _ = data_url(frame, self.options.max_side)
-        raw, headers = self._send(url, stop)
+        raw, headers = self._send(url, self.estimate(frame.width, frame.height).budget, stop)
         return parse_answer(raw, self.options.questions, headers)
 
     def _request(self, image_url: str) -> dict[str, Any]:
@@ -229,7 +247,8 @@ class OpenAIAnalyzer:
             "max_completion_tokens": o.max_completion_tokens,
         }
 
-    def _send(self, image_url: str, stop: threading.Event | None) -> tuple[bytes, Any]:
+    def _send(self, image_url: str, budget: int, stop: threading.Event | None
+              ) -> tuple[bytes, Any]:
         """The body of the first successful answer, as sent, and its headers."""
         openai = self._openai
         request = self._request(image_url)
@@ -246,17 +265,20 @@ class OpenAIAnalyzer:
                 raise AnalyzerError(self._give_up_message(last))
             with self._lock:
                 self.attempts += 1
+            sent = self._readings.start(self._clock(), budget)
             try:
                 response = self._client.chat.completions.with_raw_response.create(**request)
                 raw = response.content
                 json.loads(raw)  # a 200 must carry JSON
                 self.throttle.succeeded()
+                self._heed(response.headers, sent[0], budget)
                 with self._lock:
                     self._quota_until = None
                 if stop is not None and stop.is_set():
                     raise Cancelled  # cancelled while in flight: the answer is not stored
                 return raw, response.headers
             except openai.APIStatusError as exc:
+                self._readings.refused(sent)
                 last = self._refused(exc)  # raises unless the service may answer later
                 kind = "throttling" if exc.status_code == 429 else "unavailable"
                 asked = retry_after(exc.response.headers)
@@ -265,6 +287,7 @@ class OpenAIAnalyzer:
                         self._quota_until = max(self._quota_until or 0.0, self._clock() + asked)
                 self.throttle.pushed_back(kind, last, asked)
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                self._readings.refused(sent)
                 last = f"{type(exc).__name__}: {exc}"
                 self.throttle.pushed_back("unreachable", last)
             except ValueError as exc:  # a 200 whose body is not JSON
@@ -272,6 +295,22 @@ class OpenAIAnalyzer:
             if stop is not None and stop.is_set():
                 raise Cancelled
             log.warning("%s: %s; retrying", SERVICE, self._scrub(last))
+
+    def _heed(self, headers: Any, started: float, budget: int) -> None:
+        """Pace for what the answer's x-ratelimit-remaining-* leave this process, and wait before
+        a 429 when they say the next request will not fit (services/vision/openai_limits.py)."""
+        left = read_remaining(headers)
+        seen = self._readings.limits(left, started)
+        with self._lock:
+            self._seen = seen
+            ceiling = self._ceiling()
+        self.throttle.set_ceiling(ceiling)
+        # The shortfall frees at the rate the deployment allows: the lower of settings and seen.
+        tpm, rpm = self.options.tpm, self.options.rpm
+        hold = wait_for_room(left, budget, min(tpm, seen[0] if seen[0] is not None else tpm),
+                             min(rpm, seen[1] if seen[1] is not None else rpm))
+        if hold is not None:
+            self.throttle.running_low(hold)
 
     def _refused(self, exc: Any) -> str:
         """Raise for an answer that will not change (credentials, deployment, a refused frame);

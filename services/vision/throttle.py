@@ -78,6 +78,17 @@ class EndpointThrottle:
             self._pushback = Pushback(kind, detail, self.limiter.held_until())
             self._apply()
 
+    def running_low(self, seconds: float) -> None:
+        """An answer said the next request will not fit what the service has left: hold every
+        thread for `seconds` and lower the rate as a 429 does, before the service answers one."""
+        with self._lock:
+            now = self.clock()
+            self.limiter.hold(now + min(max(seconds, 0.0), MAX_HOLD_S))
+            if now - self._last_decrease >= DECREASE_EVERY_S:
+                self._rate = max(self._rate * DECREASE, min(PROBE_RATE, self._ceiling))
+                self._last_decrease = now
+            self._apply()
+
     def last_success(self) -> float | None:
         with self._lock:
             return self._last_ok
