@@ -48,9 +48,7 @@ def emulator():
 
 @pytest.fixture(scope="module")
 def server(start_server, emulator):
-    return start_server({"AZURE_OPENAI_ENDPOINT": emulator.endpoint,
-                         "AZURE_OPENAI_API_KEY": emulator.key,
-                         "AZURE_OPENAI_TPM": "5000000", "AZURE_OPENAI_RPM": "5000"})
+    return start_server(ui.openai_settings(emulator))
 
 
 def test_answers_are_charted_as_they_arrive(server, emulator, page, steps, tmp_path):

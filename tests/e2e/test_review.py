@@ -38,10 +38,7 @@ def server(start_server, emulator, oidc_provider, tmp_path_factory):  # noqa: F8
     (red, then blue: dim, the emulator answers bright "no"), run by the CLI (no embedded
     worker)."""
     server = start_server({"FRAMEWISE_ALLOWED_USERS": f"{ANA}, {EVE}",
-                           "FRAMEWISE_EMBEDDED_WORKER": "0",
-                           "AZURE_OPENAI_ENDPOINT": emulator.endpoint,
-                           "AZURE_OPENAI_API_KEY": emulator.key,
-                           "AZURE_OPENAI_TPM": "5000000", "AZURE_OPENAI_RPM": "5000"},
+                           "FRAMEWISE_EMBEDDED_WORKER": "0", **ui.openai_settings(emulator)},
                           secrets=_auth_secrets(oidc_provider))
     folder = tmp_path_factory.mktemp("review")
     video = make_video(folder / "lights.mp4", seconds=4, fps=10, pattern="cuts", cuts=(2.0,))

@@ -190,6 +190,12 @@ def download(page: Page, name: str, to: Path) -> Path:
     return path
 
 
+def openai_settings(emulator) -> dict[str, str]:
+    """A server's settings for the chat-completions emulator, its limits far above the test's."""
+    return {"AZURE_OPENAI_ENDPOINT": emulator.endpoint, "AZURE_OPENAI_API_KEY": emulator.key,
+            "AZURE_OPENAI_TPM": "5000000", "AZURE_OPENAI_RPM": "5000"}
+
+
 def painted_rows(element: Locator, rgb: tuple[int, int, int]) -> int:
     """How many pixel rows of the element, as drawn, hold the colour: how tall a mark is."""
     image = Image.open(io.BytesIO(element.screenshot())).convert("RGB")
