@@ -82,7 +82,7 @@ def questions_ui(saved: list[SavedSet]) -> QuestionsChoice:
                                                 width="large"),
             "type": st.column_config.SelectboxColumn(
                 "Answer", options=list(QUESTION_TYPES), required=True, default="yes_no",
-                format_func=lambda kind: TYPE_LABELS.get(kind, kind),
+                format_func=lambda kind: TYPE_LABELS.get(str(kind), str(kind)),
                 help="Every type can also be answered 'cannot tell'"),
             "choices": st.column_config.TextColumn("Choices (for one of a list)",
                                                    help="e.g. standing / sitting / lying"),
