@@ -307,10 +307,16 @@ def compare_chart(
             # chart had no plot left (both lines drawn flat on one pixel row).
             color=alt.Color("analysis:N", title=None, sort=list(names),
                             scale=alt.Scale(domain=list(names), range=SERIES_COLOURS[:2]),
-                            legend=alt.Legend(orient="right")),
+                            legend=alt.Legend(orient="right", symbolType="stroke",
+                                              symbolStrokeWidth=2)),
+            # B dashed over A: where the two runs coincide, A's line shows between the dashes
+            # (solid under solid, A was hidden).
+            strokeDash=alt.StrokeDash("analysis:N", title=None, sort=list(names),
+                                      scale=alt.Scale(domain=list(names), range=[[1, 0], [5, 3]]),
+                                      legend=None),
             tooltip=[alt.Tooltip("analysis:N"),
                      alt.Tooltip("timestamp_s:Q", title="time (s)", format=".2f"),
                      alt.Tooltip(f"{metric}:Q", title=title.lower(), format=".3f")],
         )
-        .properties(height=height)
+        .properties(height=height, autosize=FIT_WIDTH)
     )

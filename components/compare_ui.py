@@ -97,7 +97,9 @@ def questions_table(comparison: Comparison) -> pd.DataFrame:
 def compare_ui(comparison: Comparison, frames_a: pd.DataFrame, frames_b: pd.DataFrame) -> None:
     """Settings and metrics side by side, label shares, statistic means and their charts."""
     st.subheader("Settings and summary")
-    st.dataframe(_setting_rows(comparison), hide_index=True, width="stretch")
+    # All 13 rows: the default height (ten rows) hid the last ones behind a scroll.
+    st.dataframe(_setting_rows(comparison), hide_index=True, width="stretch",
+                 height="content")
     st.subheader("Labels")
     labels = labels_table(comparison)
     only = labels["only"].value_counts()
