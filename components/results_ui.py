@@ -8,9 +8,17 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from components.charts import JUMP_PARAM, frame_spans, jump_chart
+from components.charts import (
+    JUMP_PARAM,
+    METRICS,
+    domain_end,
+    frame_spans,
+    jump_chart,
+    metric_chart,
+)
 from components.formatting import clock, money
 from components.frame_viewer import boxes_for_frame, draw_boxes, nearest_index
+from components.notes_ui import with_notes
 from components.share import format_seconds, parse_seconds, share_link
 from components.state_keys import time_key
 from components.text import escape_markdown, one_line
@@ -18,6 +26,7 @@ from services.insights.exports import Download
 from services.insights.media import Media
 from services.insights.summary import Summary
 from services.models import Analysis, Status, Video
+from services.review.notes import NoteView
 
 
 def status_ui(analysis: Analysis, cancellable: bool = False) -> bool:
@@ -212,3 +221,15 @@ def downloads_ui(analysis_id: str, files: list[Download], min_confidence: float 
     same = "`python cli.py export` writes the same files."
     st.caption(same if min_confidence is None else
                f"At minimum confidence {min_confidence:.2f}, like everything on this page; {same}")
+
+
+def statistics_ui(frames: pd.DataFrame, t: float, duration: float, shots: pd.DataFrame,
+                  notes: list[NoteView]) -> None:
+    """The local image statistics over time, a chart each, shots and notes marked."""
+    for name, title in METRICS:
+        chart = with_notes(metric_chart(frames, name, title, t, height=130, x_title=None,
+                                        duration=duration, shots=shots),
+                           notes, domain_end(frames, duration))
+        st.altair_chart(chart, width="stretch")
+    st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
+               "Red: the selected moment. Orange: notes.")

@@ -22,13 +22,13 @@ from components.answers_ui import (
 )
 from components.auth import current_user
 from components.azure_ui import azure_ui, detection_controls_ui
-from components.charts import METRICS, domain_end, frame_step, metric_chart
+from components.charts import frame_step
 from components.clip_ui import clip_ui
 from components.corrections_ui import agreement_ui, answer_review_ui, detection_review_ui
 from components.errors import database_errors_ui
 from components.formatting import clock
 from components.navigation import page_file
-from components.notes_ui import add_note_ui, notes_ui, with_notes
+from components.notes_ui import add_note_ui, notes_ui
 from components.results_ui import (
     downloads_ui,
     frame_at,
@@ -36,6 +36,7 @@ from components.results_ui import (
     refused_ui,
     retry_ui,
     share_ui,
+    statistics_ui,
     status_ui,
     summary_ui,
     time_ui,
@@ -174,15 +175,17 @@ def body(analysis_id: str, video: Video) -> None:
         share_slot = st.container()  # filled once the selected label is known
         if play_video_ui(running=not current.status.finished):
             video_ui(video, media.playback(store, video.blob_key), t)
-    with right:
-        st.subheader("Over time")
-        for name, title in METRICS:
-            chart = with_notes(metric_chart(frames, name, title, t, height=130, x_title=None,
-                                            duration=video.duration_s, shots=shots),
-                               notes, domain_end(frames, video.duration_s))
-            st.altair_chart(chart, width="stretch")
-        st.caption("Time in seconds. Dashed lines: new shots. Shaded: black frames. "
-                   "Red: the selected moment. Orange: notes.")
+    with right:  # the analysts' questions beside the frame; else the image statistics
+        if answered is not None:
+            st.subheader("Answers over time")
+            model_note_ui(sorted(set(answered.usage["model"].dropna())))
+            answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id,
+                       notes, shots)
+            with st.expander("Image statistics over time"):
+                statistics_ui(frames, t, video.duration_s, shots, notes)
+        else:
+            st.subheader("Over time")
+            statistics_ui(frames, t, video.duration_s, shots, notes)
 
     st.subheader("Notes")
     chosen = st.session_state.get(selected_label_key(current.id))  # the selected label
@@ -203,7 +206,8 @@ def body(analysis_id: str, video: Video) -> None:
     label = segments_ui(segs, frames, current.id, t, frame_step(frames), remote=remote,
                         duration=video.duration_s)
     with share_slot:
-        share_ui(settings.public_url, current.id, t, min_confidence if remote else None, label)
+        share_ui(settings.public_url, current.id, t,
+                 min_confidence if current.analyzer.detects else None, label)
     st.subheader("Clip")
     clip_ui(current.id, video.original_filename, t, video.duration_s, shots, segs, label,
             frame_step(frames), lambda start, end: clip_url(CLIP_DESK.mint(ClipGrant(
@@ -211,10 +215,6 @@ def body(analysis_id: str, video: Video) -> None:
                 start, end, clip_name(video.original_filename, start, end)))))
 
     if answered is not None:
-        st.subheader("Answers over time")
-        model_note_ui(sorted(set(answered.usage["model"].dropna())))
-        answers_ui(questions, frames, answered.answers, t, video.duration_s, current.id, notes,
-                   shots)
         st.subheader("Agreement with the reviews")
         if answered.model is not None and answered.reviews is not None:
             agreement_ui(agreement_table(questions, answered.model, answered.reviews))
