@@ -12,6 +12,7 @@ from components.charts import METRICS, compare_chart
 from components.formatting import clock
 from components.text import one_line
 from components.timeline import kind_noun
+from services.domain import AnalyzerKind
 from services.insights.compare import Comparison, Side
 
 SIDES = ("A", "B")
@@ -38,12 +39,14 @@ def _setting_rows(comparison: Comparison) -> pd.DataFrame:
             "Max frames": str(s["max_frames"] or "—"),
             "Status": side.status,
             "Frames": f"{m.frames:,}",
-            "Frames sent to Azure": f"{m.frames_analysed_remotely:,}",
-            "Azure transactions": f"{m.transactions:,}",
+            # A cached answer counts as analysed but was not billed.
+            "Frames the service analysed": f"{m.frames_analysed_remotely:,}",
+            "Calls billed": f"{m.transactions:,}",
             "Video duration": clock(side.duration_s),
             "Shots": f"{m.shots:,}",
             "Black frames": f"{m.black_frames:,}",
-            "Max people in a frame": f"{m.max_people_in_a_frame:,}",
+            "Max people in a frame": f"{m.max_people_in_a_frame:,}"
+            if AnalyzerKind(s["analyzer"]).detects else "—",  # only Image Analysis counts them
         }
 
     a, b = facts(comparison.a), facts(comparison.b)
@@ -103,9 +106,12 @@ def compare_ui(comparison: Comparison, frames_a: pd.DataFrame, frames_b: pd.Data
     st.subheader("Labels")
     labels = labels_table(comparison)
     only = labels["only"].value_counts()
-    st.caption(f"{len(labels):,} labels at minimum confidence {comparison.min_confidence:.2f}: "
+    scored = any(AnalyzerKind(side.settings["analyzer"]).detects
+                 for side in (comparison.a, comparison.b))
+    at = f" at minimum confidence {comparison.min_confidence:.2f}" if scored else ""
+    st.caption(f"{len(labels):,} labels{at}: "
                f"{int(only.get('A', 0)):,} only in A, {int(only.get('B', 0)):,} only in B. "
-               "A share is the fraction of the frames sent to Azure that show the label.")
+               "A share is the fraction of the frames the service analysed that show the label.")
     st.dataframe(labels, column_config=LABEL_COLUMNS, hide_index=True, width="stretch",
                  height=min(420, 38 + 35 * max(1, len(labels))))
     if comparison.questions:

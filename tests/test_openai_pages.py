@@ -165,3 +165,8 @@ def test_the_compare_page_compares_two_runs_question_by_question(openai_app, tmp
     assert rows["level"].B == "not asked" and rows["level"].Agreed == "not comparable"
     assert rows["tone"].A == "not asked"
     assert rows["tone"].B.startswith("dark 2, dim 2, light 2, white 2 (8 answered")
+    # A model counts no people and gives no confidence: neither is claimed for these runs.
+    facts = next(d.value for d in at.dataframe if "A" in d.value.columns and "" in d.value.columns)
+    people = facts[facts[""] == "Max people in a frame"]
+    assert list(people["A"]) == ["—"] and list(people["B"]) == ["—"]
+    assert not any("minimum confidence" in str(c.value) for c in at.caption)
