@@ -174,7 +174,10 @@ def test_a_cancel_sends_nothing_more(openai_emulator):
 def test_a_cancel_abandons_the_request_in_flight(openai_emulator):
     """Test a cancel while the frame's request is at the service: its answer, when it comes,
     is dropped (Cancelled, nothing returned to store) and nothing more is sent."""
-    openai_emulator.script(faults.Fault.slow(0.5))
+    # The answer is held until the cancel has been sent: it lands in flight however loaded the
+    # machine (a 0.5 s delay could pass before the cancel went out).
+    release = threading.Event()
+    openai_emulator.script(faults.Fault.held_until(release))
     stop, outcome = threading.Event(), []
     chat = analyzer(openai_emulator)
 
@@ -188,6 +191,7 @@ def test_a_cancel_abandons_the_request_in_flight(openai_emulator):
     caller.start()
     wait_for(lambda: openai_emulator.requests == 1, "the request to arrive")
     stop.set()
+    release.set()
     caller.join(timeout=30)
     assert not caller.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)
