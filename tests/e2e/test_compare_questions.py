@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import ui
 from tests.fixtures.openai_emulator import OpenAIEmulator
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +47,16 @@ def _plot(chart, legend_px: int = 90) -> Lines:
     a_columns = sum(any(all(abs(p - q) <= 6 for p, q in zip(pixels[x, y], A_BLUE, strict=True))
                         for y in range(height)) for x in range(width - legend_px))
     return Lines(blue[-1] - blue[0] if blue else 0, a_columns)
+
+
+def _at_least(element, height: float, what: str) -> None:
+    """Wait until the element is drawn at least `height` px tall (a chart lays out after it is
+    attached); the failure names its size when the wait began."""
+    def tall_enough():
+        box = element.bounding_box()
+        return box is not None and box["height"] >= height
+    wait_for(tall_enough, f"{what} at least {height:g} px tall "
+                          f"(at first: {element.bounding_box()})", timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -125,32 +136,35 @@ def test_the_compare_page_shows_two_runs_question_by_question(server, page, step
     assert expected["bright"][2] == "8 of 8 moments (100%)", expected
 
     ui.goto(page, f"{server.url}/compare?a={a}&b={b}")
+    ui.wait_for_run(page)
     expect(page.get_by_role("heading", name="Questions")).to_be_visible()
     grid = page.get_by_test_id("stDataFrame").filter(has_text="Agreed")
-    shown = {cells[1]: tuple(cells[2:5]) for cells in _grid_rows(grid)}
+    # Read once the grid holds its three rows (it fills in after the page's run).
+    def three_rows() -> dict[str, tuple[str, ...]] | None:
+        rows = {cells[1]: tuple(cells[2:5]) for cells in _grid_rows(grid)}
+        return rows if len(rows) == 3 else None
+    shown = wait_for(three_rows, "the questions table's three rows")
     assert list(shown) == ["bright", "level", "tone"], shown
     assert shown == expected
 
     charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(5)
-    for i in range(5):  # each a plot of 170 px and the time axis under it
+    for i in range(5):  # each a plot of 170 px and the time axis under it (once drawn)
         drawn = charts.nth(i).locator("canvas, svg").first
         expect(drawn).to_be_attached()
-        box = drawn.bounding_box()
-        assert box is not None and box["height"] >= PLOT_PX + 40, (i, box)
+        _at_least(drawn, PLOT_PX + 40, f"chart {i}")
     steps.shot(page, "compare")
     # The settings table shows all its rows (the default height held ten of thirteen).
-    settings = page.get_by_test_id("stDataFrame").first
-    box = settings.bounding_box()
-    assert box is not None and box["height"] >= ROW_PX * (ui.grid_rows(page, 0) + 1), box
+    _at_least(page.get_by_test_id("stDataFrame").first,
+              ROW_PX * (ui.grid_rows(page, 0) + 1), "the settings table")
 
     # The brightness lines span the plot as their values span 0..1: a plot of the chart's
     # 170 px (the theme once fitted axis, title and plot into 170 px, leaving about 90).
     frames = ui.csv_rows(ui.exported(server, a, "frames"))
     levels = [float(r["brightness"]) for r in frames]
     brightness = charts.filter(has_text="Brightness")
-    lines = _plot(brightness)
-    assert lines.extent >= 0.85 * PLOT_PX * (max(levels) - min(levels)), lines
     # A's solid line shows where B's coincides with it (B dashed; solid over solid hid A).
-    assert lines.a_columns >= 100, lines
+    span = 0.85 * PLOT_PX * (max(levels) - min(levels))
+    wait_for(lambda: (lines := _plot(brightness)).extent >= span and lines.a_columns >= 100,
+             "the brightness lines drawn across their plot, A's visible", timeout=30)
     assert (ui.query(page)["a"], ui.query(page)["b"]) == (a, b)  # the choice, mirrored
