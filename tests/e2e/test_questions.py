@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import ui
 from tests.fixtures.openai_emulator import OpenAIEmulator
+from tests.fixtures.tools import wait_for
 from tests.fixtures.videos import make_video
 
 pytestmark = pytest.mark.e2e
@@ -76,13 +77,15 @@ def test_questions_written_answered_charted_found_and_downloaded(server, emulato
     expect(charts.filter(has_text=LEVEL)).to_have_count(1)
     # Each row of the yes/no band is drawn 18 px tall (the theme once fitted title, axis and
     # four rows into 112 px, leaving a 5 px band): the yes-run's green fills most of its row.
-    assert ui.painted_rows(charts.filter(has_text=BRIGHT), YES_GREEN) >= 14
+    wait_for(lambda: ui.painted_rows(charts.filter(has_text=BRIGHT), YES_GREEN) >= 14,
+             "the yes-run's row at least 14 px tall", timeout=30)  # once drawn
     # The model's tags (dark, then bright) are drawn, a 22 px row each, though they carry no
     # confidence (Vega-Lite once dropped them as invalid: an empty chart).
     tags = page.locator("[data-testid='stElementContainer']:has([data-testid='stHeading']"
                         ":has-text('Tags over time')) + [data-testid='stElementContainer'] "
                         "[data-testid='stVegaLiteChart']")
-    assert ui.painted_rows(tags, TAG_BLUE) >= 2 * 18
+    wait_for(lambda: ui.painted_rows(tags, TAG_BLUE) >= 2 * 18,
+             "two tag rows painted at least 18 px each", timeout=30)
     steps.shot(page, "answers")
 
     # The yes-run is a segment: selecting it jumps to its start, 4 s.
