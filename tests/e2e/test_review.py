@@ -68,15 +68,11 @@ def _add_note(page, text: str) -> None:
 
 def _review(page, *, right: bool, answer: str | None = None) -> None:
     """Review the first question (bright) on the selected frame."""
-    ui.wait_for_run(page)  # nothing running when the expander opens
-    page.get_by_text("Review an answer on this frame").click()
+    review = ui.open_expander(page, "Review an answer on this frame")
     if answer is not None:
-        page.get_by_test_id("stRadio").get_by_text(answer, exact=True).click()
+        review.get_by_test_id("stRadio").get_by_text(answer, exact=True).click()
         ui.wait_for_run(page)
-    button = page.get_by_role("button", name="The model is right" if right else "Set this answer")
-    expect(button).to_be_visible()
-    page.evaluate(ui.NEXT_FRAME_JS)  # the expander has opened: the button stands still
-    button.click()
+    review.get_by_role("button", name="The model is right" if right else "Set this answer").click()
     ui.wait_for_run(page)
 
 

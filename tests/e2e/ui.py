@@ -54,6 +54,10 @@ RUN_SEEN_JS = "() => { window.__fwSeen = window.__fwRuns; }"
 RUN_START_MS = 5_000  # how long an action may take to start its run (a loaded machine)
 _observed: weakref.WeakSet[Page] = weakref.WeakSet()
 NEXT_FRAME_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+# An expander's <details> animates its height for 500 ms after a click, its overflow hidden; the
+# inline height goes when the animation ends (and comes back while it re-animates to new content).
+EXPANDER_OPEN_JS = """details => details.open && details.getAnimations().length === 0
+  && !details.style.height"""
 MAIN_HEIGHT_JS = """() => {
   const main = document.querySelector("[data-testid='stMain']");
   return main ? main.scrollHeight : document.documentElement.scrollHeight;
@@ -139,6 +143,17 @@ def progress_change(page: Page, last: tuple[str | None, str] | None,
         f"last => JSON.stringify(({PROGRESS_JS})()) !== JSON.stringify(last)",
         arg=list(last) if last is not None else None, timeout=timeout)
     return progress(page)
+
+
+def open_expander(page: Page, label: str) -> Locator:
+    """Open an expander and wait until its opening animation has ended. While it runs, the
+    content's boxes stand still but are clipped: Playwright scrolls the <details> itself to reveal
+    a button, the growing height scrolls it back between mousedown and mouseup, and the click
+    lands beside the button with no error (a lost click, seen in the two-analyst journey)."""
+    expander = page.get_by_test_id("stExpander").filter(has_text=label)
+    expander.get_by_text(label).click()
+    page.wait_for_function(EXPANDER_OPEN_JS, arg=expander.locator("details").element_handle())
+    return expander
 
 
 def thumbnail(page: Page) -> Locator:
