@@ -62,16 +62,17 @@ def azure_ui(frames: pd.DataFrame, detections: pd.DataFrame, min_confidence: flo
             st.caption(f"No tags{at}.")
         else:
             st.altair_chart(tag_timeline(cells, t), width="stretch")
-    texts = {name: (rows, key, what) for name, rows, key, what, feature in (
-        ("Captions", caption_rows(frames, detections, min_confidence), "caption", "captions",
-         asked & {Feature.caption, Feature.dense_captions}),
-        ("Text in the picture (OCR)", text_line_rows(detections, min_confidence), "ocr",
-         "text lines", asked & {Feature.read})) if feature}
-    if len(texts) == 1:
-        st.subheader(next(iter(texts)))
-    elif texts:
-        st.subheader("Captions and text")
-    places = st.tabs(list(texts)) if len(texts) > 1 else [st.container() for _ in texts]
-    for place, (rows, key, what) in zip(places, texts.values(), strict=True):
+    texts = []  # (tab name, search key, what is searched, rows): only what was asked is read
+    if asked & {Feature.caption, Feature.dense_captions}:
+        texts.append(("Captions", "caption", "captions",
+                      caption_rows(frames, detections, min_confidence)))
+    if Feature.read in asked:
+        texts.append(("Text in the picture (OCR)", "ocr", "text lines",
+                      text_line_rows(detections, min_confidence)))
+    if not texts:
+        return
+    st.subheader(texts[0][0] if len(texts) == 1 else "Captions and text")
+    places = st.tabs([name for name, *_ in texts]) if len(texts) > 1 else [st.container()]
+    for place, (_, key, what, rows) in zip(places, texts, strict=True):
         with place:
             _searchable(rows, f"{key}_search_{analysis_id}", what)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.state_keys import asked_key
+from components.state_keys import keep_asked, take_asked
 from components.text import one_line
 from services.insights.answers import shown_value
 from services.questions import CANNOT_TELL, NO, SCORE_MAX, YES, Question
@@ -69,7 +69,7 @@ def _keep_answer(by_key: dict[str, Question], analysis_id: str, t: float, right:
         return
     value = None if right else _as_text(
         question, st.session_state.get(f"review_value_{analysis_id}_{question.key}"))
-    st.session_state[asked_key(analysis_id)] = ReviewAnswer(t, question.key, value)
+    keep_asked(analysis_id, ReviewAnswer(t, question.key, value))
 
 
 def answer_review_ui(questions: tuple[Question, ...], model: pd.DataFrame,
@@ -92,14 +92,13 @@ def answer_review_ui(questions: tuple[Question, ...], model: pd.DataFrame,
         fix.button("Set this answer", key=f"review_set_{analysis_id}", icon=":material/edit:",
                    width="stretch", type="primary", on_click=_keep_answer,
                    args=(by_key, analysis_id, t, False))
-    return st.session_state.pop(asked_key(analysis_id), None)
+    return take_asked(analysis_id)
 
 
 def _keep_detection(analysis_id: str, frame_index: int, wrong: set[int]) -> None:
     chosen = st.session_state.get(f"review_detection_{analysis_id}_{frame_index}")
     if chosen is not None:
-        st.session_state[asked_key(analysis_id)] = ReviewDetection(
-            int(chosen), wrong=int(chosen) not in wrong)
+        keep_asked(analysis_id, ReviewDetection(int(chosen), wrong=int(chosen) not in wrong))
 
 
 def detection_review_ui(detections: pd.DataFrame, wrong: set[int], analysis_id: str,
@@ -121,7 +120,7 @@ def detection_review_ui(detections: pd.DataFrame, wrong: set[int], analysis_id: 
                   key=f"review_detection_go_{analysis_id}",
                   icon=":material/undo:" if now_wrong else ":material/close:",
                   on_click=_keep_detection, args=(analysis_id, frame_index, set(wrong)))
-    return st.session_state.pop(asked_key(analysis_id), None)
+    return take_asked(analysis_id)
 
 
 def agreement_ui(table: pd.DataFrame) -> None:

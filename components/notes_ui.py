@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.formatting import clock
 from components.share import results_link
-from components.state_keys import asked_key, time_key
+from components.state_keys import keep_asked, take_asked, time_key
 from components.text import escape_markdown, one_line
 from services.review.actions import AddNote, DeleteNote, EditNote, ReviewAction
 from services.review.models import MAX_NOTE
@@ -49,22 +49,18 @@ def _topic(about: str | None) -> str | None:
     return None if about in (None, NO_TOPIC) else about
 
 
-def _keep(analysis_id: str, action: ReviewAction) -> None:
-    st.session_state[asked_key(analysis_id)] = action  # until the page has done it
-
-
 def _keep_note(analysis_id: str, t: float) -> None:
-    _keep(analysis_id, AddNote(t, st.session_state.get(f"note_text_{analysis_id}") or "",
+    keep_asked(analysis_id, AddNote(t, st.session_state.get(f"note_text_{analysis_id}") or "",
                                _topic(st.session_state.get(f"note_about_{analysis_id}"))))
 
 
 def _keep_edit(note: NoteView) -> None:
-    _keep(note.analysis_id, EditNote(
+    keep_asked(note.analysis_id, EditNote(
         note.id, st.session_state.get(f"note_edit_text_{note.id}") or "",
         _topic(st.session_state.get(f"note_edit_about_{note.id}"))))
 
 
-def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None:
+def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> ReviewAction | None:
     """A note at the selected moment, optionally about a question or a label."""
     with st.form(f"add_note_{analysis_id}", clear_on_submit=True, border=False):
         st.text_area(f"Note at {clock(t)}", max_chars=MAX_NOTE, height=80,
@@ -73,7 +69,7 @@ def add_note_ui(analysis_id: str, t: float, topics: list[str]) -> AddNote | None
         st.selectbox("About", [NO_TOPIC, *topics], key=f"note_about_{analysis_id}")
         st.form_submit_button("Add note", icon=":material/add_comment:", on_click=_keep_note,
                               args=(analysis_id, t))
-    return st.session_state.pop(asked_key(analysis_id), None)
+    return take_asked(analysis_id)
 
 
 def _go_to(analysis_id: str, at_s: float) -> None:
@@ -113,7 +109,7 @@ def _note_ui(note: NoteView, user: str, link: str, highlighted: bool, topics: li
                          key=f"note_edit_about_{note.id}")
             st.form_submit_button("Save", on_click=_keep_edit, args=(note,))
     mine[1].button("Delete", key=f"note_delete_{note.id}", icon=":material/delete:",
-                   on_click=_keep, args=(note.analysis_id, DeleteNote(note.id)))
+                   on_click=keep_asked, args=(note.analysis_id, DeleteNote(note.id)))
 
 
 def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int | None,
@@ -130,4 +126,4 @@ def notes_ui(notes: list[NoteView], user: str, public_url: str, highlighted: int
         with st.container(border=True):
             _note_ui(note, user, link, note.id == highlighted, topics,
                      histories.get(note.id, []))
-    return st.session_state.pop(asked_key(notes[0].analysis_id), None)
+    return take_asked(notes[0].analysis_id)

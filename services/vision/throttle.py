@@ -69,12 +69,7 @@ class EndpointThrottle:
     def pushed_back(self, kind: str, detail: str, retry_after: float | None = None) -> None:
         """The service answered 429 (kind "throttling"), 5xx, or not at all."""
         with self._lock:
-            now = self.clock()
-            if retry_after is not None:
-                self.limiter.hold(now + min(max(retry_after, 0.0), MAX_HOLD_S))
-            if kind == "throttling" and now - self._last_decrease >= DECREASE_EVERY_S:
-                self._rate = max(self._rate * DECREASE, min(PROBE_RATE, self._ceiling))
-                self._last_decrease = now
+            self._hold_and_slow(retry_after, slow=kind == "throttling")
             self._pushback = Pushback(kind, detail, self.limiter.held_until())
             self._apply()
 
@@ -82,12 +77,18 @@ class EndpointThrottle:
         """An answer said the next request will not fit what the service has left: hold every
         thread for `seconds` and lower the rate as a 429 does, before the service answers one."""
         with self._lock:
-            now = self.clock()
-            self.limiter.hold(now + min(max(seconds, 0.0), MAX_HOLD_S))
-            if now - self._last_decrease >= DECREASE_EVERY_S:
-                self._rate = max(self._rate * DECREASE, min(PROBE_RATE, self._ceiling))
-                self._last_decrease = now
+            self._hold_and_slow(seconds, slow=True)
             self._apply()
+
+    def _hold_and_slow(self, seconds: float | None, *, slow: bool) -> None:
+        """Under the lock: nobody starts for `seconds` (capped); a lower rate, at most once per
+        DECREASE_EVERY_S."""
+        now = self.clock()
+        if seconds is not None:
+            self.limiter.hold(now + min(max(seconds, 0.0), MAX_HOLD_S))
+        if slow and now - self._last_decrease >= DECREASE_EVERY_S:
+            self._rate = max(self._rate * DECREASE, min(PROBE_RATE, self._ceiling))
+            self._last_decrease = now
 
     def last_success(self) -> float | None:
         with self._lock:
